@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "cotter.h"
+#include "cotter/secmem.h"
+
+const char *prog_name = "cotter";
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char *argv[]);
+	const char *summary;
+} commands[] = {
+	{ "encrypt", cmd_encrypt, "Encrypt stdin to a JWE bound to a pin (tang, sss, tpm2, null)" },
+	{ "decrypt", cmd_decrypt, "Decrypt a JWE read from stdin" },
+	{ "luks", cmd_luks, "Bind LUKS devices to pins, and unlock them" },
+};
+
+static void show_usage(FILE *f)
+{
+	fprintf(f, "Usage: %s COMMAND [OPTIONS]\n\nCommands:\n", prog_name);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n  --help     show this help\n  --version  show the version\n");
+}
+
+int main(int argc, char *argv[])
+{
+	if (cotter_secmem_init() != 0) {
+		fprintf(stderr, "%s: cannot set up locked memory for secrets\n", prog_name);
+		return EXIT_FAIL;
+	}
+	if (argc < 2) {
+		show_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		show_usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("cotter %s\n", COTTER_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "%s: unknown command '%s'\n\n", prog_name, argv[1]);
+	show_usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * libcotter: Clevis-compatible encryption and decryption, in process.
+ *
+ * cotter_encrypt() turns a plaintext into a compact JWE bound to a pin (tang, sss, null, tpm2,
+ * or an external clevis-encrypt-NAME program); cotter_decrypt() recovers it. The JWE formats are
+ * exactly Clevis's, so either side may be Clevis. Plaintexts are returned in the secure heap.
+ */
+#ifndef COTTER_COTTER_H
+#define COTTER_COTTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cotter/error.h"
+#include "cotter/secmem.h"
+
+/* Per-call options; a zeroed struct means the defaults. */
+struct cotter_opts {
+	bool assume_yes;         /* -y: trust a fetched advertisement without asking */
+	bool interactive;        /* may ask on the terminal (/dev/tty) */
+	long connect_timeout_ms; /* 0: COTTER_TIMEOUT_CONNECT_MS, or $COTTER_CONNECT_TIMEOUT (s) */
+	long total_timeout_ms;   /* 0: COTTER_TIMEOUT_TOTAL_MS, or $COTTER_TIMEOUT (s) */
+	int retries;             /* transient network failures; -1: none, 0: default */
+	const volatile int *cancel; /* if set and non-zero, pending work stops (COTTER_E_CANCELLED) */
+};
+
+#define COTTER_TIMEOUT_CONNECT_MS 5000
+#define COTTER_TIMEOUT_TOTAL_MS 15000
+#define COTTER_MAX_PLAINTEXT (64u * 1024u * 1024u)
+
+/* config is a JSON object (the pin's configuration). *jwe is malloc'ed, NUL-terminated. */
+int cotter_encrypt(const char *pin, const json_t *config, const uint8_t *pt, size_t ptlen,
+		   const struct cotter_opts *opts, char **jwe, struct cotter_error *err);
+
+/* jwe is a compact JWE (surrounding whitespace allowed). On success *pt is in the secure heap:
+ * free with cotter_secure_free(*pt, *ptlen + 1). On failure nothing is returned. */
+int cotter_decrypt(const char *jwe, size_t len, const struct cotter_opts *opts, uint8_t **pt,
+		   size_t *ptlen, struct cotter_error *err);
+
+/* The pin named in a JWE's protected header (clevis.pin), malloc'ed, or NULL. */
+char *cotter_jwe_pin(const char *jwe, size_t len, struct cotter_error *err);
+
+#endif

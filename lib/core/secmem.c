@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cotter/secmem.h"
+
+/*
+ * 1 MiB of locked memory covers every secret a process holds at once (keys are < 200 bytes,
+ * passphrases < 1 KiB, plaintexts are bounded by COTTER_MAX_PLAINTEXT in callers). If the
+ * kernel refuses to lock (RLIMIT_MEMLOCK), OpenSSL falls back to the normal heap; we still wipe.
+ */
+#define SECURE_HEAP_SIZE (1u << 20)
+#define SECURE_HEAP_MINSIZE 16
+
+static pthread_once_t secmem_once = PTHREAD_ONCE_INIT;
+
+static void secmem_init_once(void)
+{
+	(void)CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MINSIZE);
+}
+
+int cotter_secmem_init(void)
+{
+	return pthread_once(&secmem_once, secmem_init_once) == 0 ? 0 : -1;
+}
+
+void *cotter_secure_alloc(size_t n)
+{
+	(void)cotter_secmem_init();
+	return OPENSSL_secure_zalloc(n == 0 ? 1 : n);
+}
+
+void cotter_secure_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_secure_clear_free(p, n);
+}
+
+void cotter_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+int cotter_secbuf_reserve(struct cotter_secbuf *b, size_t cap)
+{
+	uint8_t *bigger;
+
+	if (cap <= b->cap)
+		return 0;
+	bigger = cotter_secure_alloc(cap);
+	if (bigger == NULL)
+		return -1;
+	if (b->data != NULL) {
+		memcpy(bigger, b->data, b->len);
+		cotter_secure_free(b->data, b->cap);
+	}
+	b->data = bigger;
+	b->cap = cap;
+	return 0;
+}
+
+int cotter_secbuf_append(struct cotter_secbuf *b, const void *p, size_t n)
+{
+	size_t want = b->len + n, cap = b->cap ? b->cap : 256;
+
+	if (want < b->len)
+		return -1;
+	while (cap < want) {
+		if (cap > SIZE_MAX / 2)
+			return -1;
+		cap *= 2;
+	}
+	if (cotter_secbuf_reserve(b, cap) != 0)
+		return -1;
+	memcpy(b->data + b->len, p, n);
+	b->len = want;
+	return 0;
+}
+
+void cotter_secbuf_free(struct cotter_secbuf *b)
+{
+	cotter_secure_free(b->data, b->cap);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the Debian packages Cotter needs to build, test, benchmark and demo: only the missing
+# ones, so a second run is quick. Needs root (apt-get).
+set -eu
+
+BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libmicrohttpd-dev
+ libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
+# Reference implementations (interop peers and test oracles) and test tools.
+TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
+ socat curl python3 openssl iproute2 procps"
+BENCH="wrk hyperfine"
+
+want="$BUILD $TEST"
+case "${1:-}" in
+bench) want="$want $BENCH" ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
