@@ -49,16 +49,18 @@ json_t *cotter_b64_decode_json(const char *in, size_t len, struct cotter_error *
  * Generates a private JWK from a template, as `jose jwk gen -i TEMPLATE` does:
  *   {"alg":"ES256"|"ES384"|"ES512"}  -> EC key on the matching curve, key_ops ["sign","verify"]
  *   {"alg":"ECMR"} (crv optional, default P-521) -> EC key, key_ops ["deriveKey"]
- *   {"alg":"ECDH-ES"} with "crv"      -> EC key, key_ops ["deriveKey"]
- *   {"kty":"EC","crv":...}            -> EC key, no alg/key_ops
+ *   {"alg":"ECDH-ES"} (crv optional, default P-521) -> EC key, key_ops ["wrapKey","unwrapKey"]
+ *   {"kty":"EC"} (crv optional, default P-256) -> EC key, no alg/key_ops
  *   {"alg":"A128GCM"|"A192GCM"|"A256GCM"} -> oct key of the right size, key_ops
  *                                       ["encrypt","decrypt"]
  *   {"kty":"oct","bytes":N}            -> oct key of N random bytes
- * Members of the template are kept. EC coordinates and d are fixed-width (RFC 7518 §6.2.1).
+ * Members of the template are kept; a template with "use" gets no default key_ops. EC
+ * coordinates and d are fixed-width (RFC 7518 §6.2.1). All as `jose jwk gen`.
  */
 json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err);
 
-/* Public part: removes d (EC) / k (oct), and "sign", "decrypt", "unwrapKey" from key_ops. */
+/* Public part, as `jose jwk pub`: EC keys lose d and "sign", "decrypt", "unwrapKey" from
+ * key_ops; oct keys lose k and all key_ops. */
 json_t *cotter_jwk_public(const json_t *jwk);
 
 /*
@@ -170,7 +172,8 @@ int cotter_ecdh_es_cek(const json_t *hdr, const EC_GROUP *group, const EC_POINT 
  */
 char *cotter_jwe_encrypt_ecdh_es(const json_t *protected_hdr, const json_t *recipient_jwk,
 				 const uint8_t *pt, size_t ptlen, struct cotter_error *err);
-/* Full ECDH-ES decryption with the recipient's private EC JWK (oracle tests, not Tang). */
+/* Full ECDH-ES decryption with the recipient's private EC JWK. A recipient key without d is taken
+ * as the already-exchanged point (as `jose jwe dec` does: the Tang client's last step). */
 int cotter_jwe_decrypt_ecdh_es(const struct cotter_jwe *jwe, const json_t *recipient_jwk,
 			       uint8_t **pt, size_t *ptlen, struct cotter_error *err);
 /* "dir" decryption with an oct JWK ({"kty":"oct","k":...}). */

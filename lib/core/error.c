@@ -7,8 +7,9 @@
 
 #include "cotter/error.h"
 
-static void error_vset(struct cotter_error *err, enum cotter_errc code, const char *fmt,
-		       va_list ap)
+__attribute__((format(printf, 3, 0))) static void error_vset(struct cotter_error *err,
+							     enum cotter_errc code,
+							     const char *fmt, va_list ap)
 {
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	err->code = code;

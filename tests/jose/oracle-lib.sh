@@ -1,0 +1,13 @@
+# shellcheck shell=bash
+# Common setup of the JOSE oracle tests: $1 is the built cotter-jose-tool.
+# shellcheck source=../lib.sh
+. "${COTTER_TESTLIB:?run through meson test}"
+TOOL=${1:?usage: $0 COTTER_JOSE_TOOL}
+[ -x "$TOOL" ] || fail "cotter-jose-tool not built: $TOOL"
+need jose jose
+need jq jq
+CURVES=(P-256 P-384 P-521)
+ENCS=(A128GCM A192GCM A256GCM)
+HASHES=(S1 S224 S256 S384 S512)
+# canonical form for comparing JSON: sorted, compact
+canon() { jq -S -c . "$@"; }
