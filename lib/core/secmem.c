@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -27,17 +29,56 @@ int cotter_secmem_init(void)
 	return pthread_once(&secmem_once, secmem_init_once) == 0 ? 0 : -1;
 }
 
+/*
+ * Large secrets (a big plaintext) do not fit the secure heap; they get their own anonymous
+ * mapping, locked when the limit allows and always excluded from core dumps, and are told
+ * apart on free by CRYPTO_secure_allocated().
+ */
+static size_t mapping_size(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+static void *mapping_alloc(size_t n)
+{
+	size_t len = mapping_size(n);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, len, MADV_DONTDUMP);
+	(void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may be small */
+	return p;
+}
+
 void *cotter_secure_alloc(size_t n)
 {
+	void *p;
+
 	(void)cotter_secmem_init();
-	return OPENSSL_secure_zalloc(n == 0 ? 1 : n);
+	if (n == 0)
+		n = 1;
+	p = OPENSSL_secure_zalloc(n);
+	if (p == NULL && CRYPTO_secure_malloc_initialized())
+		p = mapping_alloc(n); /* anonymous mappings start zeroed */
+	return p;
 }
 
 void cotter_secure_free(void *p, size_t n)
 {
 	if (p == NULL)
 		return;
-	OPENSSL_secure_clear_free(p, n);
+	if (n == 0)
+		n = 1;
+	if (!CRYPTO_secure_malloc_initialized() || CRYPTO_secure_allocated(p)) {
+		OPENSSL_secure_clear_free(p, n);
+		return;
+	}
+	OPENSSL_cleanse(p, n);
+	(void)munlock(p, mapping_size(n));
+	(void)munmap(p, mapping_size(n));
 }
 
 void cotter_wipe(void *p, size_t n)

@@ -32,4 +32,28 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
+/* ---- helpers shared by the pins (lib/pin/pin.c, lib/pin/external.c) ---------------------- */
+
+/* True when opts asks pending work to stop. opts may be NULL. */
+bool cotter_pin_cancelled(const struct cotter_opts *opts);
+
+/* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */
+json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,
+			      struct cotter_error *err);
+
+/* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
+const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
+				  struct cotter_error *err);
+
+/* Whether name may be a pin name (letters, digits, '_', '-', '.'; not starting with '.'). */
+bool cotter_pin_name_valid(const char *name);
+
+/* The external programs clevis-encrypt-NAME CONFIG [-y] / clevis-decrypt-NAME, from PATH. */
+int cotter_pin_external_encrypt(const char *name, const json_t *config, const uint8_t *pt,
+				size_t ptlen, const struct cotter_opts *opts, char **jwe,
+				struct cotter_error *err);
+int cotter_pin_external_decrypt(const char *name, const char *jwe, size_t len,
+				const struct cotter_opts *opts, uint8_t **pt, size_t *ptlen,
+				struct cotter_error *err);
+
 #endif

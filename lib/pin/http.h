@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * HTTP for the tang pin (internal), on libcurl: explicit connect and total timeouts, a bounded
+ * retry with back-off for transient failures, redirects refused, proxies ignored unless asked
+ * for, https with the system CA store or a given CA file, and prompt cancellation through
+ * opts->cancel. Failures name the reason ("connection refused", "timeout after 5 s",
+ * "HTTP 404: ..."); callers prefix the server.
+ */
+#ifndef COTTER_PIN_HTTP_H
+#define COTTER_PIN_HTTP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cotter/cotter.h"
+
+#define COTTER_HTTP_MAX_REPLY (1u << 20)
+#define COTTER_RETRIES_DEFAULT 2
+
+struct cotter_http_cfg {
+	long connect_ms;
+	long total_ms;
+	int retries;
+	char cafile[1024]; /* empty: the system store */
+	char proxy[1024];  /* empty: no proxy, whatever the environment says */
+};
+
+/*
+ * Settings from, in order of precedence: opts (non-zero members), the pin config (keys
+ * "connect_timeout", "timeout" in seconds, "retries", "cafile", "proxy"; config may be NULL),
+ * the environment (COTTER_CONNECT_TIMEOUT, COTTER_TIMEOUT, COTTER_CAFILE, COTTER_PROXY), and the
+ * defaults of cotter.h.
+ */
+int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
+			 const struct cotter_opts *opts, struct cotter_error *err);
+
+/*
+ * One request (GET when body is NULL, else POST with content type ctype). Any status other
+ * than 200 is a failure; hint404 (may be NULL) explains a 404. *reply is malloc'ed and
+ * NUL-terminated.
+ */
+int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, const char *ctype,
+			const char *body, size_t bodylen, const char *hint404,
+			const struct cotter_opts *opts, char **reply, size_t *replylen,
+			struct cotter_error *err);
+
+#endif

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * The tang pin: ECDH-ES to the server's exchange key at encryption time, and McCallum-Relyea
+ * recovery at decryption time (the server multiplies a blinded point; it never sees the key
+ * or the client's ephemeral public key). Formats and trust rules are Clevis's.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "pin.h"
+
+#define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/* Tang and Clevis require the usage to be explicit (jose jwk use -r). */
+static bool has_op(const json_t *jwk, const char *op)
+{
+	return (json_object_get(jwk, "key_ops") != NULL || json_object_get(jwk, "use") != NULL) &&
+	       cotter_jwk_allows(jwk, op);
+}
+
+static bool is_b64url(const char *s)
+{
+	return s[0] != '\0' && strspn(s, B64URL_CHARS) == strlen(s);
+}
+
+/* URL without trailing slashes + suffix, malloc'ed. */
+static char *join_url(const char *url, const char *a, const char *b)
+{
+	size_t n = strlen(url);
+	char *out;
+
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (asprintf(&out, "%.*s%s%s%s", (int)n, url, a, b ? "/" : "", b ? b : "") < 0)
+		return NULL;
+	return out;
+}
+
+static json_t *load_adv(const json_t *config, const char *url, const char *thp,
+			const struct cotter_http_cfg *hc, const struct cotter_opts *opts,
+			bool *given, struct cotter_error *err)
+{
+	json_t *adv = json_object_get(config, "adv"), *jws = NULL;
+	char *adv_url = NULL, *reply = NULL, hint[160];
+	json_error_t jerr;
+	size_t len;
+
+	*given = adv != NULL;
+	if (json_is_object(adv))
+		return json_incref(adv);
+	if (json_is_string(adv)) {
+		if (access(json_string_value(adv), R_OK) != 0) {
+			cotter_error_set(err, COTTER_E_IO, "advertisement file '%s' not found",
+					 json_string_value(adv));
+			return NULL;
+		}
+		jws = json_load_file(json_string_value(adv), 0, &jerr);
+		if (!json_is_object(jws)) {
+			cotter_error_set(err, COTTER_E_INVALID,
+					 "advertisement file '%s' is malformed",
+					 json_string_value(adv));
+			json_decref(jws);
+			return NULL;
+		}
+		return jws;
+	}
+	if (adv != NULL) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "'adv' must be a file name or an advertisement object");
+		return NULL;
+	}
+	if ((adv_url = join_url(url, "/adv", thp)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (thp != NULL)
+		snprintf(hint, sizeof(hint), "no signing key has the thumbprint '%s'", thp);
+	else
+		snprintf(hint, sizeof(hint), "no advertisement");
+	if (cotter_http_request(hc, adv_url, NULL, NULL, 0, hint, opts, &reply, &len, err) != 0) {
+		cotter_error_prefix(err, "tang %s: ", url);
+		goto out;
+	}
+	jws = json_loadb(reply, len, 0, &jerr);
+	if (!json_is_object(jws)) {
+		cotter_error_set(err, COTTER_E_INVALID, "tang %s: the advertisement is not JSON",
+				 url);
+		json_decref(jws);
+		jws = NULL;
+	}
+out:
+	free(adv_url);
+	free(reply);
+	return jws;
+}
+
+static int thumbprints_match(const json_t *jwk, const char *thp)
+{
+	char s256[COTTER_THP_MAX], s1[COTTER_THP_MAX];
+
+	if (cotter_jwk_thumbprint(jwk, "S256", s256, NULL) != 0 ||
+	    cotter_jwk_thumbprint(jwk, "S1", s1, NULL) != 0)
+		return 0;
+	return strcmp(thp, s256) == 0 || strcmp(thp, s1) == 0;
+}
+
+static int ask_trust(const json_t *keys, const char *url, const struct cotter_opts *opts,
+		     struct cotter_error *err)
+{
+	char thp[COTTER_THP_MAX], answer[16] = "";
+	FILE *tty = NULL;
+	json_t *k;
+	size_t i;
+	int fd = -1, ret = -1;
+
+	if (opts->interactive)
+		fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || (tty = fdopen(fd, "r+")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return cotter_error_set(
+		    err, COTTER_E_AUTH,
+		    "tang %s: the advertisement's signing keys are not trusted "
+		    "and there is no terminal to ask: pass \"thp\" (or \"adv\") "
+		    "in the config, or -y",
+		    url);
+	}
+	fprintf(tty, "The advertisement of %s contains the following signing keys:\n\n", url);
+	json_array_foreach(keys, i, k)
+	{
+		if (has_op(k, "verify") && cotter_jwk_thumbprint(k, "S256", thp, NULL) == 0)
+			fprintf(tty, "%s\n", thp);
+	}
+	fprintf(tty, "\nDo you wish to trust these keys? [ynYN] ");
+	fflush(tty);
+	if (fgets(answer, sizeof(answer), tty) != NULL &&
+	    (strcmp(answer, "y\n") == 0 || strcmp(answer, "Y\n") == 0))
+		ret = 0;
+	else
+		cotter_error_set(err, COTTER_E_AUTH, "tang %s: advertisement not trusted", url);
+	fclose(tty);
+	return ret;
+}
+
+/* Verifies the advertisement with every signing key and applies the trust rules. */
+static int check_adv(const json_t *jws, const json_t *keys, const char *url, const char *thp,
+		     bool trusted, const struct cotter_opts *opts, struct cotter_error *err)
+{
+	size_t i, nver = 0;
+	bool thp_found = false;
+	json_t *k;
+
+	json_array_foreach(keys, i, k)
+	{
+		if (!has_op(k, "verify"))
+			continue;
+		nver++;
+		if (cotter_jws_verify(jws, k, err) != 0)
+			return cotter_error_prefix(err,
+						   "tang %s: advertisement is missing a "
+						   "signature of one of its keys: ",
+						   url);
+		if (thp != NULL && thumbprints_match(k, thp))
+			thp_found = true;
+	}
+	if (nver == 0)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"tang %s: the advertisement has no signing keys", url);
+	if (thp != NULL && !thp_found)
+		return cotter_error_set(err, COTTER_E_AUTH,
+					"tang %s: trusted key '%s' did not sign the advertisement",
+					url, thp);
+	if (thp != NULL || trusted || opts->assume_yes)
+		return 0;
+	return ask_trust(keys, url, opts, err);
+}
+
+static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
+			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+{
+	json_t *jws = NULL, *jwks = NULL, *keys, *k, *exch = NULL, *hdr = NULL, *jthp;
+	struct cotter_http_cfg hc;
+	const char *url, *thp = NULL;
+	char kid[COTTER_THP_MAX];
+	uint8_t *payload = NULL;
+	json_error_t jerr;
+	size_t i, plen;
+	bool given;
+	int ret = -1;
+
+	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL)
+		goto out;
+	if ((jthp = json_object_get(config, "thp")) != NULL) {
+		if (!json_is_string(jthp) || !is_b64url(json_string_value(jthp))) {
+			cotter_error_set(err, COTTER_E_INVALID,
+					 "tang: 'thp' must be a base64url key thumbprint");
+			goto out;
+		}
+		thp = json_string_value(jthp);
+	}
+	if (cotter_http_cfg_init(&hc, config, opts, err) != 0) {
+		cotter_error_prefix(err, "tang: ");
+		goto out;
+	}
+	if ((jws = load_adv(config, url, thp, &hc, opts, &given, err)) == NULL)
+		goto out;
+	if ((payload = cotter_jws_payload(jws, &plen, err)) == NULL ||
+	    (jwks = json_loadb((const char *)payload, plen, 0, &jerr)) == NULL ||
+	    !json_is_array(keys = json_object_get(jwks, "keys"))) {
+		cotter_error_set(err, COTTER_E_INVALID, "its payload is not a key set");
+		cotter_error_prefix(err, "tang %s: advertisement is malformed: ", url);
+		goto out;
+	}
+	if (check_adv(jws, keys, url, thp, given, opts, err) != 0)
+		goto out;
+	for (i = 0, k = NULL; i < json_array_size(keys) && k == NULL; i++) {
+		if (has_op(json_array_get(keys, i), "deriveKey"))
+			k = json_array_get(keys, i);
+	}
+	if (k == NULL) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "tang %s: the advertisement has no exchange key", url);
+		goto out;
+	}
+	if ((exch = json_deep_copy(k)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_del(exch, "key_ops");
+	json_object_del(exch, "alg");
+	if (cotter_jwk_thumbprint(exch, "S256", kid, err) != 0)
+		goto out;
+	hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:O}},s:s}", "alg", "ECDH-ES", "enc", "A256GCM",
+			"clevis", "pin", "tang", "tang", "url", url, "adv", jwks, "kid", kid);
+	if (hdr == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((*jwe = cotter_jwe_encrypt_ecdh_es(hdr, exch, pt, ptlen, err)) == NULL) {
+		cotter_error_prefix(err, "tang %s: ", url);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(payload);
+	json_decref(jws);
+	json_decref(jwks);
+	json_decref(exch);
+	json_decref(hdr);
+	return ret;
+}
+
+/* The advertised exchange key that kid names (S256, S1 or any other jose hash). */
+static const json_t *find_key(const json_t *tang, const char *kid, struct cotter_error *err)
+{
+	json_t *keys = json_object_get(json_object_get(tang, "adv"), "keys"), *k;
+	size_t i;
+
+	if (!json_is_array(keys)) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "JWE is missing the required 'clevis.tang.adv' header property");
+		return NULL;
+	}
+	json_array_foreach(keys, i, k)
+	{
+		if (has_op(k, "deriveKey") && cotter_jwk_thumbprint_matches(k, kid))
+			return k;
+	}
+	cotter_error_set(err, COTTER_E_INVALID,
+			 "JWE header validation of 'clevis.tang.adv' failed: no exchange key "
+			 "matches kid '%s'",
+			 kid);
+	return NULL;
+}
+
+/* Y from the server's reply: an EC point on our curve, nothing else. */
+static int parse_reply(const char *reply, size_t len, const char *crv, const EC_GROUP *group,
+		       EC_POINT **y, struct cotter_error *err)
+{
+	json_t *j = json_loadb(reply, len, 0, NULL);
+	json_t *kty = json_object_get(j, "kty"), *jcrv = json_object_get(j, "crv");
+	int ret = -1;
+
+	if (!json_is_string(kty) || strcmp(json_string_value(kty), "EC") != 0 ||
+	    !json_is_string(jcrv) || strcmp(json_string_value(jcrv), crv) != 0)
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "invalid server reply (not an EC key on %s)", crv);
+	else if (cotter_ec_point_from_jwk(j, group, y, err) != 0)
+		cotter_error_prefix(err, "invalid server reply: ");
+	else
+		ret = 0;
+	json_decref(j);
+	return ret;
+}
+
+static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
+			size_t *ptlen, struct cotter_error *err)
+{
+	const json_t *hdr = jwe->protected_hdr, *srv, *tang, *epk = json_object_get(hdr, "epk");
+	const char *url = NULL, *kid, *alg, *enc, *crv;
+	EC_POINT *c = NULL, *s = NULL, *e = NULL, *x = NULL, *y = NULL, *es = NULL, *k = NULL;
+	json_t *body = NULL;
+	char *bodystr = NULL, *rec_url = NULL, *reply = NULL;
+	const EC_GROUP *group;
+	struct cotter_http_cfg hc;
+	BIGNUM *eph = NULL;
+	BN_CTX *ctx = NULL;
+	uint8_t *cek = NULL;
+	size_t ceklen = 0, rlen;
+	int ret = -1;
+
+	if ((tang = cotter_pin_header_cfg(jwe, "tang", err)) == NULL ||
+	    (url = cotter_pin_get_string(tang, "url", "clevis.tang", err)) == NULL ||
+	    (alg = cotter_pin_get_string(hdr, "alg", "JWE header", err)) == NULL ||
+	    (enc = cotter_pin_get_string(hdr, "enc", "JWE header", err)) == NULL ||
+	    (kid = cotter_pin_get_string(hdr, "kid", "JWE header", err)) == NULL)
+		goto out;
+	if (strcmp(alg, "ECDH-ES") != 0 || (ceklen = cotter_jwe_cek_len(enc)) == 0 ||
+	    !json_is_object(epk) || !is_b64url(kid)) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "JWE header: expected alg ECDH-ES, an AES-GCM enc, epk and kid");
+		goto out;
+	}
+	if ((srv = find_key(tang, kid, err)) == NULL ||
+	    (crv = cotter_pin_get_string(srv, "crv", "exchange key", err)) == NULL)
+		goto out;
+	if (!json_is_string(json_object_get(epk, "crv")) ||
+	    strcmp(json_string_value(json_object_get(epk, "crv")), crv) != 0 ||
+	    (group = cotter_ec_group(cotter_curve_nid(crv))) == NULL) {
+		cotter_error_set(err, COTTER_E_INVALID, "JWE header: epk is not on curve %s", crv);
+		goto out;
+	}
+	if (cotter_ec_point_from_jwk(epk, group, &c, err) != 0 ||
+	    cotter_ec_point_from_jwk(srv, group, &s, err) != 0) {
+		cotter_error_prefix(err, "JWE header: ");
+		goto out;
+	}
+	/* Blind the client key with a fresh ephemeral E = eph·G: the server sees only C + E. */
+	if ((ctx = BN_CTX_new()) == NULL || (eph = BN_secure_new()) == NULL ||
+	    (e = EC_POINT_new(group)) == NULL || (x = EC_POINT_new(group)) == NULL ||
+	    (es = EC_POINT_new(group)) == NULL || (k = EC_POINT_new(group)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		goto out;
+	}
+	do {
+		if (!BN_priv_rand_range_ex(eph, EC_GROUP_get0_order(group), 0, ctx)) {
+			cotter_error_ossl(err, COTTER_E_CRYPTO, "cannot draw an ephemeral key");
+			goto out;
+		}
+	} while (BN_is_zero(eph));
+	if (cotter_ecmr_mul(group, EC_GROUP_get0_generator(group), eph, e, err) != 0 ||
+	    cotter_ecmr_add(group, c, e, x, err) != 0)
+		goto out;
+	if ((body = cotter_ec_point_to_jwk(group, x)) == NULL ||
+	    json_object_set_new(body, "alg", json_string("ECMR")) != 0 ||
+	    (bodystr = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT)) == NULL ||
+	    (rec_url = join_url(url, "/rec", kid)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (cotter_http_cfg_init(&hc, NULL, opts, err) != 0 ||
+	    cotter_http_request(&hc, rec_url, "application/jwk+json", bodystr, strlen(bodystr),
+				"unknown key (rotated and deleted?)", opts, &reply, &rlen,
+				err) != 0 ||
+	    parse_reply(reply, rlen, crv, group, &y, err) != 0)
+		goto out;
+	/* K = Y - eph·S = s·C, the ECDH-ES shared point of encryption time. */
+	if (cotter_ecmr_mul(group, s, eph, es, err) != 0 ||
+	    cotter_ecmr_sub(group, y, es, k, err) != 0)
+		goto out;
+	if ((cek = cotter_secure_alloc(ceklen)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+		goto out;
+	}
+	if (cotter_ecdh_es_cek(hdr, group, k, cek, ceklen, err) != 0)
+		goto out;
+	if (cotter_jwe_decrypt_cek(jwe, cek, ceklen, pt, ptlen, err) != 0) {
+		cotter_error_prefix(err,
+				    "decryption failed (tampered JWE or another server's key): ");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret != 0 && url != NULL)
+		cotter_error_prefix(err, "tang %s: ", url);
+	EC_POINT_free(c);
+	EC_POINT_free(s);
+	EC_POINT_free(e);
+	EC_POINT_free(x);
+	EC_POINT_free(y);
+	EC_POINT_clear_free(es);
+	EC_POINT_clear_free(k);
+	BN_clear_free(eph);
+	BN_CTX_free(ctx);
+	cotter_secure_free(cek, ceklen);
+	json_decref(body);
+	free(bodystr);
+	free(rec_url);
+	free(reply);
+	return ret;
+}
+
+const struct cotter_pin cotter_pin_tang = {
+    .name = "tang",
+    .local = false,
+    .encrypt = tang_encrypt,
+    .decrypt = tang_decrypt,
+};

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * libcotter in process: cotter_encrypt/cotter_decrypt round trips, cotter_jwe_pin, and the
+ * per-call options against a black-holed Tang server (a listening socket that never answers):
+ * the total timeout, and the cancel flag stopping a transfer promptly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "cotter/cotter.h"
+#include "cotter/jose.h"
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A socket that listens (so connect succeeds) but never accepts nor answers. */
+static int black_hole(char *url, size_t urlsz)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(url, urlsz, "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+/* A tang JWE for a server at url whose exchange key we make up (decryption must reach it). */
+static char *tang_jwe(const char *url)
+{
+	struct cotter_error err = {0};
+	json_t *tmpl = json_pack("{s:s}", "alg", "ECMR");
+	json_t *key = cotter_jwk_generate(tmpl, &err), *pub, *hdr, *rcpt;
+	char kid[COTTER_THP_MAX], *jwe;
+
+	assert_non_null(key);
+	pub = cotter_jwk_public(key);
+	assert_int_equal(cotter_jwk_thumbprint(pub, "S256", kid, &err), 0);
+	hdr =
+	    json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:s,s:{s:[O]}}}}", "alg", "ECDH-ES", "enc", "A256GCM",
+		      "kid", kid, "clevis", "pin", "tang", "tang", "url", url, "adv", "keys", pub);
+	assert_non_null(hdr);
+	rcpt = json_deep_copy(pub);
+	json_object_del(rcpt, "key_ops");
+	json_object_del(rcpt, "alg");
+	jwe = cotter_jwe_encrypt_ecdh_es(hdr, rcpt, (const uint8_t *)"x", 1, &err);
+	assert_non_null(jwe);
+	json_decref(tmpl);
+	json_decref(key);
+	json_decref(pub);
+	json_decref(rcpt);
+	json_decref(hdr);
+	return jwe;
+}
+
+static void test_null_roundtrip(void **state)
+{
+	struct cotter_error err = {0};
+	json_t *cfg = json_object();
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	char *jwe = NULL, *pin;
+
+	assert_int_equal(cotter_encrypt("null", cfg, (const uint8_t *)"abc", 3, NULL, &jwe, &err),
+			 0);
+	pin = cotter_jwe_pin(jwe, strlen(jwe), &err);
+	assert_string_equal(pin, "null");
+	assert_int_equal(cotter_decrypt(jwe, strlen(jwe), NULL, &pt, &ptlen, &err), 0);
+	assert_int_equal(ptlen, 3);
+	assert_memory_equal(pt, "abc", 3);
+	cotter_secure_free(pt, ptlen + 1);
+	free(pin);
+	free(jwe);
+	json_decref(cfg);
+}
+
+static void test_sss_roundtrip(void **state)
+{
+	struct cotter_error err = {0};
+	json_t *cfg = json_loads("{\"t\":2,\"pins\":{\"null\":[{},{},{\"fail\":true}]}}", 0, NULL);
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	char *jwe = NULL;
+
+	assert_int_equal(cotter_encrypt("sss", cfg, (const uint8_t *)"abc", 3, NULL, &jwe, &err),
+			 0);
+	assert_int_equal(cotter_decrypt(jwe, strlen(jwe), NULL, &pt, &ptlen, &err), 0);
+	assert_memory_equal(pt, "abc", 3);
+	cotter_secure_free(pt, ptlen + 1);
+	free(jwe);
+	json_decref(cfg);
+}
+
+static void test_total_timeout(void **state)
+{
+	struct cotter_opts opts = {.total_timeout_ms = 300, .retries = -1};
+	struct cotter_error err = {0};
+	char url[64], *jwe;
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	int fd = black_hole(url, sizeof(url));
+	long t0;
+
+	jwe = tang_jwe(url);
+	t0 = now_ms();
+	assert_int_equal(cotter_decrypt(jwe, strlen(jwe), &opts, &pt, &ptlen, &err), -1);
+	print_message("%s\n", err.msg);
+	assert_true(now_ms() - t0 < 3000);
+	assert_int_equal(err.code, COTTER_E_NETWORK);
+	assert_non_null(strstr(err.msg, "timeout after 0.3 s"));
+	assert_non_null(strstr(err.msg, url));
+	assert_null(pt);
+	free(jwe);
+	close(fd);
+}
+
+struct canceller {
+	volatile int *flag;
+	long delay_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep((useconds_t)c->delay_ms * 1000);
+	*c->flag = 1;
+	return NULL;
+}
+
+static void test_cancel(void **state)
+{
+	volatile int cancel = 0;
+	struct cotter_opts opts = {.total_timeout_ms = 60000, .cancel = &cancel};
+	struct canceller c = {&cancel, 200};
+	struct cotter_error err = {0};
+	char url[64], *jwe;
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	pthread_t th;
+	int fd = black_hole(url, sizeof(url));
+	long t0;
+
+	jwe = tang_jwe(url);
+	t0 = now_ms();
+	assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
+	assert_int_equal(cotter_decrypt(jwe, strlen(jwe), &opts, &pt, &ptlen, &err), -1);
+	pthread_join(th, NULL);
+	print_message("%s\n", err.msg);
+	assert_int_equal(err.code, COTTER_E_CANCELLED);
+	assert_true(now_ms() - t0 < 2000);
+	assert_null(pt);
+	free(jwe);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_null_roundtrip),
+	    cmocka_unit_test(test_sss_roundtrip),
+	    cmocka_unit_test(test_total_timeout),
+	    cmocka_unit_test(test_cancel),
+	};
+
+	cotter_secmem_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
