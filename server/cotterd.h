@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * cotterd internals: the key set (immutable, refcounted, swapped atomically on reload), the
+ * route table, the /rec computation, the HTTP layer on libmicrohttpd, listeners, logging and
+ * the key tools. Each concern lives in its own file; this header is their only contract.
+ */
+#ifndef COTTERD_H
+#define COTTERD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "cotter/error.h"
+#include "cotter/jose.h"
+
+/* Tang's limits (struct http_request in tangd): path < 4 KiB, body < 64 KiB. */
+#define COTTERD_MAX_PATH 4096
+#define COTTERD_MAX_BODY 65536
+#define COTTERD_NAME_MAX 256 /* key file names we create or print */
+
+/* ---- key set (keyset.c) ------------------------------------------------------------------ */
+
+struct ks_key {
+	char *file;	 /* name in the key directory, for messages */
+	bool hidden;	 /* name starts with '.' */
+	bool advertised; /* in the /adv payload */
+	bool signer;	 /* signs the default advertisement */
+	bool can_sign;	 /* may sign: /adv/{kid} is served */
+	bool can_derive; /* key_ops/use allow deriveKey */
+	bool rec_ok;	 /* /rec: deriveKey, has d, alg absent or ECMR */
+	char s256[COTTER_THP_MAX];
+	struct cotter_ec_key ec;  /* priv only for keys with d (secure heap) */
+	struct MHD_Response *adv; /* /adv/{kid} for keys that can sign */
+};
+
+struct ks_thp {
+	char kid[COTTER_THP_MAX];
+	size_t key;
+};
+
+struct keyset {
+	unsigned refs; /* atomic */
+	struct ks_key *keys;
+	size_t nkeys;
+	struct ks_thp *thp; /* sorted by kid, all five hashes of every key */
+	size_t nthp;
+	struct MHD_Response *adv; /* default advertisement */
+	size_t nsigners, nexchange, nhidden;
+};
+
+enum {
+	KS_NO_GENERATE = 1 << 0, /* never create keys (show-keys) */
+	KS_NO_ADV = 1 << 1,	 /* skip signing and responses (show-keys) */
+};
+
+/* Loads the directory behind dirfd. Returns a set with one reference, or NULL. When the
+ * directory has no advertised key, a new pair is created first, or with KS_NO_GENERATE the
+ * load fails with COTTER_E_NOTFOUND. */
+struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err);
+struct keyset *keyset_ref(struct keyset *ks);
+void keyset_unref(struct keyset *ks);
+/* Key whose thumbprint (any of the five hashes) is kid, or NULL. */
+const struct ks_key *keyset_find(const struct keyset *ks, const char *kid);
+
+/* The set being served: readers take a reference, reload swaps it. */
+struct keyset *keyset_current(void);
+void keyset_publish(struct keyset *ks); /* takes over the reference; drops the old set */
+
+/* ---- key generation (keygen.c) ----------------------------------------------------------- */
+
+/* Creates an ES512 + ECMR P-521 pair in dirfd, named NAME.jwk (or by S256 thumbprint when a
+ * name is NULL), mode 0440, atomically. The created file names go to out (may be NULL). */
+int keygen_pair(int dirfd, const char *signame, const char *excname, char out[2][COTTERD_NAME_MAX],
+		struct cotter_error *err);
+/* Wipes a JWK's "d" in place, then releases it. */
+void jwk_free_wiped(json_t *jwk);
+int cmd_keygen(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+int cmd_show_keys(int argc, char **argv);
+
+/* ---- routes (routes.c) ------------------------------------------------------------------- */
+
+enum route {
+	ROUTE_NONE = 0,
+	ROUTE_ADV,     /* /adv, /adv/ and repeated slashes */
+	ROUTE_ADV_KID, /* ^/+adv/+([0-9A-Za-z_-]+)$ */
+	ROUTE_REC,     /* ^/+rec/+([0-9A-Za-z_-]+)$ */
+};
+
+/* prefix: Tang's -e ENDPOINT with leading slashes removed, or NULL. The kid is copied into kid
+ * when it fits (longer kids cannot be thumbprints: kid is set to "" and the route kept). */
+enum route route_match(const char *prefix, const char *target, char *kid, size_t kidsz);
+/* Whether method is allowed for the route (else 405). */
+bool route_method_ok(enum route r, const char *method);
+
+/* ---- /rec (rec.c) ------------------------------------------------------------------------ */
+
+/* Returns the HTTP status; on 200 *out is a malloc'ed body of *outlen bytes. */
+unsigned rec_exchange(const struct keyset *ks, const char *kid, const char *body, size_t len,
+		      char **out, size_t *outlen);
+
+/* ---- logging (log.c) --------------------------------------------------------------------- */
+
+extern bool log_quiet;
+void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line per request, written with a single write(2). */
+void log_request(const char *peer, const char *method, const char *path, unsigned status,
+		 const char *kid);
+/* Printable copy of a request target for the log: bytes outside 0x21-0x7e become '?', long
+ * targets are cut. */
+void log_sanitize(const char *in, char *out, size_t outsz);
+
+/* ---- listeners (listen.c) ---------------------------------------------------------------- */
+
+/* Binds ADDR:PORT ("127.0.0.1:7500", "[::1]:7500", "*:7500"); returns a bound fd or -1. */
+int listen_addr(const char *spec, struct cotter_error *err);
+/* listen(2) on a bound socket (a no-op for sockets from systemd). */
+int listen_start(int fd, struct cotter_error *err);
+/* Tang's -l: every address (dual-stack IPv6 socket, IPv4 if IPv6 is unavailable). */
+int listen_all(unsigned port, struct cotter_error *err);
+/* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); returns their count (0 if none). */
+int listen_systemd(int **fds, struct cotter_error *err);
+/* Tells systemd (NOTIFY_SOCKET) a state such as "READY=1"; silent without systemd. */
+void sd_notify_state(const char *state);
+
+/* ---- HTTP (http.c) ----------------------------------------------------------------------- */
+
+struct http_config {
+	const char *prefix; /* endpoint prefix, NULL for none */
+	unsigned threads;
+	unsigned idle_timeout;
+	unsigned max_connections;
+	unsigned max_per_client;
+	size_t conn_memory;
+};
+
+int http_init(const struct http_config *cfg, struct cotter_error *err);
+void http_fini(void);
+/* One daemon per listening socket. */
+struct MHD_Daemon *http_start_listener(int fd, struct cotter_error *err);
+/* Inetd mode: a daemon without listener serving the connection on fd; closed_fd becomes
+ * readable when that connection has ended. */
+struct MHD_Daemon *http_start_single(int fd, int closed_fd, struct cotter_error *err);
+
+/* ---- main loop (reload.c) ---------------------------------------------------------------- */
+
+/* Runs until SIGTERM/SIGINT (or until stop_fd is readable): reloads on SIGHUP and when the
+ * directory changes. watch_path may be NULL (no inotify). */
+int serve_loop(int dirfd, const char *watch_path, int stop_fd);
+
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * `cotterd show-keys DIR` or `cotterd show-keys --url URL`: the S256 thumbprints of the
+ * advertised signing keys, one per line -- what clients pin as "thp". From a directory it
+ * reads the keys (never creating any); from a URL it fetches URL/adv like tang-show-keys and,
+ * unlike it, prints nothing unless every listed key really signed the advertisement.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cotter/secmem.h"
+#include "cotterd.h"
+
+#define ADV_MAX (1024 * 1024)
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct buf *b = userdata;
+	size_t n = size * nmemb;
+	char *bigger;
+
+	if (b->len + n > ADV_MAX || (bigger = realloc(b->p, b->len + n + 1)) == NULL)
+		return 0;
+	b->p = bigger;
+	memcpy(b->p + b->len, ptr, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+static int show_url(const char *url)
+{
+	struct cotter_error err = {0};
+	struct buf b = {0};
+	json_t *jws = NULL, *payload = NULL, *keys, *k;
+	uint8_t *pl = NULL;
+	size_t len, i;
+	char *full = NULL, thp[COTTER_THP_MAX];
+	CURL *curl = NULL;
+	CURLcode rc;
+	long code = 0;
+	int ret = 1, printed = 0;
+
+	if (asprintf(&full, "%s/adv", url) < 0 || (curl = curl_easy_init()) == NULL) {
+		fprintf(stderr, "cotterd show-keys: out of memory\n");
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, full);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((rc = curl_easy_perform(curl)) != CURLE_OK) {
+		fprintf(stderr, "cotterd show-keys: %s: %s\n", full, curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200) {
+		fprintf(stderr, "cotterd show-keys: %s: HTTP status %ld\n", full, code);
+		goto out;
+	}
+	if ((jws = json_loadb(b.p ? b.p : "", b.len, 0, NULL)) == NULL ||
+	    (pl = cotter_jws_payload(jws, &len, &err)) == NULL ||
+	    (payload = json_loadb((const char *)pl, len, 0, NULL)) == NULL ||
+	    !json_is_array(keys = json_object_get(payload, "keys"))) {
+		fprintf(stderr, "cotterd show-keys: %s: not a Tang advertisement%s%s\n", full,
+			err.msg[0] ? ": " : "", err.msg);
+		goto out;
+	}
+	json_array_foreach(keys, i, k)
+	{
+		if (!cotter_jwk_allows(k, "verify") || cotter_jwk_allows(k, "deriveKey"))
+			continue;
+		if (cotter_jws_verify(jws, k, &err) < 0 ||
+		    cotter_jwk_thumbprint(k, "S256", thp, &err) < 0) {
+			fprintf(stderr, "cotterd show-keys: %s: %s\n", full, err.msg);
+			goto out;
+		}
+		printf("%s\n", thp);
+		printed++;
+	}
+	if (printed == 0) {
+		fprintf(stderr, "cotterd show-keys: %s: no signing key advertised\n", full);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (curl != NULL)
+		curl_easy_cleanup(curl);
+	free(full);
+	free(b.p);
+	free(pl);
+	json_decref(jws);
+	json_decref(payload);
+	return ret;
+}
+
+static int show_dir(const char *dir)
+{
+	struct cotter_error err = {0};
+	struct keyset *ks;
+	int dirfd;
+
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "cotterd show-keys: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	ks = keyset_load(dirfd, KS_NO_GENERATE | KS_NO_ADV, &err);
+	close(dirfd);
+	if (ks == NULL) {
+		fprintf(stderr, "cotterd show-keys: %s: %s\n", dir, err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < ks->nkeys; i++)
+		if (ks->keys[i].signer)
+			printf("%s\n", ks->keys[i].s256);
+	keyset_unref(ks);
+	return 0;
+}
+
+int cmd_show_keys(int argc, char **argv)
+{
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf(
+		    "Usage: cotterd show-keys DIR\n"
+		    "       cotterd show-keys --url URL\n"
+		    "Prints the S256 thumbprints of the advertised signing keys, one per line.\n");
+		return 0;
+	}
+	cotter_secmem_init();
+	if (argc == 3 && strcmp(argv[1], "--url") == 0)
+		return show_url(argv[2]);
+	if (argc == 2 && strncmp(argv[1], "--url=", 6) == 0)
+		return show_url(argv[1] + 6);
+	if (argc == 2 && argv[1][0] != '-')
+		return show_dir(argv[1]);
+	fprintf(stderr, "Usage: cotterd show-keys DIR | --url URL\n");
+	return 2;
+}
