@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * PCR selections and the PolicyPCR policy of the tpm2 pin, computed and satisfied exactly as
+ * tpm2_createpolicy --policy-pcr / tpm2_unseal -p pcr:BANK:IDS do, so that objects sealed by
+ * either side unseal on the other.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "tpm2-int.h"
+
+static const struct {
+	const char *name;
+	const char *ossl;
+	TPMI_ALG_HASH alg;
+	size_t size;
+} hashes[] = {
+    {"sha1", "SHA1", TPM2_ALG_SHA1, 20},
+    {"sha256", "SHA256", TPM2_ALG_SHA256, 32},
+    {"sha384", "SHA384", TPM2_ALG_SHA384, 48},
+    {"sha512", "SHA512", TPM2_ALG_SHA512, 64},
+};
+
+TPMI_ALG_HASH tpm2_hash_alg(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (strcmp(hashes[i].name, name) == 0)
+			return hashes[i].alg;
+	}
+	return TPM2_ALG_ERROR;
+}
+
+const char *tpm2_hash_name(TPMI_ALG_HASH alg)
+{
+	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (hashes[i].alg == alg)
+			return hashes[i].name;
+	}
+	return NULL;
+}
+
+size_t tpm2_hash_size(TPMI_ALG_HASH alg)
+{
+	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (hashes[i].alg == alg)
+			return hashes[i].size;
+	}
+	return 0;
+}
+
+static const char *ossl_hash(TPMI_ALG_HASH alg)
+{
+	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (hashes[i].alg == alg)
+			return hashes[i].ossl;
+	}
+	return NULL;
+}
+
+/* One PCR index: decimal digits only, as tpm2-tools reads them. */
+static int add_pcr(const char *s, size_t n, uint32_t *mask, struct cotter_error *err)
+{
+	unsigned long v = 0;
+
+	if (n == 0 || n > 2)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'pcr_ids' has an empty or invalid PCR number");
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return cotter_error_set(err, COTTER_E_INVALID,
+						"'pcr_ids': '%.*s' is not a PCR number", (int)n, s);
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v >= TPM2_PCR_MAX)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'pcr_ids': PCR %lu does not exist (0-%d)", v,
+					TPM2_PCR_MAX - 1);
+	*mask |= 1u << v;
+	return 0;
+}
+
+int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cotter_error *err)
+{
+	char buf[256];
+	size_t n = 0;
+
+	*mask = 0;
+	*text = NULL;
+	if (json_is_string(v)) {
+		/* Clevis strips all whitespace from the configuration before reading it. */
+		const char *s = json_string_value(v);
+		for (; *s != '\0'; s++) {
+			if (isspace((unsigned char)*s))
+				continue;
+			if (n + 1 >= sizeof(buf))
+				return cotter_error_set(err, COTTER_E_INVALID,
+							"'pcr_ids' is too long");
+			buf[n++] = *s;
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			char one[32];
+			if (json_is_integer(e) && json_integer_value(e) >= 0) {
+				snprintf(one, sizeof(one), "%lld",
+					 (long long)json_integer_value(e));
+			} else if (json_is_string(e) && json_string_length(e) < sizeof(one)) {
+				size_t k = 0;
+				for (const char *s = json_string_value(e); *s; s++) {
+					if (!isspace((unsigned char)*s))
+						one[k++] = *s;
+				}
+				one[k] = '\0';
+			} else {
+				return cotter_error_set(err, COTTER_E_INVALID,
+							"'pcr_ids' elements must be PCR "
+							"numbers");
+			}
+			if (n + strlen(one) + 2 >= sizeof(buf))
+				return cotter_error_set(err, COTTER_E_INVALID,
+							"'pcr_ids' is too long");
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", one);
+		}
+	} else if (v != NULL && !json_is_null(v)) {
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'pcr_ids' must be a string \"0,7\" or an array");
+	}
+	buf[n] = '\0';
+	for (size_t i = 0, start = 0; n > 0 && i <= n; i++) {
+		if (i == n || buf[i] == ',') {
+			if (add_pcr(buf + start, i - start, mask, err) != 0)
+				return -1;
+			start = i + 1;
+		}
+	}
+	if ((*text = strdup(buf)) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	return 0;
+}
+
+void tpm2_pcr_selection(const struct tpm2_spec *s, TPML_PCR_SELECTION *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = s->bank;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	for (int i = 0; i < TPM2_PCR_MAX; i++) {
+		if (s->pcr_mask & (1u << i))
+			sel->pcrSelections[0].pcrSelect[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+}
+
+int tpm2_default_bank(struct tpm2_conn *c, TPMI_ALG_HASH *bank, struct cotter_error *err)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more = 0;
+	TSS2_RC rc;
+	int ret = -1;
+
+	rc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0,
+				1, &more, &cap);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_rc_error(err, rc, "reading the PCR banks");
+		goto out;
+	}
+	for (UINT32 i = 0; i < cap->data.assignedPCR.count; i++) {
+		const TPMS_PCR_SELECTION *p = &cap->data.assignedPCR.pcrSelections[i];
+		for (int k = 0; k < p->sizeofSelect && k < TPM2_PCR_SELECT_MAX; k++) {
+			if (p->pcrSelect[k] != 0 && tpm2_hash_name(p->hash) != NULL) {
+				*bank = p->hash;
+				ret = 0;
+				goto out;
+			}
+		}
+	}
+	cotter_error_set(err, COTTER_E_UNSUPPORTED, "the TPM has no active PCR bank");
+out:
+	Esys_Free(cap);
+	return ret;
+}
+
+/* The current values of the selected PCRs, concatenated in index order (tpm2_pcrread -o). */
+static int read_pcrs(struct tpm2_conn *c, const struct tpm2_spec *s, uint8_t *out, size_t *outlen,
+		     struct cotter_error *err)
+{
+	size_t dsz = tpm2_hash_size(s->bank);
+	uint8_t vals[TPM2_PCR_MAX][TPM2_MAX_DIGEST_BUFFER];
+	TPML_PCR_SELECTION want;
+	uint32_t left = s->pcr_mask;
+
+	tpm2_pcr_selection(s, &want);
+	/* PCR_Read answers at most 8 PCRs per call: ask again for the rest. */
+	for (int round = 0; left != 0 && round < TPM2_PCR_MAX; round++) {
+		TPML_PCR_SELECTION *got = NULL;
+		TPML_DIGEST *digests = NULL;
+		UINT32 counter;
+		uint32_t got_mask = 0;
+		TSS2_RC rc;
+		size_t k = 0;
+
+		if (tpm2_check_stop(c, err) != 0)
+			return -1;
+		struct tpm2_spec part = *s;
+		part.pcr_mask = left;
+		tpm2_pcr_selection(&part, &want);
+		rc = Esys_PCR_Read(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &want,
+				   &counter, &got, &digests);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm2_rc_error(err, rc, "reading the PCRs");
+		for (UINT32 i = 0; i < got->count; i++) {
+			const TPMS_PCR_SELECTION *p = &got->pcrSelections[i];
+			if (p->hash != s->bank)
+				continue;
+			for (int b = 0; b < TPM2_PCR_MAX && b / 8 < p->sizeofSelect; b++) {
+				if (p->pcrSelect[b / 8] & (1u << (b % 8)))
+					got_mask |= 1u << b;
+			}
+		}
+		got_mask &= left;
+		for (int b = 0; b < TPM2_PCR_MAX; b++) {
+			if (!(got_mask & (1u << b)))
+				continue;
+			if (k >= digests->count || digests->digests[k].size != dsz) {
+				Esys_Free(got);
+				Esys_Free(digests);
+				return cotter_error_set(err, COTTER_E_IO,
+							"the TPM returned malformed "
+							"PCR values");
+			}
+			memcpy(vals[b], digests->digests[k++].buffer, dsz);
+		}
+		Esys_Free(got);
+		Esys_Free(digests);
+		if (got_mask == 0)
+			return cotter_error_set(err, COTTER_E_UNSUPPORTED,
+						"PCR bank %s has no such PCRs on this "
+						"TPM (is the bank active?)",
+						tpm2_hash_name(s->bank));
+		left &= ~got_mask;
+	}
+	*outlen = 0;
+	for (int b = 0; b < TPM2_PCR_MAX; b++) {
+		if (s->pcr_mask & (1u << b)) {
+			memcpy(out + *outlen, vals[b], dsz);
+			*outlen += dsz;
+		}
+	}
+	return 0;
+}
+
+int tpm2_policy_digest(struct tpm2_conn *c, const struct tpm2_spec *s, TPM2B_DIGEST *out,
+		       struct cotter_error *err)
+{
+	uint8_t buf[TPM2_PCR_MAX * TPM2_MAX_DIGEST_BUFFER];
+	const uint8_t *v = buf;
+	size_t vlen = 0, want = 0;
+	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+	TPML_PCR_SELECTION sel;
+	TPM2B_DIGEST pcr_digest = {0};
+	TPM2B_DIGEST *policy = NULL;
+	ESYS_TR sess = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int ret = -1;
+
+	for (int b = 0; b < TPM2_PCR_MAX; b++)
+		want += (s->pcr_mask >> b) & 1u;
+	want *= tpm2_hash_size(s->bank);
+	if (s->pcr_digest != NULL) {
+		/* pcr_digest: the values the PCRs will have, as tpm2_pcrread -o writes them. */
+		if (s->pcr_digest_len != want) {
+			cotter_error_set(err, COTTER_E_INVALID,
+					 "'pcr_digest' has %zu bytes, %zu expected (%zu "
+					 "PCRs of bank %s)",
+					 s->pcr_digest_len, want, want / tpm2_hash_size(s->bank),
+					 tpm2_hash_name(s->bank));
+			goto out;
+		}
+		v = s->pcr_digest;
+		vlen = s->pcr_digest_len;
+	} else if (read_pcrs(c, s, buf, &vlen, err) != 0) {
+		goto out;
+	}
+	/* PolicyPCR's digest is over the values with the policy's own hash (tpm2-tools too). */
+	size_t dlen = 0;
+	if (!EVP_Q_digest(NULL, ossl_hash(s->hash), NULL, v, vlen, pcr_digest.buffer, &dlen)) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "hashing the PCR values");
+		goto out;
+	}
+	pcr_digest.size = (UINT16)dlen;
+	tpm2_pcr_selection(s, &sel);
+	if (tpm2_check_stop(c, err) != 0)
+		goto out;
+	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, s->hash, &sess);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_rc_error(err, rc, "starting a trial policy session");
+		goto out;
+	}
+	if (tpm2_check_stop(c, err) != 0)
+		goto out;
+	rc = Esys_PolicyPCR(c->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pcr_digest,
+			    &sel);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_rc_error(err, rc, "computing the PCR policy");
+		goto out;
+	}
+	rc = Esys_PolicyGetDigest(c->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &policy);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_rc_error(err, rc, "reading the PCR policy");
+		goto out;
+	}
+	*out = *policy;
+	ret = 0;
+out:
+	tpm2_flush(c, &sess);
+	Esys_Free(policy);
+	return ret;
+}
+
+int tpm2_start_session(struct tpm2_conn *c, ESYS_TR salt_key, TPM2_SE type, TPMI_ALG_HASH hash,
+		       TPMA_SESSION attrs, ESYS_TR *sess, struct cotter_error *err)
+{
+	TPMT_SYM_DEF sym = {
+	    .algorithm = TPM2_ALG_AES, .keyBits = {.aes = 128}, .mode = {.aes = TPM2_ALG_CFB}};
+	TSS2_RC rc;
+
+	*sess = ESYS_TR_NONE;
+	if (tpm2_check_stop(c, err) != 0)
+		return -1;
+	rc = Esys_StartAuthSession(c->esys, salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, type, &sym, hash, sess);
+	if (rc != TSS2_RC_SUCCESS) {
+		*sess = ESYS_TR_NONE;
+		return tpm2_rc_error(err, rc, "starting a TPM session");
+	}
+	/* No continueSession: the TPM ends the session with the command that uses it, which
+	 * saves a FlushContext round trip (tpm2_flush of the gone handle stays local). */
+	rc = Esys_TRSess_SetAttributes(c->esys, *sess, attrs, 0xff);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_flush(c, sess);
+		return tpm2_rc_error(err, rc, "setting the session attributes");
+	}
+	return 0;
+}
+
+int tpm2_policy_session(struct tpm2_conn *c, const struct tpm2_spec *s, ESYS_TR salt_key,
+			ESYS_TR *sess, struct cotter_error *err)
+{
+	TPM2B_DIGEST empty = {0};
+	TPML_PCR_SELECTION sel;
+	TSS2_RC rc;
+
+	if (tpm2_start_session(c, salt_key, TPM2_SE_POLICY, s->hash, TPMA_SESSION_ENCRYPT, sess,
+			       err) != 0)
+		return -1;
+	if (tpm2_check_stop(c, err) != 0)
+		goto fail;
+	/* An empty digest makes the TPM take its current PCR values; Unseal then checks them. */
+	tpm2_pcr_selection(s, &sel);
+	rc = Esys_PolicyPCR(c->esys, *sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm2_rc_error(err, rc, "applying the PCR policy");
+		goto fail;
+	}
+	return 0;
+fail:
+	tpm2_flush(c, sess);
+	return -1;
+}
