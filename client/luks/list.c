@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* cotter luks list -d DEV [-s SLOT] [-p] [--json] */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luks-cli.h"
+
+#define SYNOPSIS "-d DEV [-s SLOT] [-p] [--json]"
+
+static const char *state_name(enum cotter_luks_state s)
+{
+	switch (s) {
+	case COTTER_LUKS_BOUND:
+		return "bound";
+	case COTTER_LUKS_ORPHAN_KEYSLOT:
+		return "orphan-keyslot";
+	default:
+		return "orphan-metadata";
+	}
+}
+
+/* Every pin a configuration uses, nested ones included. */
+static void collect_pins(const char *pin, const json_t *cfg, json_t *set)
+{
+	const char *name;
+	json_t *v, *x;
+	size_t i;
+
+	if (pin == NULL)
+		return;
+	json_object_set_new(set, pin, json_true());
+	if (strcmp(pin, "sss") != 0)
+		return;
+	json_object_foreach(json_object_get(cfg, "pins"), name, v)
+	{
+		if (json_is_array(v)) {
+			json_array_foreach(v, i, x)
+			{
+				collect_pins(name, x, set);
+			}
+		} else {
+			collect_pins(name, v, set);
+		}
+	}
+}
+
+static void print_pins(const struct cotter_luks_binding *b)
+{
+	json_t *set = json_object();
+	const char *k;
+	json_t *v;
+
+	collect_pins(b->pin, b->config, set);
+	printf("%d:", b->slot);
+	/* jansson's sorted dump gives the sorted unique list */
+	{
+		char *s = json_dumps(set, JSON_SORT_KEYS | JSON_COMPACT);
+		json_t *sorted = s ? json_loads(s, 0, NULL) : NULL;
+
+		json_object_foreach(sorted, k, v)
+		{
+			printf(" %s", k);
+		}
+		json_decref(sorted);
+		free(s);
+	}
+	printf("\n");
+	json_decref(set);
+}
+
+int luks_list(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	struct cotter_luks_bindings b = {0};
+	struct cotter_error err = {0};
+	const char *dev = NULL;
+	bool json = false, pins = false;
+	int c, slot = -1;
+
+	while ((c = getopt_long(argc, argv, ":hpd:s:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 's':
+			if (!cli_slot(optarg, &slot))
+				return cli_usage("list", SYNOPSIS, "invalid keyslot '%s'", optarg);
+			break;
+		case 'p':
+			pins = true;
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: %s luks list %s\n", prog_name, SYNOPSIS);
+			return EXIT_OK;
+		case ':':
+			return cli_usage("list", SYNOPSIS, "option -%c needs an argument", optopt);
+		default:
+			return cli_usage("list", SYNOPSIS, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (dev == NULL || optind != argc)
+		return cli_usage("list", SYNOPSIS, "a device (-d) is required");
+	if (cotter_luks_list(dev, slot, &b, &err) != 0)
+		return cli_fail("list", &err);
+	for (size_t i = 0; i < b.n; i++) {
+		const struct cotter_luks_binding *x = &b.v[i];
+
+		if (x->state == COTTER_LUKS_ORPHAN_KEYSLOT)
+			fprintf(stderr,
+				"%s: keyslot %d is an orphan (a bind was interrupted before its "
+				"token was written); the next 'cotter luks bind' removes it\n",
+				dev, x->slot);
+		else if (x->state == COTTER_LUKS_ORPHAN_META)
+			fprintf(stderr,
+				"%s: orphan clevis metadata (%s %d; keyslot %d is not in use); the "
+				"next 'cotter luks bind' removes it\n",
+				dev, b.luks1 ? "LUKSMeta slot" : "token",
+				b.luks1 ? x->slot : x->token, x->slot);
+	}
+	if (json) {
+		json_t *arr = json_array();
+		char *s;
+
+		for (size_t i = 0; i < b.n; i++) {
+			const struct cotter_luks_binding *x = &b.v[i];
+			json_t *o =
+			    json_pack("{s:i,s:s}", "slot", x->slot, "state", state_name(x->state));
+
+			if (x->token >= 0)
+				json_object_set_new(o, "token", json_integer(x->token));
+			if (x->pin != NULL)
+				json_object_set_new(o, "pin", json_string(x->pin));
+			if (x->config != NULL)
+				json_object_set(o, "config", x->config);
+			json_array_append_new(arr, o);
+		}
+		s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", s ? s : "[]");
+		free(s);
+		json_decref(arr);
+		cotter_luks_bindings_free(&b);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < b.n; i++) {
+		const struct cotter_luks_binding *x = &b.v[i];
+		char *line;
+
+		if (x->state != COTTER_LUKS_BOUND)
+			continue;
+		if (pins) {
+			print_pins(x);
+			continue;
+		}
+		if ((line = cotter_luks_config_line(x)) == NULL) {
+			fprintf(stderr, "%s: keyslot %d: cannot read its JWE header\n", dev,
+				x->slot);
+			continue;
+		}
+		printf("%d: %s\n", x->slot, line);
+		free(line);
+	}
+	cotter_luks_bindings_free(&b);
+	return EXIT_OK;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * LUKS bindings, compatible with Clevis: a random passphrase in its own keyslot, and the compact
+ * JWE that recovers it stored in the header (a LUKS2 token {"type":"clevis","keyslots":["N"],
+ * "jwe":{...}} or, on LUKS1, a LUKSMeta slot with Clevis's UUID).
+ *
+ * Every function that changes a header is a transaction: the header (and on LUKS1 the LUKSMeta
+ * area) is saved first and put back on any failure; a new keyslot is verified before the token
+ * naming it is written; the JWE size is checked against the free metadata space before anything
+ * is written. The steps are ordered so that a process killed at any point leaves the device
+ * opening with every passphrase that opened it before, and at worst an "orphan" (a keyslot whose
+ * token was never written, or metadata whose keyslot is gone) that cotter_luks_list() reports
+ * and the next cotter_luks_bind() removes.
+ *
+ * Devices are paths: image files or block devices. Nothing here prints; callers print err->msg.
+ */
+#ifndef COTTER_LUKS_H
+#define COTTER_LUKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cotter/cotter.h"
+#include "cotter/error.h"
+
+/* LUKSMeta UUID under which Clevis stores its JWE on LUKS1. */
+#define COTTER_LUKS_CLEVIS_UUID "cb6e8904-81ff-40da-a84a-07ab9ab5715e"
+/* 40 random bytes, base64url: 54 characters, as Clevis >= v20. */
+#define COTTER_LUKS_PASS_BYTES 40
+#define COTTER_LUKS_PASS_LEN 54
+
+enum cotter_luks_state {
+	COTTER_LUKS_BOUND,	    /* keyslot active, clevis metadata present */
+	COTTER_LUKS_ORPHAN_KEYSLOT, /* keyslot added by an interrupted bind, no token */
+	COTTER_LUKS_ORPHAN_META,    /* clevis metadata whose keyslot does not exist */
+};
+
+struct cotter_luks_binding {
+	int slot;  /* keyslot (-1 for a LUKS2 clevis token listing no keyslot) */
+	int token; /* LUKS2 token id, -1 on LUKS1 */
+	enum cotter_luks_state state;
+	char *jwe;	/* compact JWE, NULL for orphan keyslots */
+	char *pin;	/* clevis.pin of the JWE, NULL if unknown */
+	json_t *config; /* configuration reconstructed from the JWE header (complete for sss) */
+};
+
+struct cotter_luks_bindings {
+	bool luks1;
+	size_t n;
+	struct cotter_luks_binding *v; /* sorted by keyslot */
+};
+
+/* All clevis bindings and orphans of dev (slot >= 0: only that keyslot). */
+int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out,
+		     struct cotter_error *err);
+void cotter_luks_bindings_free(struct cotter_luks_bindings *b);
+
+/* Clevis's `luks list` line format for one binding's config: "PIN 'CONFIG'" (malloc'ed). */
+char *cotter_luks_config_line(const struct cotter_luks_binding *b);
+
+/* Asked before trusting something (LUKSMeta initialisation, new Tang keys). Returns true for
+ * yes. NULL means "no" unless assume_yes. */
+typedef bool (*cotter_luks_confirm_fn)(void *ctx, const char *question);
+
+struct cotter_luks_bind_args {
+	const char *device;
+	const char *pin;
+	const json_t *config;
+	int slot;  /* -1: first free keyslot */
+	int token; /* -1: first free LUKS2 token id; must be -1 on LUKS1 */
+	/* An existing passphrase of the device (not NUL-terminated); NULL: recovered from an
+	 * existing clevis binding, as Clevis does. */
+	const uint8_t *pass;
+	size_t passlen;
+	bool force;		 /* -f: initialise LUKSMeta without asking */
+	struct cotter_opts opts; /* assume_yes is -y (also implies force) */
+	cotter_luks_confirm_fn confirm;
+	void *confirm_ctx;
+};
+
+/* Binds a new keyslot; *slot_out receives its number. Orphans are removed first. */
+int cotter_luks_bind(const struct cotter_luks_bind_args *a, int *slot_out,
+		     struct cotter_error *err);
+
+/* Removes a bound keyslot (or an orphan) and its metadata. Refuses to remove the last keyslot
+ * that can open the device unless force. */
+int cotter_luks_unbind(const char *dev, int slot, bool force, struct cotter_error *err);
+
+/* Decrypts the JWE of a slot and verifies the passphrase against that keyslot. *pass is in the
+ * secure heap: free with cotter_secure_free(*pass, *passlen + 1). */
+int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts, uint8_t **pass,
+		     size_t *passlen, struct cotter_error *err);
+
+/*
+ * Rebinds a slot in place (same keyslot number) with a fresh passphrase. config NULL (regen)
+ * reuses the binding's configuration, and for every Tang server fetches /adv/{thumbprint of the
+ * signing key the binding trusted}, so new keys are accepted only if that key signed them; if
+ * it cannot, a->confirm is asked (or assume_yes) before trusting what the server serves now.
+ * With a config (edit), that config is used. The slot's passphrase is recovered from its JWE;
+ * pass (optional) is used if that fails.
+ */
+struct cotter_luks_regen_args {
+	const char *device;
+	int slot;
+	const json_t *config; /* NULL: regen */
+	const uint8_t *pass;
+	size_t passlen;
+	struct cotter_opts opts;
+	cotter_luks_confirm_fn confirm;
+	void *confirm_ctx;
+};
+int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_error *err);
+
+/*
+ * Which Tang keys of a binding the servers no longer advertise. *out is a JSON array with one
+ * object per Tang server of the binding: {"slot":N,"url":U,"missing":[thp,...]} (or
+ * "error":MSG when the server could not be asked). Returns the number of servers with missing
+ * keys or errors, or -1.
+ */
+int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts, json_t **out,
+		       struct cotter_error *err);
+
+/*
+ * Unlocks dev with the first clevis binding that yields a passphrase the device accepts. Local
+ * pins (tpm2, null) are tried first; network pins are all started at once in parallel and the
+ * first to succeed wins (the others are cancelled). name NULL only verifies (nothing is
+ * activated); name "" means Clevis's default "luks-<UUID>". flags are libcryptsetup's
+ * CRYPT_ACTIVATE_* flags. *slot_out: the keyslot used.
+ */
+int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
+		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err);
+
+/* Whether a LUKS1 device still needs LUKSMeta initialised for a bind (0 no, 1 yes, -1 error). */
+int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
+
+/* "fault-injection" when built with COTTER_FAULT_INJECTION, else "". */
+const char *cotter_luks_features(void);
+
+#endif

@@ -1,0 +1,50 @@
+#!/bin/bash
+# Against cotterd (our server): bindings made by cotter and by clevis, key rotation with
+# `cotterd rotate`, report, regen through the old signing key, and clevis reading the result.
+. "$(dirname "$0")/common.sh"
+need clevis clevis-luks
+system_cryptsetup_ok
+[ -x "${COTTERD:-}" ] || fail "COTTERD is not set to the built cotterd"
+mkdir -p "$TMP/db"
+"$COTTERD" keygen "$TMP/db" >/dev/null || fail "cotterd keygen"
+start_cotterd "$TMP/db"
+TANG="{\"url\":\"http://127.0.0.1:$PORT\"}"
+
+for t in luks2 luks1; do
+	img=$TMP/$t.img
+	mkimg "$img" $t
+	"$C" luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: cotter bind"
+	clevis luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: clevis bind"
+	expect_eq "$t: lists agree" "$("$C" luks list -d "$img")" "$(clevis luks list -d "$img")"
+	check "$t: report" "$C" luks report -d "$img"
+	"$COTTERD" rotate "$TMP/db" >/dev/null || fail "cotterd rotate"
+	# cotterd reloads by itself (inotify): bounded wait until the report sees the rotation
+	rc=0
+	for _ in $(seq 1 50); do
+		rc=0
+		"$C" luks report -d "$img" >"$TMP/rep" 2>&1 || rc=$?
+		[ $rc = 1 ] && break
+		sleep 0.1
+	done
+	expect_eq "$t: report after rotation" "$rc" 1
+	[ "$(grep -c 'no longer advertised' "$TMP/rep")" = 2 ] || fail "$t: report: $(cat "$TMP/rep")"
+	check "$t: unlock --test with rotated keys" "$C" luks unlock --test -d "$img"
+	for s in 1 2; do
+		check "$t: regen slot $s through the old signing key" "$C" luks regen -d "$img" -s $s </dev/null
+		clevis luks pass -d "$img" -s $s >"$TMP/p$s" || fail "$t: clevis pass $s"
+		check "$t: slot $s opens" opens "$img" "$TMP/p$s" $s
+	done
+	check "$t: report after regen" "$C" luks report -d "$img"
+	expect_eq "$t: slots" "$(active_slots "$img")" "0 1 2 "
+	# report -r regenerates what it finds
+	"$COTTERD" rotate "$TMP/db" >/dev/null || fail "cotterd rotate 2"
+	for _ in $(seq 1 50); do
+		"$C" luks report -d "$img" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
+	"$C" luks report -q -r -d "$img" >"$TMP/rep" || fail "$t: report -r: $(cat "$TMP/rep")"
+	[ "$(grep -c 'regenerated' "$TMP/rep")" = 2 ] || fail "$t: report -r output: $(cat "$TMP/rep")"
+	check "$t: report after report -r" "$C" luks report -d "$img"
+	clevis luks pass -d "$img" -s 2 >"$TMP/p2" || fail "$t: clevis pass after report -r"
+	check "$t: slot 2 opens after report -r" opens "$img" "$TMP/p2" 2
+done
