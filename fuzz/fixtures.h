@@ -14,7 +14,8 @@
 	"{\"alg\":\"ES256\",\"crv\":\"P-256\",\"key_ops\":[\"verify\"],\"kty\":\"EC\","            \
 	"\"x\":\"3IAKhya0zA6RsSZsBbFCnDnt38NDp18MhAkivUTnWBU\","                                   \
 	"\"y\":\"u44OVA7OKGGgx7ghs_Un8lSvqrrM21RW_3dAWcPhHqI\"}"
-/* ECDH-ES recipient (private) and dir key of the JWE seeds in corpus/jwe. */
+/* ECDH-ES recipient (private) and dir key of the JWE seeds in corpus/jwe; the ECDH key is also
+ * the exchange key of the /rec seeds in corpus/rec. */
 #define FIXTURE_TEST_ONLY_ECDH_KEY                                                                 \
 	"{\"crv\":\"P-256\",\"d\":\"kDqpBk8WVqkEC22OwcI2peYulpTLKoQ6ib0yeHQQREw\",\"kty\":\"EC\"," \
 	"\"x\":\"Ergc_syNgJoFSGvN9SsdyaPivV1moaNv-6oq_KYJueE\","                                   \

@@ -167,8 +167,11 @@ static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_err
 	}
 	*out = json_loadb(buf, len, 0, &jerr);
 	ret = *out == NULL ? 1 : 0;
+	/* Only the position: jansson's text quotes the offending token, which in a damaged key
+	 * file can be part of "d". */
 	if (ret == 1)
-		cotter_error_set(err, COTTER_E_INVALID, "%s: not JSON: %s", name, jerr.text);
+		cotter_error_set(err, COTTER_E_INVALID, "%s: not JSON (line %d, column %d)", name,
+				 jerr.line, jerr.column);
 out:
 	cotter_secure_free(buf, cap);
 	close(fd);

@@ -12,65 +12,34 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
+#include "../lib/pin/http.h"
 #include "cotter/secmem.h"
 #include "cotterd.h"
 
-#define ADV_MAX (1024 * 1024)
-
-struct buf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct buf *b = userdata;
-	size_t n = size * nmemb;
-	char *bigger;
-
-	if (b->len + n > ADV_MAX || (bigger = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	b->p = bigger;
-	memcpy(b->p + b->len, ptr, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
+/* The client's HTTP path (lib/pin/http.c): timeouts, no redirects, no proxy from the
+ * environment, http/https only, and errors that say what went wrong. */
 static int show_url(const char *url)
 {
 	struct cotter_error err = {0};
-	struct buf b = {0};
+	struct cotter_http_cfg hc;
 	json_t *jws = NULL, *payload = NULL, *keys, *k;
 	uint8_t *pl = NULL;
 	size_t len, i;
-	char *full = NULL, thp[COTTER_THP_MAX];
-	CURL *curl = NULL;
-	CURLcode rc;
-	long code = 0;
+	char *full = NULL, *reply = NULL, thp[COTTER_THP_MAX];
 	int ret = 1, printed = 0;
 
-	if (asprintf(&full, "%s/adv", url) < 0 || (curl = curl_easy_init()) == NULL) {
+	if (asprintf(&full, "%s/adv", url) < 0) {
 		fprintf(stderr, "cotterd show-keys: out of memory\n");
+		full = NULL;
 		goto out;
 	}
-	curl_easy_setopt(curl, CURLOPT_URL, full);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((rc = curl_easy_perform(curl)) != CURLE_OK) {
-		fprintf(stderr, "cotterd show-keys: %s: %s\n", full, curl_easy_strerror(rc));
+	if (cotter_http_cfg_init(&hc, NULL, NULL, &err) < 0 ||
+	    cotter_http_request(&hc, full, NULL, NULL, 0, "no advertisement", NULL, &reply, &len,
+				&err) < 0) {
+		fprintf(stderr, "cotterd show-keys: %s: %s\n", full, err.msg);
 		goto out;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 200) {
-		fprintf(stderr, "cotterd show-keys: %s: HTTP status %ld\n", full, code);
-		goto out;
-	}
-	if ((jws = json_loadb(b.p ? b.p : "", b.len, 0, NULL)) == NULL ||
+	if ((jws = json_loadb(reply, len, 0, NULL)) == NULL ||
 	    (pl = cotter_jws_payload(jws, &len, &err)) == NULL ||
 	    (payload = json_loadb((const char *)pl, len, 0, NULL)) == NULL ||
 	    !json_is_array(keys = json_object_get(payload, "keys"))) {
@@ -96,10 +65,8 @@ static int show_url(const char *url)
 	}
 	ret = 0;
 out:
-	if (curl != NULL)
-		curl_easy_cleanup(curl);
 	free(full);
-	free(b.p);
+	free(reply);
 	free(pl);
 	json_decref(jws);
 	json_decref(payload);

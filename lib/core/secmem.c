@@ -32,25 +32,45 @@ int cotter_secmem_init(void)
 /*
  * Large secrets (a big plaintext) do not fit the secure heap; they get their own anonymous
  * mapping, locked when the limit allows and always excluded from core dumps, and are told
- * apart on free by CRYPTO_secure_allocated().
+ * apart on free by CRYPTO_secure_allocated(). The mapping records its own length in a header,
+ * so it is wiped and unmapped whole even when a caller frees with a smaller n (the common
+ * "plaintext length + 1" of a buffer that grew larger).
  */
+#define MAPPING_HDR 64 /* keeps the returned pointer 64-byte aligned */
+
 static size_t mapping_size(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	return (n + page - 1) / page * page;
+	return (n + MAPPING_HDR + page - 1) / page * page;
 }
 
 static void *mapping_alloc(size_t n)
 {
-	size_t len = mapping_size(n);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t len;
+	uint8_t *p;
 
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	len = mapping_size(n);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	(void)madvise(p, len, MADV_DONTDUMP);
 	(void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may be small */
-	return p;
+	memcpy(p, &len, sizeof(len));
+	return p + MAPPING_HDR; /* anonymous mappings start zeroed */
+}
+
+static void mapping_free(void *p)
+{
+	uint8_t *base = (uint8_t *)p - MAPPING_HDR;
+	size_t len;
+
+	memcpy(&len, base, sizeof(len));
+	OPENSSL_cleanse(base, len);
+	(void)munlock(base, len);
+	(void)munmap(base, len);
 }
 
 void *cotter_secure_alloc(size_t n)
@@ -62,7 +82,7 @@ void *cotter_secure_alloc(size_t n)
 		n = 1;
 	p = OPENSSL_secure_zalloc(n);
 	if (p == NULL && CRYPTO_secure_malloc_initialized())
-		p = mapping_alloc(n); /* anonymous mappings start zeroed */
+		p = mapping_alloc(n);
 	return p;
 }
 
@@ -76,9 +96,7 @@ void cotter_secure_free(void *p, size_t n)
 		OPENSSL_secure_clear_free(p, n);
 		return;
 	}
-	OPENSSL_cleanse(p, n);
-	(void)munlock(p, mapping_size(n));
-	(void)munmap(p, mapping_size(n));
+	mapping_free(p);
 }
 
 void cotter_wipe(void *p, size_t n)

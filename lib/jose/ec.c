@@ -446,7 +446,10 @@ int cotter_ecmr_mul(const EC_GROUP *group, const EC_POINT *point, const BIGNUM *
 
 	if ((ctx = BN_CTX_new()) == NULL)
 		return cotter_error_ossl(err, COTTER_E_NOMEM, "BN_CTX_new");
-	if (EC_POINT_mul(group, out, NULL, point, scalar, ctx) != 1)
+	/* the generator goes through the fixed-base path: precomputed tables, same result */
+	if ((point == EC_GROUP_get0_generator(group)
+		 ? EC_POINT_mul(group, out, scalar, NULL, NULL, ctx)
+		 : EC_POINT_mul(group, out, NULL, point, scalar, ctx)) != 1)
 		cotter_error_ossl(err, COTTER_E_CRYPTO, "EC scalar multiplication");
 	else if (EC_POINT_is_at_infinity(group, out))
 		cotter_error_set(err, COTTER_E_INVALID, "EC scalar multiplication gave infinity");

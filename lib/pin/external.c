@@ -155,6 +155,9 @@ static int run(char *const argv[], bool group, const uint8_t *in, size_t inlen,
 	attr_init = true;
 	posix_spawn_file_actions_adddup2(&fa, inp[0], STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
+	/* Only stdin, stdout and stderr: descriptors without O_CLOEXEC (libcurl's sockets of a
+	 * concurrent tang share, whatever our caller inherited) must not reach a third-party pin. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	posix_spawnattr_setsigmask(&attr, &empty);
 	posix_spawnattr_setsigdefault(&attr, &pipeset);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -161,6 +162,13 @@ static void format_seconds(long ms, char *out, size_t outsz)
 		snprintf(out, outsz, "%.1f s", ms / 1000.0);
 }
 
+/* libcurl 7.x opens its sockets without O_CLOEXEC; sss runs tang shares next to external pins
+ * that fork, so every socket is made close-on-exec atomically. */
+static curl_socket_t open_cloexec(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 enum outcome { DONE, TRANSIENT, PERMANENT };
 
 /* One transfer on a private multi handle, so that the cancel flag is seen within POLL_MS. */
@@ -191,6 +199,7 @@ static enum outcome attempt(const struct cotter_http_cfg *cfg, const char *url, 
 	curl_easy_setopt(h, CURLOPT_DEFAULT_PROTOCOL, "http");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
 	/* "" disables proxies even when http_proxy is set in the environment. */
 	curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,

@@ -23,7 +23,9 @@ const struct cotter_pin *cotter_pin_find(const char *name)
 
 bool cotter_pin_cancelled(const struct cotter_opts *opts)
 {
-	return opts != NULL && opts->cancel != NULL && *opts->cancel != 0;
+	/* set by another thread (sss): an atomic load, not just a volatile one */
+	return opts != NULL && opts->cancel != NULL &&
+	       __atomic_load_n(opts->cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,

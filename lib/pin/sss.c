@@ -212,7 +212,7 @@ static void run_shares(struct share *shares, size_t n, struct pool *pool, int t,
 	}
 	pthread_mutex_unlock(&pool->mu);
 	for (size_t i = 0; i < n; i++)
-		shares[i].cancel = 1;
+		__atomic_store_n(&shares[i].cancel, 1, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < n; i++) {
 		if (shares[i].started)
 			pthread_join(shares[i].thread, NULL);

@@ -19,6 +19,9 @@ PIN
 cat >"$TMP/bin/clevis-decrypt-testpin" <<'PIN'
 #!/bin/bash
 set -e
+# before anything else opens a file: what the pin inherited. A simple command, so that bash
+# holds no pipe of its own while ls looks (it keeps its script on 255).
+ls /proc/$$/fd >"$TESTPIN_DIR/fds"
 jwe=$(cat)
 cfg=$(cut -d. -f1 <<<"$jwe" | jose b64 dec -i- | jq -c .clevis.testpin)
 id=$(jq -r .id <<<"$cfg")
@@ -61,6 +64,11 @@ cfg='{"t":2,"pins":{"testpin":{"id":"e"},"null":{}}}'
 check "clevis encrypt sss over testpin+null" sh -c "clevis encrypt sss '$cfg' <'$TMP/pt' >'$TMP/e.jwe'"
 check "cotter decrypts it" sh -c "'$COTTER' decrypt <'$TMP/e.jwe' >'$TMP/e.out'"
 same_file "clevis sss testpin plaintext" "$TMP/e.out" "$TMP/pt"
+
+# The pin gets stdin, stdout and stderr only: no descriptor of ours leaks into it, even one
+# without O_CLOEXEC (here fd 7 from the shell; in sss, libcurl's sockets of a tang share).
+check "decrypt with an inherited fd 7" sh -c "'$COTTER' decrypt <'$TMP/a.jwe' >'$TMP/a2.out' 7<'$TMP/pt'"
+expect_eq "external pin inherits only fds 0 1 2" "$(grep -vx 255 "$TMP/fds" | sort -n | tr '\n' ' ')" "0 1 2 "
 
 # A failing pin: exit 1, its partial output never reaches stdout.
 "$COTTER" encrypt testpin '{"id":"f","partial":true}' <"$TMP/pt" >"$TMP/f.jwe" || fail "encrypt partial"

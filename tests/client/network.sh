@@ -90,6 +90,29 @@ expect_fail "decrypt timeout from COTTER_TIMEOUT" "$TMP/h2.out" \
 	"^cotter decrypt: tang http://127.0.0.1:$p2: timeout after 1 s$" \
 	env COTTER_TIMEOUT=1 "$COTTER" decrypt <"$TMP/hb.jwe"
 
+# libcurl's TCP sockets are close-on-exec: a process spawned next to a tang share (sss) must
+# not hold the connection open. Looked at in /proc while the transfer waits on the black hole.
+COTTER_TIMEOUT=5 "$COTTER" decrypt <"$TMP/hb.jwe" >/dev/null 2>&1 &
+cpid=$!
+tcp=""
+for i in $(seq 1 60); do
+	for f in "/proc/$cpid/fd"/*; do
+		ino=$(readlink "$f" 2>/dev/null | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+		[ -n "$ino" ] && awk -v i="$ino" '$10 == i {f = 1} END {exit !f}' "/proc/$cpid/net/tcp" \
+			"/proc/$cpid/net/tcp6" 2>/dev/null && tcp="$tcp ${f##*/}"
+	done
+	[ -n "$tcp" ] && break
+	sleep 0.05
+done
+[ -n "$tcp" ] || fail "no TCP socket seen in the waiting cotter decrypt"
+for fd in $tcp; do
+	flags=$(awk '/^flags:/ {print $2}' "/proc/$cpid/fdinfo/$fd")
+	[ $((8#$flags & 8#2000000)) -ne 0 ] || fail "TCP socket fd $fd lacks O_CLOEXEC (flags $flags)"
+done
+kill "$cpid" 2>/dev/null
+wait "$cpid" 2>/dev/null
+pass "libcurl TCP sockets are close-on-exec (fd$tcp)"
+
 # Proxies from the environment are ignored; COTTER_PROXY is honoured.
 dead=$(dead_url)
 check "http_proxy in the environment is ignored" env http_proxy="$dead" HTTP_PROXY="$dead" \

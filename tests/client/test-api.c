@@ -146,7 +146,8 @@ static void *cancel_later(void *arg)
 	struct canceller *c = arg;
 
 	usleep((useconds_t)c->delay_ms * 1000);
-	*c->flag = 1;
+	/* the contract of opts->cancel: set from another thread, atomically */
+	__atomic_store_n(c->flag, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 

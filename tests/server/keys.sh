@@ -73,6 +73,20 @@ pass "non-JSON *.jwk files skipped with a log line"
 kill "$COTTERD_PID"
 wait "$COTTERD_PID" 2>/dev/null
 
+# A damaged key file whose JSON breaks inside "d": the skip line gives the position only, never
+# the text around it (jansson quotes the offending token, here a prefix of the private key).
+mkdir "$TMP/dmg"
+"$TANGD_KEYGEN" "$TMP/dmg" sig exc
+d=$(jose fmt -j "$TMP/dmg/exc.jwk" -g d -u-)
+printf '{"alg":"ECMR","d":"%s\001"}' "${d:0:40}" >"$TMP/dmg/damaged.jwk"
+start_cotterd "$TMP/dmg"
+expect_code "damaged key file skipped" 200 GET /adv
+grep -q "skipping damaged.jwk: not JSON (line 1, column" "$LOG" || fail "damaged key file: $(cat "$LOG")"
+if grep -qF -- "${d:0:12}" "$LOG"; then fail "part of a private key in the log: $(grep -F -- "${d:0:12}" "$LOG")"; fi
+pass "damaged key file: position logged, no key material"
+kill "$COTTERD_PID"
+wait "$COTTERD_PID" 2>/dev/null
+
 # cotterd keygen DIR and DIR SIG EXC
 mkdir "$TMP/kg"
 out=$("$COTTERD" keygen "$TMP/kg") || fail "cotterd keygen"
@@ -130,7 +144,17 @@ check "/adv/{old sig kid} signed by the old key" ver "$a" "$TMP/kg/.mysig.jwk"
 expect_eq "show-keys --url equals jose thp of the adv's verify keys" \
 	"$("$COTTERD" show-keys --url "http://127.0.0.1:$PORT")" \
 	"$(fetch /adv | payload_keys | jose jwk use -i- -r -u verify -o- | jose jwk thp -i- -a S256)"
-if "$COTTERD" show-keys --url "http://127.0.0.1:$(free_port)" 2>/dev/null; then fail "show-keys --url without a server"; fi
-pass "show-keys --url fails without a server"
+dead=$(free_port)
+if "$COTTERD" show-keys --url "http://127.0.0.1:$dead" 2>"$TMP/sk.err"; then fail "show-keys --url without a server"; fi
+grep -q "http://127.0.0.1:$dead/adv: .*connection refused" "$TMP/sk.err" ||
+	fail "show-keys --url without a server: no reason given: $(cat "$TMP/sk.err")"
+pass "show-keys --url fails without a server and says why"
+# the same HTTP rules as the client: proxies from the environment are ignored, only http(s)
+expect_eq "show-keys --url ignores http_proxy" \
+	"$(http_proxy="http://127.0.0.1:$dead" HTTP_PROXY="http://127.0.0.1:$dead" \
+		"$COTTERD" show-keys --url "http://127.0.0.1:$PORT")" "$new_sig"
+if "$COTTERD" show-keys --url "file://$TMP/kg" 2>"$TMP/sk.err"; then fail "show-keys --url file://"; fi
+grep -q "unsupported URL scheme" "$TMP/sk.err" || fail "show-keys --url file://: $(cat "$TMP/sk.err")"
+pass "show-keys --url refuses file://"
 assert_no_private "$TMP/kg" "$LOG" "$TMP/rot.out"
 finish

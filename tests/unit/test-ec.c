@@ -260,6 +260,21 @@ static void test_ecmr(void **state)
 		assert_int_not_equal(EC_POINT_cmp(g, sum, a.pub, NULL), 0);
 		assert_int_equal(cotter_ecmr_sub(g, sum, b.pub, diff, &err), 0);
 		assert_int_equal(EC_POINT_cmp(g, diff, a.pub, NULL), 0);
+		/* the generator (fixed-base path) and a copy of it (variable-base) agree: a·G = A */
+		{
+			EC_POINT *gcopy = EC_POINT_dup(EC_GROUP_get0_generator(g), g);
+
+			assert_int_equal(
+			    cotter_ecmr_mul(g, EC_GROUP_get0_generator(g), a.priv, ab, &err), 0);
+			assert_int_equal(EC_POINT_cmp(g, ab, a.pub, NULL), 0);
+			assert_int_equal(cotter_ecmr_mul(g, gcopy, a.priv, ba, &err), 0);
+			assert_int_equal(EC_POINT_cmp(g, ba, a.pub, NULL), 0);
+			BN_zero(zero);
+			assert_int_equal(
+			    cotter_ecmr_mul(g, EC_GROUP_get0_generator(g), zero, ab, &err), -1);
+			cotter_error_clear(&err);
+			EC_POINT_free(gcopy);
+		}
 		/* A - A is the identity: refused */
 		assert_int_equal(cotter_ecmr_sub(g, a.pub, a.pub, diff, &err), -1);
 		assert_int_equal(err.code, COTTER_E_INVALID);
