@@ -58,7 +58,7 @@ int cmd_decrypt(int argc, char *argv[])
 		fprintf(stderr, "%s decrypt: %s\n", prog_name, err.msg);
 		goto out;
 	}
-	if (cli_write_all(STDOUT_FILENO, pt, ptlen) != 0) {
+	if (cotter_write_all(STDOUT_FILENO, pt, ptlen) != 0) {
 		fprintf(stderr, "%s decrypt: cannot write the plaintext: %s\n", prog_name,
 			strerror(errno));
 		goto out;

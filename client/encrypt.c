@@ -84,7 +84,7 @@ int cmd_encrypt(int argc, char *argv[])
 		ret = err.code == COTTER_E_USAGE ? EXIT_USAGE : EXIT_FAIL;
 		goto out;
 	}
-	if (cli_write_all(STDOUT_FILENO, jwe, strlen(jwe)) != 0) {
+	if (cotter_write_all(STDOUT_FILENO, jwe, strlen(jwe)) != 0) {
 		fprintf(stderr, "%s encrypt: cannot write the JWE: %s\n", prog_name,
 			strerror(errno));
 		goto out;

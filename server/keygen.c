@@ -16,23 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cotter/io.h"
 #include "cotter/secmem.h"
 #include "cotterd.h"
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int write_key_file(int dirfd, const char *name, const json_t *jwk, struct cotter_error *err)
 {
@@ -70,7 +56,7 @@ static int write_key_file(int dirfd, const char *name, const json_t *jwk, struct
 		goto out;
 	}
 	created = true;
-	if (write_all(fd, text, len) < 0 || fsync(fd) < 0) {
+	if (cotter_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
 		cotter_error_set(err, COTTER_E_IO, "cannot write key file: %s", strerror(errno));
 		goto out;
 	}

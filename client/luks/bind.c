@@ -18,8 +18,15 @@ int luks_bind(int argc, char *argv[])
 	const char *keyfile = NULL;
 	json_t *cfg = NULL;
 	int c, slot = -1, ret = EXIT_FAIL;
+	const struct cli_cmd cmd = {.name = "bind",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hyfs:k:t:d:e:",
+				    .dev = &a.device,
+				    .slot = &a.slot,
+				    .keyfile = &keyfile,
+				    .operands = true};
 
-	while ((c = getopt(argc, argv, ":hyfs:k:t:d:e:")) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
 		case 'y':
 			a.opts.assume_yes = true;
@@ -28,19 +35,9 @@ int luks_bind(int argc, char *argv[])
 		case 'f':
 			a.force = true;
 			break;
-		case 's':
-			if (!cli_slot(optarg, &a.slot))
-				return cli_usage("bind", SYNOPSIS, "invalid keyslot '%s'", optarg);
-			break;
 		case 't':
 			if (!cli_slot(optarg, &a.token))
 				return cli_usage("bind", SYNOPSIS, "invalid token id '%s'", optarg);
-			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'd':
-			a.device = optarg;
 			break;
 		case 'e':
 			fprintf(stderr,
@@ -48,17 +45,10 @@ int luks_bind(int argc, char *argv[])
 				"supported; use -k\n",
 				prog_name);
 			return EXIT_FAIL;
-		case 'h':
-			printf("Usage: %s luks bind %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("bind", SYNOPSIS, "option -%c needs an argument", optopt);
-		default:
-			return cli_usage("bind", SYNOPSIS, "unknown option -%c", optopt);
 		}
 	}
-	if (a.device == NULL)
-		return cli_usage("bind", SYNOPSIS, "a device (-d) is required");
+	if (c < 0)
+		return ret;
 	if (argc - optind != 2)
 		return cli_usage("bind", SYNOPSIS, "a PIN and a CONFIG are required");
 	a.pin = argv[optind];

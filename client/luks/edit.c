@@ -64,13 +64,19 @@ int luks_edit(int argc, char *argv[])
 	struct cotter_luks_regen_args a = {.slot = -1, .confirm = cli_confirm};
 	struct cotter_luks_bindings b = {0};
 	struct cotter_error err = {0};
-	struct cotter_secbuf pass = {0};
 	const char *keyfile = NULL, *cfgtext = NULL;
 	json_t *cfg = NULL;
 	bool force = false;
 	int c, ret = EXIT_FAIL;
+	const struct cli_cmd cmd = {.name = "edit",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hfyd:s:c:k:",
+				    .dev = &a.device,
+				    .slot = &a.slot,
+				    .keyfile = &keyfile,
+				    .need_slot = true};
 
-	while ((c = getopt(argc, argv, ":hfyd:s:c:k:")) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
 		case 'f':
 			force = true;
@@ -78,30 +84,13 @@ int luks_edit(int argc, char *argv[])
 		case 'y':
 			a.opts.assume_yes = true;
 			break;
-		case 'd':
-			a.device = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &a.slot))
-				return cli_usage("edit", SYNOPSIS, "invalid keyslot '%s'", optarg);
-			break;
 		case 'c':
 			cfgtext = optarg;
 			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'h':
-			printf("Usage: %s luks edit %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("edit", SYNOPSIS, "option -%c needs an argument", optopt);
-		default:
-			return cli_usage("edit", SYNOPSIS, "unknown option -%c", optopt);
 		}
 	}
-	if (a.device == NULL || a.slot < 0 || optind != argc)
-		return cli_usage("edit", SYNOPSIS, "a device (-d) and a keyslot (-s) are required");
+	if (c < 0)
+		return ret;
 	if (cfgtext != NULL && (cfg = cli_config("edit", cfgtext)) == NULL)
 		return EXIT_USAGE;
 	if (cotter_luks_list(a.device, a.slot, &b, &err) != 0)
@@ -111,34 +100,22 @@ int luks_edit(int argc, char *argv[])
 				 a.device, a.slot);
 		goto out;
 	}
-	if (cfg == NULL && (cfg = run_editor(b.v[0].config)) == NULL) {
-		ret = EXIT_FAIL;
+	if (cfg == NULL && (cfg = run_editor(b.v[0].config)) == NULL)
 		goto done;
-	}
 	if (json_equal(cfg, b.v[0].config) && !force) {
 		fprintf(stderr,
 			"%s luks edit: the configuration did not change (use -f to rebind "
 			"anyway)\n",
 			prog_name);
-		ret = EXIT_FAIL;
 		goto done;
 	}
 	a.config = cfg;
-	if (keyfile != NULL) {
-		if (cli_read_pass(keyfile, &pass, &err) != 0)
-			goto out;
-		a.pass = pass.data;
-		a.passlen = pass.len;
-	}
-	if (cotter_luks_regen(&a, &err) != 0)
-		goto out;
-	ret = EXIT_OK;
+	ret = cli_regen("edit", &a, keyfile);
 	goto done;
 out:
 	cli_fail("edit", &err);
 done:
 	cotter_luks_bindings_free(&b);
-	cotter_secbuf_free(&pass);
 	json_decref(cfg);
 	return ret;
 }

@@ -78,34 +78,26 @@ int luks_list(int argc, char *argv[])
 	struct cotter_error err = {0};
 	const char *dev = NULL;
 	bool json = false, pins = false;
-	int c, slot = -1;
+	int c, slot = -1, ret;
+	const struct cli_cmd cmd = {.name = "list",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hpd:s:",
+				    .longopts = longopts,
+				    .dev = &dev,
+				    .slot = &slot};
 
-	while ((c = getopt_long(argc, argv, ":hpd:s:", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &slot))
-				return cli_usage("list", SYNOPSIS, "invalid keyslot '%s'", optarg);
-			break;
 		case 'p':
 			pins = true;
 			break;
 		case 'J':
 			json = true;
 			break;
-		case 'h':
-			printf("Usage: %s luks list %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("list", SYNOPSIS, "option -%c needs an argument", optopt);
-		default:
-			return cli_usage("list", SYNOPSIS, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (dev == NULL || optind != argc)
-		return cli_usage("list", SYNOPSIS, "a device (-d) is required");
+	if (c < 0)
+		return ret;
 	if (cotter_luks_list(dev, slot, &b, &err) != 0)
 		return cli_fail("list", &err);
 	for (size_t i = 0; i < b.n; i++) {
@@ -125,7 +117,6 @@ int luks_list(int argc, char *argv[])
 	}
 	if (json) {
 		json_t *arr = json_array();
-		char *s;
 
 		for (size_t i = 0; i < b.n; i++) {
 			const struct cotter_luks_binding *x = &b.v[i];
@@ -140,9 +131,7 @@ int luks_list(int argc, char *argv[])
 				json_object_set(o, "config", x->config);
 			json_array_append_new(arr, o);
 		}
-		s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "[]");
-		free(s);
+		cli_print_json(arr);
 		json_decref(arr);
 		cotter_luks_bindings_free(&b);
 		return EXIT_OK;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* cotter luks: one file per subcommand; shared helpers in luks.c. */
+/* cotter luks: one file per subcommand; shared helpers in luks.c (and cli_regen in regen.c). */
 #ifndef COTTER_LUKS_CLI_H
 #define COTTER_LUKS_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -18,6 +19,31 @@ int luks_regen(int argc, char *argv[]);
 int luks_report(int argc, char *argv[]);
 int luks_edit(int argc, char *argv[]);
 int luks_unlock(int argc, char *argv[]);
+
+/* What the subcommands share in their options: -h, -d DEV, the keyslot, -k KEYFILE, the usage
+ * errors, and the checks once the options are read. */
+struct cli_cmd {
+	const char *name; /* "bind" */
+	const char *synopsis;
+	/* getopt's optstring, starting with ":h"; longopts NULL for short options only */
+	const char *optstring;
+	const struct option *longopts;
+	/* where -d, the keyslot option (-s, or slotopt) and -k (NULL: not taken) go */
+	const char **dev;
+	int *slot;
+	char slotopt;
+	const char **keyfile;
+	/* the keyslot is required; operands are allowed (the subcommand checks them) */
+	bool need_slot;
+	bool operands;
+};
+/* getopt for a subcommand: returns an option for the subcommand to handle, 0 once the options
+ * are all read and valid, or -1 when the subcommand must return *ret now (-h, usage error). */
+int cli_getopt(const struct cli_cmd *cmd, int argc, char *argv[], int *ret);
+/* Reads the -k passphrase (if any), regenerates, reports a failure as cmd; an exit code. */
+int cli_regen(const char *cmd, struct cotter_luks_regen_args *a, const char *keyfile);
+/* --json output. */
+void cli_print_json(const json_t *j);
 
 /* A keyslot number (0..31); false on anything else. */
 bool cli_slot(const char *s, int *out);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* `cotter luks SUBCOMMAND`: dispatch, and what the subcommands share (passphrase input). */
+/* `cotter luks SUBCOMMAND`: dispatch, and what the subcommands share (options, passphrase
+ * input). */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,60 @@ int cmd_luks(int argc, char *argv[])
 	fprintf(stderr, "%s luks: unknown command '%s'\n\n", prog_name, argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
+}
+
+int cli_getopt(const struct cli_cmd *cmd, int argc, char *argv[], int *ret)
+{
+	int c, slotopt = cmd->slotopt ? cmd->slotopt : 's';
+
+	while ((c = cmd->longopts ? getopt_long(argc, argv, cmd->optstring, cmd->longopts, NULL)
+				  : getopt(argc, argv, cmd->optstring)) != -1) {
+		if (c == slotopt && cmd->slot != NULL) {
+			if (!cli_slot(optarg, cmd->slot)) {
+				*ret = cli_usage(cmd->name, cmd->synopsis, "invalid keyslot '%s'",
+						 optarg);
+				return -1;
+			}
+		} else if (c == 'd' && cmd->dev != NULL) {
+			*cmd->dev = optarg;
+		} else if (c == 'k' && cmd->keyfile != NULL) {
+			*cmd->keyfile = optarg;
+		} else if (c == 'h') {
+			printf("Usage: %s luks %s %s\n", prog_name, cmd->name, cmd->synopsis);
+			*ret = EXIT_OK;
+			return -1;
+		} else if (c == ':') {
+			*ret = cli_usage(cmd->name, cmd->synopsis, "option -%c needs an argument",
+					 optopt);
+			return -1;
+		} else if (c == '?' && cmd->longopts != NULL) {
+			/* optopt is 0 for an unknown long option: name the whole word */
+			*ret = cli_usage(cmd->name, cmd->synopsis, "unknown option '%s'",
+					 argv[optind - 1]);
+			return -1;
+		} else if (c == '?') {
+			*ret = cli_usage(cmd->name, cmd->synopsis, "unknown option -%c", optopt);
+			return -1;
+		} else {
+			return c;
+		}
+	}
+	if (*cmd->dev == NULL || (cmd->need_slot && *cmd->slot < 0) ||
+	    (!cmd->operands && optind != argc)) {
+		*ret = cli_usage(cmd->name, cmd->synopsis,
+				 cmd->need_slot ? "a device (-d) and a keyslot (-s) are required"
+						: "a device (-d) is required");
+		return -1;
+	}
+	return 0;
+}
+
+void cli_print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	printf("%s\n", s ? s : "[]");
+	free(s);
 }
 
 bool cli_slot(const char *s, int *out)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cotter/io.h"
 #include "luks-cli.h"
 
 #define SYNOPSIS "-d DEV -s SLOT"
@@ -14,41 +15,24 @@ int luks_pass(int argc, char *argv[])
 	struct cotter_opts opts = {0};
 	const char *dev = NULL;
 	uint8_t *pass = NULL;
-	size_t len = 0, off = 0;
-	int c, slot = -1, ret = EXIT_OK;
+	size_t len = 0;
+	int slot = -1, ret = EXIT_OK;
+	const struct cli_cmd cmd = {.name = "pass",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hd:s:",
+				    .dev = &dev,
+				    .slot = &slot,
+				    .need_slot = true};
 
-	while ((c = getopt(argc, argv, ":hd:s:")) != -1) {
-		switch (c) {
-		case 'd':
-			dev = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &slot))
-				return cli_usage("pass", SYNOPSIS, "invalid keyslot '%s'", optarg);
-			break;
-		case 'h':
-			printf("Usage: %s luks pass %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("pass", SYNOPSIS, "option -%c needs an argument", optopt);
-		default:
-			return cli_usage("pass", SYNOPSIS, "unknown option -%c", optopt);
-		}
-	}
-	if (dev == NULL || slot < 0 || optind != argc)
-		return cli_usage("pass", SYNOPSIS, "a device (-d) and a keyslot (-s) are required");
+	/* every option of pass is a shared one */
+	if (cli_getopt(&cmd, argc, argv, &ret) != 0)
+		return ret;
 	if (cotter_luks_pass(dev, slot, &opts, &pass, &len, &err) != 0)
 		return cli_fail("pass", &err);
 	/* write(2), not stdio: no copy of the passphrase left in a stdio buffer */
-	while (off < len) {
-		ssize_t w = write(STDOUT_FILENO, pass + off, len - off);
-
-		if (w <= 0) {
-			perror("cotter luks pass: write");
-			ret = EXIT_FAIL;
-			break;
-		}
-		off += (size_t)w;
+	if (cotter_write_all(STDOUT_FILENO, pass, len) != 0) {
+		perror("cotter luks pass: write");
+		ret = EXIT_FAIL;
 	}
 	cotter_secure_free(pass, len + 1);
 	return ret;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* cotter luks regen [-q] [-y] [-k KEYFILE|-] -d DEV -s SLOT */
+/* cotter luks regen [-q] [-y] [-k KEYFILE|-] -d DEV -s SLOT; and the rebind that edit and report
+ * share with it. */
 #include <getopt.h>
 #include <stdio.h>
 
@@ -7,15 +8,44 @@
 
 #define SYNOPSIS "[-q] [-y] [-k KEYFILE|-] -d DEV -s SLOT"
 
+int cli_regen(const char *cmd, struct cotter_luks_regen_args *a, const char *keyfile)
+{
+	struct cotter_error err = {0};
+	struct cotter_secbuf pass = {0};
+	int ret = EXIT_FAIL;
+
+	if (keyfile != NULL) {
+		if (cli_read_pass(keyfile, &pass, &err) != 0)
+			goto out;
+		a->pass = pass.data;
+		a->passlen = pass.len;
+	}
+	if (cotter_luks_regen(a, &err) != 0)
+		goto out;
+	ret = EXIT_OK;
+out:
+	if (ret != EXIT_OK)
+		cli_fail(cmd, &err);
+	a->pass = NULL;
+	a->passlen = 0;
+	cotter_secbuf_free(&pass);
+	return ret;
+}
+
 int luks_regen(int argc, char *argv[])
 {
 	struct cotter_luks_regen_args a = {.slot = -1, .confirm = cli_confirm};
-	struct cotter_error err = {0};
-	struct cotter_secbuf pass = {0};
 	const char *keyfile = NULL;
-	int c, ret = EXIT_FAIL;
+	int c, ret;
+	const struct cli_cmd cmd = {.name = "regen",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hqyd:s:k:",
+				    .dev = &a.device,
+				    .slot = &a.slot,
+				    .keyfile = &keyfile,
+				    .need_slot = true};
 
-	while ((c = getopt(argc, argv, ":hqyd:s:k:")) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
 		case 'q':
 			a.confirm = NULL;
@@ -23,40 +53,9 @@ int luks_regen(int argc, char *argv[])
 		case 'y':
 			a.opts.assume_yes = true;
 			break;
-		case 'd':
-			a.device = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &a.slot))
-				return cli_usage("regen", SYNOPSIS, "invalid keyslot '%s'", optarg);
-			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'h':
-			printf("Usage: %s luks regen %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("regen", SYNOPSIS, "option -%c needs an argument", optopt);
-		default:
-			return cli_usage("regen", SYNOPSIS, "unknown option -%c", optopt);
 		}
 	}
-	if (a.device == NULL || a.slot < 0 || optind != argc)
-		return cli_usage("regen", SYNOPSIS,
-				 "a device (-d) and a keyslot (-s) are required");
-	if (keyfile != NULL) {
-		if (cli_read_pass(keyfile, &pass, &err) != 0)
-			goto out;
-		a.pass = pass.data;
-		a.passlen = pass.len;
-	}
-	if (cotter_luks_regen(&a, &err) != 0)
-		goto out;
-	ret = EXIT_OK;
-out:
-	if (ret != EXIT_OK)
-		cli_fail("regen", &err);
-	cotter_secbuf_free(&pass);
-	return ret;
+	if (c < 0)
+		return ret;
+	return cli_regen("regen", &a, keyfile);
 }

@@ -3,8 +3,6 @@
  * keys its server no longer advertises (or cannot be asked); -r regenerates those slots. */
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "luks-cli.h"
 
@@ -22,8 +20,14 @@ int luks_report(int argc, char *argv[])
 	json_t *rep = NULL, *item;
 	size_t i;
 	int c, slot = -1, bad, ret = EXIT_OK;
+	const struct cli_cmd cmd = {.name = "report",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hqryd:s:",
+				    .longopts = longopts,
+				    .dev = &dev,
+				    .slot = &slot};
 
-	while ((c = getopt_long(argc, argv, ":hqryd:s:", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
 		case 'q':
 			quiet = true;
@@ -37,35 +41,14 @@ int luks_report(int argc, char *argv[])
 		case 'J':
 			json = true;
 			break;
-		case 'd':
-			dev = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &slot))
-				return cli_usage("report", SYNOPSIS, "invalid keyslot '%s'",
-						 optarg);
-			break;
-		case 'h':
-			printf("Usage: %s luks report %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("report", SYNOPSIS, "option -%c needs an argument",
-					 optopt);
-		default:
-			return cli_usage("report", SYNOPSIS, "unknown option '%s'",
-					 argv[optind - 1]);
 		}
 	}
-	if (dev == NULL || optind != argc)
-		return cli_usage("report", SYNOPSIS, "a device (-d) is required");
+	if (c < 0)
+		return ret;
 	if ((bad = cotter_luks_report(dev, slot, &opts, &rep, &err)) < 0)
 		return cli_fail("report", &err);
-	if (json) {
-		char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-		printf("%s\n", s ? s : "[]");
-		free(s);
-	}
+	if (json)
+		cli_print_json(rep);
 	json_array_foreach(rep, i, item)
 	{
 		json_t *missing = json_object_get(item, "missing"), *t;
@@ -106,9 +89,8 @@ int luks_report(int argc, char *argv[])
 			continue;
 		a.opts.assume_yes = yes;
 		a.confirm = quiet ? NULL : cli_confirm;
-		memset(&err, 0, sizeof(err));
-		if (cotter_luks_regen(&a, &err) != 0)
-			return cli_fail("report", &err);
+		if (cli_regen("report", &a, NULL) != EXIT_OK)
+			return EXIT_FAIL;
 		printf("%d: regenerated\n", s);
 	}
 	return EXIT_OK;

@@ -13,35 +13,21 @@ int luks_unbind(int argc, char *argv[])
 	struct cotter_error err = {0};
 	const char *dev = NULL;
 	bool force = false;
-	int c, slot = -1;
+	int c, slot = -1, ret;
 	char q[600];
+	const struct cli_cmd cmd = {.name = "unbind",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hfd:s:",
+				    .dev = &dev,
+				    .slot = &slot,
+				    .need_slot = true};
 
-	while ((c = getopt(argc, argv, ":hfd:s:")) != -1) {
-		switch (c) {
-		case 'f':
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
+		if (c == 'f')
 			force = true;
-			break;
-		case 'd':
-			dev = optarg;
-			break;
-		case 's':
-			if (!cli_slot(optarg, &slot))
-				return cli_usage("unbind", SYNOPSIS, "invalid keyslot '%s'",
-						 optarg);
-			break;
-		case 'h':
-			printf("Usage: %s luks unbind %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("unbind", SYNOPSIS, "option -%c needs an argument",
-					 optopt);
-		default:
-			return cli_usage("unbind", SYNOPSIS, "unknown option -%c", optopt);
-		}
 	}
-	if (dev == NULL || slot < 0 || optind != argc)
-		return cli_usage("unbind", SYNOPSIS,
-				 "a device (-d) and a keyslot (-s) are required");
+	if (c < 0)
+		return ret;
 	if (!force && cli_isatty()) {
 		snprintf(q, sizeof(q), "Do you wish to erase LUKS slot %d on %s", slot, dev);
 		if (!cli_confirm(NULL, q)) {

@@ -64,20 +64,19 @@ int luks_unlock(int argc, char *argv[])
 	const char *dev = NULL, *name = "";
 	bool test = false;
 	uint32_t flags = 0;
-	int c, slot = -1, used = -1;
+	int c, slot = -1, used = -1, ret;
+	const struct cli_cmd cmd = {.name = "unlock",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hd:n:t:o:",
+				    .longopts = longopts,
+				    .dev = &dev,
+				    .slot = &slot,
+				    .slotopt = 't'};
 
-	while ((c = getopt_long(argc, argv, ":hd:n:t:o:", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
 		switch (c) {
-		case 'd':
-			dev = optarg;
-			break;
 		case 'n':
 			name = optarg;
-			break;
-		case 't':
-			if (!cli_slot(optarg, &slot))
-				return cli_usage("unlock", SYNOPSIS, "invalid keyslot '%s'",
-						 optarg);
 			break;
 		case 'o':
 			if (parse_opts(optarg, &flags) != 0)
@@ -86,19 +85,10 @@ int luks_unlock(int argc, char *argv[])
 		case 'T':
 			test = true;
 			break;
-		case 'h':
-			printf("Usage: %s luks unlock %s\n", prog_name, SYNOPSIS);
-			return EXIT_OK;
-		case ':':
-			return cli_usage("unlock", SYNOPSIS, "option -%c needs an argument",
-					 optopt);
-		default:
-			return cli_usage("unlock", SYNOPSIS, "unknown option '%s'",
-					 argv[optind - 1]);
 		}
 	}
-	if (dev == NULL || optind != argc)
-		return cli_usage("unlock", SYNOPSIS, "a device (-d) is required");
+	if (c < 0)
+		return ret;
 	if (slot >= 0) {
 		/* Clevis's -t: that slot only, tested, never activated. */
 		uint8_t *pass = NULL;
@@ -107,13 +97,11 @@ int luks_unlock(int argc, char *argv[])
 		if (cotter_luks_pass(dev, slot, &opts, &pass, &len, &err) != 0)
 			return cli_fail("unlock", &err);
 		cotter_secure_free(pass, len + 1);
-		fprintf(stderr, "%s: keyslot %d opens it (test only, nothing activated)\n", dev,
-			slot);
-		return EXIT_OK;
-	}
-	if (cotter_luks_unlock(dev, test ? NULL : name, flags, &opts, &used, &err) != 0)
+		used = slot;
+	} else if (cotter_luks_unlock(dev, test ? NULL : name, flags, &opts, &used, &err) != 0) {
 		return cli_fail("unlock", &err);
-	if (test)
+	}
+	if (test || slot >= 0)
 		fprintf(stderr, "%s: keyslot %d opens it (test only, nothing activated)\n", dev,
 			used);
 	return EXIT_OK;

@@ -89,6 +89,18 @@ out:
 	return ret;
 }
 
+int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struct cotter_opts *opts,
+		      uint8_t **pt, size_t *len, struct cotter_error *err)
+{
+	if (cotter_decrypt(jwe, strlen(jwe), opts, pt, len, err) != 0)
+		return -1;
+	if (luks_verify_pass(d, slot, *pt, *len, err) == slot)
+		return 0;
+	cotter_secure_free(*pt, *len + 1);
+	*pt = NULL;
+	return -1;
+}
+
 static const char *owner(const struct luks_metas *m, int slot)
 {
 	const struct luks_meta *e = luks_meta_for_slot(m, slot, META_OTHER);
@@ -109,12 +121,8 @@ static int recover_pass(struct luks_dev *d, const struct luks_metas *m,
 		if (e->kind != META_CLEVIS || e->jwe == NULL || !luks_slot_active(d, e->slot))
 			continue;
 		memset(&last, 0, sizeof(last));
-		if (cotter_decrypt(e->jwe, strlen(e->jwe), opts, pt, len, &last) != 0)
-			continue;
-		if (luks_verify_pass(d, e->slot, *pt, *len, &last) == e->slot)
+		if (luks_binding_pass(d, e->slot, e->jwe, opts, pt, len, &last) == 0)
 			return 0;
-		cotter_secure_free(*pt, *len + 1);
-		*pt = NULL;
 	}
 	return cotter_error_set(err, COTTER_E_AUTH,
 				"no existing passphrase given, and no clevis binding of %s could "

@@ -100,6 +100,10 @@ struct luks_bind_step {
 int luks_bind_step(struct luks_dev *d, const struct luks_bind_step *s, struct cotter_error *err);
 int luks_unbind_step(struct luks_dev *d, const char *op, int slot, struct cotter_error *err);
 int luks_first_free_slot(struct luks_dev *d, const struct luks_metas *m, int skip);
+/* The passphrase a clevis binding holds: its JWE decrypted, and checked to open its keyslot.
+ * 0 with *pt in the secure heap (cotter_secure_free(*pt, *len + 1)), or -1 and err. */
+int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struct cotter_opts *opts,
+		      uint8_t **pt, size_t *len, struct cotter_error *err);
 
 /* ---- configs ---- */
 json_t *luks_config_from_jwe(const char *jwe, char **pin, struct cotter_error *err);

@@ -17,12 +17,8 @@ static int old_passphrase(struct luks_dev *d, const struct cotter_luks_regen_arg
 {
 	struct cotter_error e1 = {0}, e2 = {0};
 
-	if (cotter_decrypt(jwe, strlen(jwe), &a->opts, pt, ptlen, &e1) == 0) {
-		if (luks_verify_pass(d, a->slot, *pt, *ptlen, &e1) == a->slot)
-			return 0;
-		cotter_secure_free(*pt, *ptlen + 1);
-		*pt = NULL;
-	}
+	if (luks_binding_pass(d, a->slot, jwe, &a->opts, pt, ptlen, &e1) == 0)
+		return 0;
 	if (a->pass != NULL) {
 		if (luks_verify_pass(d, -1, a->pass, a->passlen, &e2) < 0)
 			return cotter_error_set(err, e2.code, "%s", e2.msg);
