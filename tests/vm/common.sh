@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# Settings and helpers shared by the VM test scripts (sourced, never run).
+#   COTTER_VM_CACHE  packages, base root filesystems and built images, outside the repo,
+#                    every entry keyed by a hash of its inputs (default /var/cache/cotter-vm)
+#   COTTER_VM_SUITE  Debian suite of the guest (default bookworm)
+# mmdebstrap is always run without a mirror argument, so it uses this machine's own apt sources.
+set -euo pipefail
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRCDIR=$(cd "$VM_DIR/../.." && pwd)
+CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
+SUITE=${COTTER_VM_SUITE:-bookworm}
+# Fixed so that crypttab can be written into the root filesystem before it is encrypted.
+LUKS_UUID=6d1a4c1e-2b7f-4f0e-9a35-c07e5e1b2a01
+DATA_UUID=0b8e4a52-93d1-4c7f-8f2e-5a1d7c3e9b64
+FS_SIZE_MB=${COTTER_VM_FS_MB:-640}
+# Passphrase of keyslot 0 of the test image (a fixture, typed on the console by boot.py).
+VM_PASSPHRASE=cotter-vm-passphrase
+
+log() { printf '[vm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[vm] FAIL: %s\n' "$*" >&2; exit 1; }
+need() {
+	command -v "$1" >/dev/null 2>&1 || die "'$1' is required: apt-get install $2"
+}
+# Stable short hash of stdin.
+key_of() { sha256sum | cut -c1-16; }
+# Hash of a directory tree: names, modes, link targets and contents.
+tree_key() {
+	(cd "$1" && find . -mindepth 1 \( -type f -o -type l -o -type d \) -printf '%p %m %l\n' |
+		LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum) | key_of
+}
+# The host's apt configuration, which decides what mmdebstrap downloads.
+apt_sources() {
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+		2>/dev/null || true
+}
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
