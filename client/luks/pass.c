@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* cotter luks pass -d DEV -s SLOT: the slot's passphrase, verified, on stdout, no newline. */
+/*
+ * cotter luks pass -d DEV [-s SLOT]: the slot's passphrase, verified, on stdout, no newline.
+ * Without -s, every binding is tried at once and the first verified passphrase is printed.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -7,7 +10,7 @@
 #include "cotter/io.h"
 #include "luks-cli.h"
 
-#define SYNOPSIS "-d DEV -s SLOT"
+#define SYNOPSIS "-d DEV [-s SLOT]"
 
 int luks_pass(int argc, char *argv[])
 {
@@ -22,12 +25,13 @@ int luks_pass(int argc, char *argv[])
 				    .optstring = ":hd:s:",
 				    .dev = &dev,
 				    .slot = &slot,
-				    .need_slot = true};
+				    .need_slot = false};
 
 	/* every option of pass is a shared one */
 	if (cli_getopt(&cmd, argc, argv, &ret) != 0)
 		return ret;
-	if (cotter_luks_pass(dev, slot, &opts, &pass, &len, &err) != 0)
+	if (slot >= 0 ? cotter_luks_pass(dev, slot, &opts, &pass, &len, &err)
+		      : cotter_luks_pass_any(dev, &opts, &slot, &pass, &len, &err))
 		return cli_fail("pass", &err);
 	/* write(2), not stdio: no copy of the passphrase left in a stdio buffer */
 	if (cotter_write_all(STDOUT_FILENO, pass, len) != 0) {

@@ -133,6 +133,11 @@ int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts
 int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
 		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err);
 
+/* The same race, verify only, handing back the winning passphrase (as cotter_luks_pass): what a
+ * boot script needs to answer a passphrase prompt in one call. */
+int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts, int *slot_out,
+			 uint8_t **pass, size_t *passlen, struct cotter_error *err);
+
 /* Whether a LUKS1 device still needs LUKSMeta initialised for a bind (0 no, 1 yes, -1 error). */
 int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
 

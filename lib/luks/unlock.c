@@ -87,8 +87,11 @@ static int try_open(struct luks_dev *d, struct job *j, const char *name, uint32_
 			     name ? name : "(test)", j->slot);
 }
 
-int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
-		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err)
+/* The race behind cotter_luks_unlock and cotter_luks_pass_any; pass_out takes the winner's
+ * passphrase when set. */
+static int unlock_any(const char *dev, const char *name, uint32_t flags,
+		      const struct cotter_opts *opts, int *slot_out, uint8_t **pass_out,
+		      size_t *passlen_out, struct cotter_error *err)
 {
 	struct luks_dev d = {0};
 	struct luks_metas m = {0};
@@ -96,6 +99,7 @@ int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
 	struct job *jobs = NULL;
 	char why[2048] = "", defname[128];
 	size_t n = 0, pending = 0;
+	struct job *winner = NULL;
 	int won = -1, ret = -1;
 
 	pthread_mutex_init(&sh.mu, NULL);
@@ -160,9 +164,10 @@ int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
 		}
 		if ((r = try_open(&d, j, name, flags, err)) < 0)
 			goto out;
-		if (r > 0)
+		if (r > 0) {
 			won = j->slot;
-		else
+			winner = j;
+		} else
 			note(why, sizeof(why), j, "its passphrase does not open the device");
 	}
 	pthread_mutex_lock(&sh.mu);
@@ -189,15 +194,21 @@ int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
 		pthread_mutex_lock(&sh.mu);
 		if (r < 0)
 			break;
-		if (r > 0)
+		if (r > 0) {
 			won = j->slot;
-		else
+			winner = j;
+		} else
 			note(why, sizeof(why), j, "its passphrase does not open the device");
 	}
 	pthread_mutex_unlock(&sh.mu);
 	if (won >= 0) {
 		if (slot_out != NULL)
 			*slot_out = won;
+		if (pass_out != NULL) {
+			*pass_out = winner->pt;
+			*passlen_out = winner->ptlen;
+			winner->pt = NULL;
+		}
 		ret = 0;
 	} else {
 		cotter_error_set(err, COTTER_E_AUTH, "%s: no clevis binding could unlock it: %s",
@@ -217,4 +228,16 @@ out:
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
 	return ret;
+}
+
+int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
+		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err)
+{
+	return unlock_any(dev, name, flags, opts, slot_out, NULL, NULL, err);
+}
+
+int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts, int *slot_out,
+			 uint8_t **pass, size_t *passlen, struct cotter_error *err)
+{
+	return unlock_any(dev, NULL, 0, opts, slot_out, pass, passlen, err);
 }

@@ -71,7 +71,7 @@ expect_eq "no keyslot left" "$(active_slots "$img")" ""
 
 # usage errors exit 2
 for args in "bind" "bind -d x" "bind -d x null" "bind -d x -s 99 null {}" "unbind -d x" \
-	"list" "pass -d x" "regen -s 1" "unlock" "edit -d x" "report" "frobnicate"; do
+	"list" "pass -s 1" "regen -s 1" "unlock" "edit -d x" "report" "frobnicate"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$C" luks $args </dev/null >/dev/null 2>&1 || rc=$?
@@ -91,3 +91,15 @@ expect_fail "no passphrase and no binding" "no clevis binding of .* could provid
 "$C" luks bind -d "$img" -k "$PW" null '{}' || fail "bind"
 "$C" luks bind -d "$img" null '{}' </dev/null || fail "bind with the passphrase of a binding"
 expect_eq "recovered passphrase bound a second slot" "$(active_slots "$img")" "0 1 2 "
+
+# pass without -s: every binding at once, the first verified passphrase wins (what boot scripts
+# call); a binding that cannot decrypt (null fail:true) does not stop it.
+img=$TMP/any.img
+mkimg "$img" luks2
+"$C" luks bind -d "$img" -k "$PW" null '{"fail":true}' || fail "bind fail:true"
+"$C" luks bind -d "$img" -k "$PW" null '{}' || fail "bind"
+"$C" luks pass -d "$img" >"$TMP/pany" || fail "pass without -s"
+check "pass without -s prints a passphrase that opens the device" opens "$img" "$TMP/pany" 2
+"$C" luks unbind -f -d "$img" -s 2 || fail "unbind"
+expect_fail "pass without -s and no working binding" "no clevis binding could unlock it" \
+	"$C" luks pass -d "$img"
