@@ -1,0 +1,441 @@
+/* cotter-loadgen driver: options, request, threads, CPU accounting and the report.
+ * The report ends with one machine-readable line that bench/server.sh parses:
+ *   RESULT mode=... conns=... reqs=... ok=... errors=... rps=... p50_ms=... p99_ms=... ...
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loadgen.h"
+
+#define MAX_THREADS 64
+#define MAX_HEADERS 16
+
+static volatile sig_atomic_t got_signal;
+
+static void usage(void)
+{
+	fprintf(
+	    stderr,
+	    "Usage: cotter-loadgen [OPTIONS] http://HOST:PORT/PATH\n"
+	    "  -c N          concurrent connections (default 16)\n"
+	    "  -t N          threads (default 1)\n"
+	    "  -d SEC        measured duration (default 5)\n"
+	    "  -n N          stop after N measured requests (then -d is only a bound)\n"
+	    "  -w SEC        warm-up before measuring (default 0.5)\n"
+	    "  -m METHOD     request method (default GET, or POST with -b)\n"
+	    "  -b FILE       request body (trailing whitespace stripped)\n"
+	    "  -H 'K: V'     extra request header (repeatable)\n"
+	    "  -N            new connection per request: the client closes after one response\n"
+	    "  -k            keep-alive (default)\n"
+	    "  -T SEC        per-request timeout, counted as an error (default 10)\n"
+	    "  --rst         close new connections with RST (no TIME_WAIT on the client)\n"
+	    "  --idle N      open N connections (one request each) and hold them open\n"
+	    "  --hold SEC    with --idle: hold time (default 30); SIGUSR1/SIGTERM end it early\n"
+	    "  --hist        print the latency distribution (deciles and tail)\n"
+	    "Exit status: 0; 3 when any request failed (non-200, socket error, timeout); 2 "
+	    "usage.\n");
+	exit(2);
+}
+
+static char *read_body(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+
+	if (f == NULL)
+		die("cannot open the body file");
+	do {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			if ((buf = realloc(buf, cap)) == NULL)
+				die("out of memory");
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	*len = n;
+	return buf;
+}
+
+static void parse_url(const char *url, char *host, size_t hostsz, const char **path)
+{
+	const char *p, *h, *he, *port = "80";
+	char portbuf[16];
+	struct addrinfo hints = {0}, *ai = NULL;
+
+	if (strncmp(url, "http://", 7) != 0)
+		die("the URL must start with http://");
+	h = url + 7;
+	if (*h == '[') {
+		if ((he = strchr(++h, ']')) == NULL)
+			die("bad IPv6 literal in the URL");
+		p = he + 1;
+	} else {
+		he = h + strcspn(h, ":/");
+		p = he;
+	}
+	if ((size_t)(he - h) >= hostsz)
+		die("host name too long");
+	memcpy(host, h, he - h);
+	host[he - h] = 0;
+	if (*p == ':') {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n == 0 || n >= sizeof(portbuf))
+			die("bad port in the URL");
+		memcpy(portbuf, p + 1, n);
+		portbuf[n] = 0;
+		port = portbuf;
+		p += 1 + n;
+	}
+	*path = *p ? p : "/";
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
+		die("cannot resolve the host");
+	memcpy(&G.addr, ai->ai_addr, ai->ai_addrlen);
+	G.addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
+static void build_request(const char *method, const char *host, const char *path, const char *body,
+			  size_t blen, char **hdrs, int nhdrs)
+{
+	size_t cap = 256 + blen + strlen(method) + strlen(path) + strlen(host), n;
+	int i;
+
+	for (i = 0; i < nhdrs; i++)
+		cap += strlen(hdrs[i]) + 2;
+	if ((G.req = malloc(cap)) == NULL)
+		die("out of memory");
+	n = snprintf(G.req, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, host);
+	for (i = 0; i < nhdrs; i++)
+		n += snprintf(G.req + n, cap - n, "%s\r\n", hdrs[i]);
+	if (body != NULL)
+		n += snprintf(G.req + n, cap - n, "Content-Length: %zu\r\n", blen);
+	n += snprintf(G.req + n, cap - n, "\r\n");
+	if (body != NULL) {
+		memcpy(G.req + n, body, blen);
+		n += blen;
+	}
+	G.reqlen = n;
+}
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+	if (!G.idle)
+		atomic_store(&G.stop, 1);
+}
+
+/* Machine-wide busy and total jiffies, to estimate the server's CPU per request. */
+static void proc_stat(double *busy, double *total)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+	long hz = sysconf(_SC_CLK_TCK);
+
+	*busy = *total = 0;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) == 8) {
+		for (int i = 0; i < 8; i++)
+			*total += (double)v[i] / hz;
+		*busy = *total - (double)(v[3] + v[4]) / hz;
+	}
+	fclose(f);
+}
+
+static double self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_until(uint64_t t, int stop_on_signal)
+{
+	uint64_t n;
+
+	while ((n = now_ns()) < t && !atomic_load(&G.stop) && !(stop_on_signal && got_signal)) {
+		uint64_t d = t - n > 20000000u ? 20000000u : t - n;
+		struct timespec ts = {0, (long)d};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static unsigned count_open(struct worker *ws)
+{
+	unsigned i, j, open = 0;
+
+	for (i = 0; i < G.threads; i++)
+		for (j = 0; j < ws[i].nconn; j++) {
+			struct conn *c = &ws[i].conns[j];
+			struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+
+			/* An idle connection that turned readable was closed by the server. */
+			if (c->st == C_PARKED && c->fd >= 0 && poll(&p, 1, 0) == 0)
+				open++;
+		}
+	return open;
+}
+
+static void raise_nofile(unsigned need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need + 64) {
+		fprintf(stderr,
+			"cotter-loadgen: RLIMIT_NOFILE %llu is too low for %u connections "
+			"(raise it with ulimit -n)\n",
+			(unsigned long long)rl.rlim_cur, need);
+		exit(2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"rst", no_argument, NULL, 'R'},	    {"idle", required_argument, NULL, 'I'},
+	    {"hold", required_argument, NULL, 'O'}, {"hist", no_argument, NULL, 'G'},
+	    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
+	const char *method = NULL, *bodyfile = NULL, *path, *mode;
+	char *hdrs[MAX_HEADERS], host[256], *body = NULL;
+	int nhdrs = 0, opt, print_hist = 0, d_given = 0;
+	double hold = 30, busy0 = 0, busy1 = 0, tot0 = 0, tot1 = 0, cpu0 = 0, cpu1 = 0;
+	double elapsed, busy, self;
+	size_t blen = 0;
+	struct worker *ws;
+	struct hist *all;
+	uint64_t ok = 0, answered = 0, serr = 0, sock = 0, tmo = 0, reco = 0, parked = 0,
+		 tm_end = 0;
+	uint64_t status[MAX_STATUS + 1] = {0};
+	unsigned i, j, opened = 0;
+	int rc;
+
+	G.conns = 16;
+	G.threads = 1;
+	G.duration = 5;
+	G.warmup = 0.5;
+	G.timeout = 10;
+	G.idle_batch = 32;
+	while ((opt = getopt_long(argc, argv, "c:t:d:n:w:m:b:H:NkT:h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			G.conns = strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			G.threads = strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			G.duration = strtod(optarg, NULL);
+			d_given = 1;
+			break;
+		case 'n':
+			G.total = strtoull(optarg, NULL, 10);
+			break;
+		case 'w':
+			G.warmup = strtod(optarg, NULL);
+			break;
+		case 'm':
+			method = optarg;
+			break;
+		case 'b':
+			bodyfile = optarg;
+			break;
+		case 'H':
+			if (nhdrs == MAX_HEADERS)
+				die("too many -H");
+			hdrs[nhdrs++] = optarg;
+			break;
+		case 'N':
+			G.newconn = 1;
+			break;
+		case 'k':
+			G.newconn = 0;
+			break;
+		case 'T':
+			G.timeout = strtod(optarg, NULL);
+			break;
+		case 'R':
+			G.rst = 1;
+			break;
+		case 'I':
+			G.idle = 1;
+			G.conns = strtoul(optarg, NULL, 10);
+			break;
+		case 'O':
+			hold = strtod(optarg, NULL);
+			break;
+		case 'G':
+			print_hist = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1 || G.conns == 0 || G.threads == 0 || G.threads > MAX_THREADS ||
+	    G.duration <= 0 || G.timeout <= 0 || G.warmup < 0)
+		usage();
+	if (G.threads > G.conns)
+		G.threads = G.conns;
+	if (G.total && !d_given)
+		G.duration = 600;
+	if (G.idle) {
+		G.warmup = 0;
+		G.newconn = 0;
+	}
+	raise_nofile(G.conns);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
+
+	parse_url(argv[optind], host, sizeof(host), &path);
+	if (bodyfile != NULL)
+		body = read_body(bodyfile, &blen);
+	if (method == NULL)
+		method = body != NULL ? "POST" : "GET";
+	build_request(method, host, path, body, blen, hdrs, nhdrs);
+	free(body);
+
+	if ((ws = calloc(G.threads, sizeof(*ws))) == NULL ||
+	    (all = calloc(1, sizeof(*all))) == NULL)
+		die("out of memory");
+	for (i = 0; i < G.threads; i++) {
+		ws[i].nconn = G.conns / G.threads + (i < G.conns % G.threads);
+		if ((ws[i].conns = calloc(ws[i].nconn, sizeof(struct conn))) == NULL)
+			die("out of memory");
+		for (j = 0; j < ws[i].nconn; j++) {
+			ws[i].conns[j].fd = -1;
+			ws[i].conns[j].rcap = 16384;
+			if ((ws[i].conns[j].rbuf = malloc(16384)) == NULL)
+				die("out of memory");
+		}
+		if ((ws[i].ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+			die("epoll_create1 failed");
+	}
+
+	G.t_measure = now_ns() + (uint64_t)(G.warmup * 1e9);
+	G.t_end = G.t_measure + (uint64_t)(G.duration * 1e9);
+	for (i = 0; i < G.threads; i++)
+		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0)
+			die("pthread_create failed");
+	/* In --idle mode the workers return once every connection is parked (or at -d). */
+	if (!G.idle) {
+		sleep_until(G.t_measure, 0);
+		proc_stat(&busy0, &tot0);
+		cpu0 = self_cpu();
+		sleep_until(G.t_end, 0);
+		tm_end = now_ns();
+		proc_stat(&busy1, &tot1);
+		cpu1 = self_cpu();
+		atomic_store(&G.stop, 1);
+	}
+	for (i = 0; i < G.threads; i++)
+		pthread_join(ws[i].tid, NULL);
+	if (G.idle)
+		tm_end = now_ns();
+	elapsed = (double)((tm_end < G.t_end ? tm_end : G.t_end) - G.t_measure) / 1e9;
+
+	for (i = 0; i < G.threads; i++) {
+		hist_merge(all, &ws[i].hist);
+		ok += ws[i].ok;
+		answered += ws[i].answered;
+		serr += ws[i].status_err;
+		sock += ws[i].sock_err;
+		tmo += ws[i].timeouts;
+		reco += ws[i].reconnects;
+		parked += ws[i].parked;
+		for (j = 0; j <= MAX_STATUS; j++)
+			status[j] += ws[i].status[j];
+	}
+	mode = G.idle ? "idle" : G.newconn ? "newconn" : "keepalive";
+	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)\n", method, argv[optind],
+	       mode, G.conns, G.threads);
+	if (G.idle) {
+		printf("idle: %llu/%u connections open after one request each\nREADY\n",
+		       (unsigned long long)parked, G.conns);
+		fflush(stdout);
+		sleep_until(now_ns() + (uint64_t)(hold * 1e9), 1);
+		opened = count_open(ws);
+		printf("idle: %u still open at the end of the hold\n", opened);
+		printf("RESULT mode=idle conns=%u opened=%llu open_at_end=%u ok=%llu errors=%llu\n",
+		       G.conns, (unsigned long long)parked, opened, (unsigned long long)ok,
+		       (unsigned long long)(serr + sock + tmo));
+		rc = parked == G.conns && serr + sock + tmo == 0 ? 0 : 3;
+		goto out;
+	}
+	busy = busy1 - busy0;
+	self = cpu1 - cpu0;
+	printf("  measured %.2f s after %.2f s warm-up\n", elapsed, G.warmup);
+	printf("  requests: %llu ok (200), %llu other status, %llu socket errors, %llu timeouts, "
+	       "%llu server-initiated reconnects\n",
+	       (unsigned long long)ok, (unsigned long long)serr, (unsigned long long)sock,
+	       (unsigned long long)tmo, (unsigned long long)reco);
+	printf("  statuses:");
+	for (j = 0; j <= MAX_STATUS; j++)
+		if (status[j])
+			printf(" %u=%llu", j, (unsigned long long)status[j]);
+	printf("\n  throughput: %.1f req/s\n", elapsed > 0 ? all->n / elapsed : 0);
+	printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n",
+	       hist_quantile(all, .5) / 1e3, hist_quantile(all, .9) / 1e3,
+	       hist_quantile(all, .99) / 1e3, all->max / 1e3,
+	       all->n ? (double)all->sum / all->n / 1e3 : 0);
+	printf("  cpu: machine busy %.2f cores of %.0f; loadgen %.2f cores; rest %.3f ms CPU per "
+	       "request\n",
+	       busy / elapsed, (tot1 - tot0) / elapsed, self / elapsed,
+	       all->n ? 1e3 * (busy - self) / all->n : 0);
+	if (print_hist) {
+		static const double qs[] = {.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99, .999, 1};
+
+		for (j = 0; j < sizeof(qs) / sizeof(qs[0]); j++)
+			printf("  q%-6g %10.3f ms\n", qs[j] * 100, hist_quantile(all, qs[j]) / 1e3);
+	}
+	printf("RESULT mode=%s conns=%u threads=%u secs=%.3f reqs=%llu ok=%llu errors=%llu "
+	       "rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f loadgen_cores=%.3f "
+	       "busy_cores=%.3f server_cpu_ms_per_req=%.4f answered_all=%llu\n",
+	       mode, G.conns, G.threads, elapsed, (unsigned long long)all->n,
+	       (unsigned long long)ok, (unsigned long long)(serr + sock + tmo),
+	       elapsed > 0 ? all->n / elapsed : 0, hist_quantile(all, .5) / 1e3,
+	       hist_quantile(all, .9) / 1e3, hist_quantile(all, .99) / 1e3, all->max / 1e3,
+	       self / elapsed, busy / elapsed, all->n ? 1e3 * (busy - self) / all->n : 0,
+	       (unsigned long long)answered);
+	rc = serr + sock + tmo == 0 && all->n > 0 ? 0 : 3;
+out:
+	for (i = 0; i < G.threads; i++) {
+		for (j = 0; j < ws[i].nconn; j++) {
+			if (ws[i].conns[j].fd >= 0)
+				close(ws[i].conns[j].fd);
+			free(ws[i].conns[j].rbuf);
+		}
+		free(ws[i].conns);
+		close(ws[i].ep);
+	}
+	free(ws);
+	free(all);
+	free(G.req);
+	fflush(stdout);
+	return rc;
+}
