@@ -350,11 +350,13 @@ out:
 }
 
 /* Sleeps ms, waking early when cancelled. */
+/* Sleeps between retries, looking at the cancel flag every millisecond: a refused server in an
+ * sss is usually sleeping here when a sibling succeeds, and its join delays the result. */
 static void backoff(long ms, const struct cotter_opts *opts)
 {
-	struct timespec ts = {0, 10 * 1000000L};
+	struct timespec ts = {0, 1000000L};
 
-	for (long slept = 0; slept < ms && !cotter_pin_cancelled(opts); slept += 10)
+	for (long slept = 0; slept < ms && !cotter_pin_cancelled(opts); slept++)
 		nanosleep(&ts, NULL);
 }
 
