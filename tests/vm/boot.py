@@ -63,6 +63,8 @@ def main():
     p.add_argument("--ip", default=":::::ens3:dhcp", help="kernel ip= value ('' for none)")
     p.add_argument("--smp", default="2")
     p.add_argument("--mem", default="1024")
+    p.add_argument("--tpm-socket", default="",
+                   help="attach a TPM 2.0 (tpm-tis): the control socket of a running swtpm")
     p.add_argument("--passphrase-file", default="")
     p.add_argument("--type-at", default="", metavar="EVENT+SECONDS",
                    help="type the passphrase (and Enter) on the console at this time")
@@ -93,6 +95,9 @@ def main():
             # PCI slot 3 names the NIC ens3 (ip= names it; -nodefaults would otherwise move it)
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,addr=0x3",
             "-device", "virtio-rng-pci"]
+    if a.tpm_socket:
+        qemu += ["-chardev", "socket,id=chrtpm,path=%s" % a.tpm_socket,
+                 "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"]
     for d in a.drive:
         qemu += ["-drive", "file=%s,format=raw,if=virtio" % d]
     # ip netns exec execs QEMU, so the child's PID is QEMU's.

@@ -6,7 +6,8 @@
 #   --impl cotter   Cotter installed from this tree, boot/initramfs-tools (default)
 #   --impl dracut   Cotter installed from this tree, boot/dracut (systemd in the initrd)
 #   --impl clevis   Debian's clevis-initramfs, the reference (same image, same scenarios)
-#   SCENARIO        unlock prompt late wrongnet netdev (default: all that apply, in this order);
+#   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr (default: all that apply,
+#                   in this order);
 #                   one given more than once is booted again (logs NAME.2, NAME.3...), for timings
 #     unlock    server reachable: the root is unlocked with no console input
 #     prompt    server down: a clear message, then the passphrase typed on the console unlocks
@@ -16,6 +17,10 @@
 #     netdev    init=systemd; a second volume (crypttab _netdev) is opened after the network
 #               is online by systemd-cryptsetup with Cotter's token plugin (or, with
 #               COTTER_VM_NO_TOKEN=1, answered by cotter-askpass.path/.service); not for clevis
+#     tpm2      root bound with sss 2-of-2 over tpm2 (PCR 23, swtpm attached to QEMU) and tang:
+#               unlocked with no console input
+#     tpm2-pcr  the same, sealed while PCR 23 held another value: Cotter's attempts fail on
+#               the PCR policy, the root stays locked, and the passphrase typed later unlocks
 # Environment:
 #   COTTER_VM_BUILDDIR  Cotter build dir configured with --prefix=/usr (default build-vm,
 #                       set up here when missing)
@@ -24,6 +29,7 @@
 #   COTTER_VM_NO_TOKEN  1: leave Cotter's cryptsetup token plugin out of the guest, so that
 #                       netdev is answered by cotter-askpass instead of the plugin
 #   COTTER_VM_IP        kernel ip= value (default :::::ens3:dhcp; dracut dhcp; empty: none)
+#   COTTER_VM_TPM_PCR   the PCR the tpm2 scenarios seal to (default 23)
 # Runs as root (network namespaces, chroot). Nothing leaves the namespaces: the guest's only
 # network is QEMU's user-mode network, whose host side is the namespace.
 . "$(dirname "$0")/common.sh"
@@ -35,13 +41,14 @@ while [ $# -gt 0 ]; do
 	--impl) impl=${2:?}; shift 2 ;;
 	--impl=*) impl=${1#--impl=}; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	unlock | prompt | late | wrongnet | netdev) scenarios+=("$1"); shift ;;
+	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr) scenarios+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 if [ ${#scenarios[@]} -eq 0 ]; then
 	scenarios=(unlock prompt late wrongnet)
 	[ "$impl" = clevis ] || scenarios+=(netdev)
+	[ "$impl" != cotter ] || scenarios+=(tpm2 tpm2-pcr)
 fi
 case $impl in cotter | dracut | clevis) ;; *) die "--impl must be cotter, dracut or clevis" ;; esac
 
@@ -61,6 +68,7 @@ mkdir -p "$RUN"
 NS=cotter-vm-$$
 NS_OTHER=cotter-vm-$$-other
 PORT=7500
+TPM_PCR=${COTTER_VM_TPM_PCR:-23} # one the firmware and the kernel don't measure into
 URL=http://10.0.2.2:$PORT # the namespace's 127.0.0.1 as seen from the guest (QEMU user net)
 SERVER_PID=
 cleanup() {
@@ -68,7 +76,8 @@ cleanup() {
 	[ -s "$RUN/server.pid" ] && kill "$(cat "$RUN/server.pid")" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 	ip netns del "$NS_OTHER" 2>/dev/null
-	rm -f "$RUN/root.img" "$RUN/data.img" "$RUN/pw"
+	[ -s "$RUN/swtpm.pid" ] && kill "$(cat "$RUN/swtpm.pid")" 2>/dev/null
+	rm -f "$RUN/root.img" "$RUN/data.img" "$RUN/root-tpm2.img" "$RUN/root-tpm2-pcr.img" "$RUN/pw"
 }
 trap cleanup EXIT
 
@@ -188,17 +197,81 @@ if [[ " ${scenarios[*]} " == *" netdev "* ]]; then
 	log "data volume for netdev bound by $BINDER"
 fi
 
+# The tpm2 scenarios: copies of the image bound with sss 2-of-2 over tpm2 and tang, sealed by a
+# swtpm on the host (TCP, inside the namespace) over the state directory that QEMU's swtpm uses
+# later. PCRs are volatile: every boot starts them from their reset value, and the firmware and
+# the kernel leave PCR 23 alone (tpm2 passes only then), so the boot sees it as the bind did.
+# For tpm2-pcr the bind happens after the PCR was extended: the guest's PCR differs from it.
+if [[ " ${scenarios[*]} " == *" tpm2"* ]]; then
+	[ "$impl" = cotter ] || die "scenarios tpm2 and tpm2-pcr are written for --impl cotter"
+	need swtpm swtpm
+	need tpm2_pcrextend tpm2-tools
+	t=$(date +%s.%N)
+	rm -rf "$RUN/tpm"
+	mkdir -p "$RUN/tpm"
+	ip netns exec "$NS" swtpm socket --tpm2 --tpmstate "dir=$RUN/tpm" \
+		--server type=tcp,port=2321,bindaddr=127.0.0.1 --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 \
+		--flags not-need-init,startup-clear >"$RUN/swtpm-bind.log" 2>&1 &
+	echo $! >"$RUN/swtpm.pid"
+	tcti=swtpm:host=127.0.0.1,port=2321
+	i=0
+	until ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti tpm2_pcrread "sha256:$TPM_PCR" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || die "the host's swtpm did not answer in 5 s (log: $RUN/swtpm-bind.log)"
+		sleep 0.1
+	done
+	tpm_bind() { # tpm_bind IMAGE
+		cp --sparse=always "$IMG/root.img" "$1"
+		ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti "$COTTER" luks bind -y -k "$RUN/pw" -d "$1" sss \
+			"{\"t\":2,\"pins\":{\"tpm2\":{\"pcr_ids\":\"$TPM_PCR\"},\"tang\":$cfg}}" \
+			>>"$RUN/bind-tpm2.log" 2>&1 || { cat "$RUN/bind-tpm2.log" >&2; die "cotter luks bind sss (tpm2 + tang) failed"; }
+		cryptsetup luksDump --disable-external-tokens "$1" | grep -q clevis || die "no clevis token after the sss bind"
+	}
+	ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti tpm2_pcrread "sha1:$TPM_PCR+sha256:$TPM_PCR" >"$RUN/pcr-bind.txt"
+	tpm_bind "$RUN/root-tpm2.img"
+	ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti tpm2_pcrextend \
+		"$TPM_PCR:sha1=$(printf x | sha1sum | cut -c1-40),sha256=$(printf x | sha256sum | cut -c1-64)"
+	ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti tpm2_pcrread "sha1:$TPM_PCR+sha256:$TPM_PCR" >"$RUN/pcr-bind-changed.txt"
+	cmp -s "$RUN/pcr-bind.txt" "$RUN/pcr-bind-changed.txt" && die "tpm2_pcrextend did not change PCR $TPM_PCR"
+	tpm_bind "$RUN/root-tpm2-pcr.img"
+	kill "$(cat "$RUN/swtpm.pid")"
+	wait "$(cat "$RUN/swtpm.pid")" 2>/dev/null || true
+	rm -f "$RUN/swtpm.pid"
+	log "tpm2 images bound by cotter (sss: tpm2 PCR $TPM_PCR + tang) in $(elapsed "$t") s"
+fi
+# A swtpm for QEMU on the TPM state the bind used; one per boot (it ends with QEMU's connection).
+swtpm_for_qemu() {
+	rm -f "$RUN/swtpm.sock"
+	swtpm socket --tpm2 --tpmstate "dir=$RUN/tpm" --ctrl "type=unixio,path=$RUN/swtpm.sock" \
+		>>"$RUN/swtpm-qemu.log" 2>&1 &
+	echo $! >"$RUN/swtpm.pid"
+	local i=0
+	until [ -S "$RUN/swtpm.sock" ]; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || { echo "swtpm for QEMU did not create its socket in 5 s" >&2; return 1; }
+		sleep 0.1
+	done
+}
+swtpm_stop() {
+	[ -s "$RUN/swtpm.pid" ] || return 0
+	# It may have ended already, with QEMU's connection.
+	kill "$(cat "$RUN/swtpm.pid")" 2>/dev/null || true
+	wait "$(cat "$RUN/swtpm.pid")" 2>/dev/null || true
+	rm -f "$RUN/swtpm.pid"
+}
+
 # --- scenarios ----------------------------------------------------------------------------------
 # dracut: systemd-cryptsetup maps the root from the command line; the network comes from dracut.
 bootargs=()
 [ "$impl" = dracut ] && bootargs=(--ip dhcp --append "rd.luks.name=$LUKS_UUID=root rd.neednet=1")
 # COTTER_VM_IP: the kernel's ip= value instead of boot.py's default (empty: no ip= at all)
 [ -n "${COTTER_VM_IP+x}" ] && bootargs+=(--ip "$COTTER_VM_IP")
+image=$RUN/root.img
 boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]
 	local name=$1 ns=$2 expect=$3 timeout=$4
 	shift 4
 	timeout $((timeout + 60)) python3 "$VM_DIR/boot.py" --netns "$ns" "${bootargs[@]}" \
-		--kernel "$IMG/vmlinuz" --initrd "$IMG/initrd.img" --image "$RUN/root.img" \
+		--kernel "$IMG/vmlinuz" --initrd "$IMG/initrd.img" --image "$image" \
 		--name "$impl-$name" --log "$RUN/$impl-$name.log" --results "$RUN/results.txt" \
 		--expect "$expect" --timeout "$timeout" --passphrase-file "$RUN/pw" "$@"
 }
@@ -257,6 +330,30 @@ for s0 in "${scenarios[@]}"; do
 				expect_line "$s" "journal: .*[Tt]oken" "unlocked by the clevis token plugin"
 			fi; } ||
 			failed+=("$s")
+		;;
+	tpm2)
+		"$RUN/server-ctl" start
+		image=$RUN/root-tpm2.img
+		swtpm_for_qemu &&
+			boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" &&
+			expect_line "$s" "$who passphrase recovered \(attempt 1," "Cotter recovered the passphrase (sss: tpm2 + tang) at once" ||
+			failed+=("$s")
+		swtpm_stop
+		image=$RUN/root.img
+		;;
+	tpm2-pcr)
+		# tang is up: only the tpm2 half fails, and 2 of 2 are needed.
+		"$RUN/server-ctl" start
+		image=$RUN/root-tpm2-pcr.img
+		swtpm_for_qemu &&
+			boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" --type-at "$after_failure" &&
+			expect_line "$s" "$who attempt [0-9]+ failed: .*PCR policy" "Cotter's attempts fail on the PCR policy" &&
+			{ ! grep -q "passphrase recovered" "$RUN/$impl-$s.log" && echo "  ok: Cotter never recovered it" ||
+				{ echo "  FAILED: Cotter recovered the passphrase with PCR $TPM_PCR changed"; false; }; } &&
+			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it" ||
+			failed+=("$s")
+		swtpm_stop
+		image=$RUN/root.img
 		;;
 	wrongnet)
 		boot "$s" "$NS_OTHER" locked 240 --stop-at "$stop_locked" &&
