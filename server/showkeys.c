@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../lib/pin/http.h"
+#include "../lib/pin/pin.h"
 #include "cotter/secmem.h"
 #include "cotterd.h"
 
@@ -23,10 +24,9 @@ static int show_url(const char *url)
 	struct cotter_error err = {0};
 	struct cotter_http_cfg hc;
 	json_t *jws = NULL, *payload = NULL, *keys, *k;
-	uint8_t *pl = NULL;
 	size_t len, i;
 	char *full = NULL, *reply = NULL, thp[COTTER_THP_MAX];
-	int ret = 1, printed = 0;
+	int ret = 1;
 
 	if (asprintf(&full, "%s/adv", url) < 0) {
 		fprintf(stderr, "cotterd show-keys: out of memory\n");
@@ -40,34 +40,26 @@ static int show_url(const char *url)
 		goto out;
 	}
 	if ((jws = json_loadb(reply, len, 0, NULL)) == NULL ||
-	    (pl = cotter_jws_payload(jws, &len, &err)) == NULL ||
-	    (payload = json_loadb((const char *)pl, len, 0, NULL)) == NULL ||
-	    !json_is_array(keys = json_object_get(payload, "keys"))) {
+	    (payload = cotter_tang_adv_verify(jws, &err)) == NULL) {
 		fprintf(stderr, "cotterd show-keys: %s: not a Tang advertisement%s%s\n", full,
 			err.msg[0] ? ": " : "", err.msg);
 		goto out;
 	}
+	keys = json_object_get(payload, "keys");
 	json_array_foreach(keys, i, k)
 	{
-		if (!cotter_jwk_allows(k, "verify") || cotter_jwk_allows(k, "deriveKey"))
+		if (!cotter_tang_key_has_op(k, "verify"))
 			continue;
-		if (cotter_jws_verify(jws, k, &err) < 0 ||
-		    cotter_jwk_thumbprint(k, "S256", thp, &err) < 0) {
+		if (cotter_jwk_thumbprint(k, "S256", thp, &err) < 0) {
 			fprintf(stderr, "cotterd show-keys: %s: %s\n", full, err.msg);
 			goto out;
 		}
 		printf("%s\n", thp);
-		printed++;
-	}
-	if (printed == 0) {
-		fprintf(stderr, "cotterd show-keys: %s: no signing key advertised\n", full);
-		goto out;
 	}
 	ret = 0;
 out:
 	free(full);
 	free(reply);
-	free(pl);
 	json_decref(jws);
 	json_decref(payload);
 	return ret;

@@ -6,6 +6,7 @@
 
 #include "cotter/jose.h"
 #include "lib/pin/http.h"
+#include "lib/pin/pin.h"
 #include "luks-int.h"
 
 /* The current advertisement's keys, after checking every signing key in it signed it. */
@@ -13,10 +14,8 @@ static json_t *fetch_keys(const char *url, const struct cotter_opts *opts, struc
 {
 	struct cotter_http_cfg cfg;
 	char *u = NULL, *reply = NULL;
-	size_t len = 0, plen = 0;
-	json_t *jws = NULL, *payload = NULL, *keys = NULL, *k;
-	uint8_t *p = NULL;
-	size_t i;
+	size_t len = 0;
+	json_t *jws = NULL, *payload = NULL, *keys = NULL;
 
 	if (cotter_http_cfg_init(&cfg, NULL, opts, err) != 0)
 		return NULL;
@@ -28,32 +27,12 @@ static json_t *fetch_keys(const char *url, const struct cotter_opts *opts, struc
 		cotter_error_set(err, COTTER_E_INVALID, "the advertisement is not JSON");
 		goto out;
 	}
-	if ((p = cotter_jws_payload(jws, &plen, err)) == NULL)
+	if ((payload = cotter_tang_adv_verify(jws, err)) == NULL)
 		goto out;
-	payload = json_loadb((const char *)p, plen, 0, NULL);
-	if (!json_is_array(json_object_get(payload, "keys"))) {
-		cotter_error_set(err, COTTER_E_INVALID, "the advertisement has no keys");
-		goto out;
-	}
-	json_array_foreach(json_object_get(payload, "keys"), i, k)
-	{
-		json_t *ops = json_object_get(k, "key_ops"), *op;
-		size_t x;
-
-		json_array_foreach(ops, x, op)
-		{
-			if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0 &&
-			    cotter_jws_verify(jws, k, err) != 0) {
-				cotter_error_prefix(err, "advertisement signature: ");
-				goto out;
-			}
-		}
-	}
 	keys = json_incref(json_object_get(payload, "keys"));
 out:
 	free(u);
 	free(reply);
-	free(p);
 	json_decref(jws);
 	json_decref(payload);
 	return keys;

@@ -41,6 +41,13 @@ bool cotter_pin_cancelled(const struct cotter_opts *opts);
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,
 			      struct cotter_error *err);
 
+/* Whether a Tang advertisement key is usable for op ("verify", "deriveKey"): as Clevis, the
+ * usage must be explicit (key_ops or use), not merely unrestricted. */
+bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
+/* The payload of a Tang advertisement (a JWS) as a JSON object with a "keys" array (new
+ * reference), after checking that every signing key in it signed it and that it has one. */
+json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err);
+
 /* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
 const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
 				  struct cotter_error *err);

@@ -16,10 +16,46 @@
 #define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 /* Tang and Clevis require the usage to be explicit (jose jwk use -r). */
-static bool has_op(const json_t *jwk, const char *op)
+bool cotter_tang_key_has_op(const json_t *jwk, const char *op)
 {
 	return (json_object_get(jwk, "key_ops") != NULL || json_object_get(jwk, "use") != NULL) &&
 	       cotter_jwk_allows(jwk, op);
+}
+
+json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err)
+{
+	json_t *jwks = NULL, *keys, *k;
+	uint8_t *payload = NULL;
+	size_t i, plen, nver = 0;
+
+	if ((payload = cotter_jws_payload(jws, &plen, err)) == NULL ||
+	    (jwks = json_loadb((const char *)payload, plen, 0, NULL)) == NULL ||
+	    !json_is_array(keys = json_object_get(jwks, "keys"))) {
+		cotter_error_set(err, COTTER_E_INVALID, "its payload is not a key set");
+		cotter_error_prefix(err, "advertisement is malformed: ");
+		goto fail;
+	}
+	json_array_foreach(keys, i, k)
+	{
+		if (!cotter_tang_key_has_op(k, "verify"))
+			continue;
+		nver++;
+		if (cotter_jws_verify(jws, k, err) != 0) {
+			cotter_error_prefix(err, "advertisement is missing a signature of one of "
+						 "its keys: ");
+			goto fail;
+		}
+	}
+	if (nver == 0) {
+		cotter_error_set(err, COTTER_E_INVALID, "the advertisement has no signing keys");
+		goto fail;
+	}
+	free(payload);
+	return jwks;
+fail:
+	free(payload);
+	json_decref(jwks);
+	return NULL;
 }
 
 static bool is_b64url(const char *s)
@@ -132,7 +168,7 @@ static int ask_trust(const json_t *keys, const char *url, const struct cotter_op
 	fprintf(tty, "The advertisement of %s contains the following signing keys:\n\n", url);
 	json_array_foreach(keys, i, k)
 	{
-		if (has_op(k, "verify") && cotter_jwk_thumbprint(k, "S256", thp, NULL) == 0)
+		if (cotter_tang_key_has_op(k, "verify") && cotter_jwk_thumbprint(k, "S256", thp, NULL) == 0)
 			fprintf(tty, "%s\n", thp);
 	}
 	fprintf(tty, "\nDo you wish to trust these keys? [ynYN] ");
@@ -146,35 +182,24 @@ static int ask_trust(const json_t *keys, const char *url, const struct cotter_op
 	return ret;
 }
 
-/* Verifies the advertisement with every signing key and applies the trust rules. */
-static int check_adv(const json_t *jws, const json_t *keys, const char *url, const char *thp,
-		     bool trusted, const struct cotter_opts *opts, struct cotter_error *err)
+/* The trust rules, for an advertisement whose signatures cotter_tang_adv_verify checked. */
+static int check_trust(const json_t *keys, const char *url, const char *thp, bool trusted,
+		       const struct cotter_opts *opts, struct cotter_error *err)
 {
-	size_t i, nver = 0;
-	bool thp_found = false;
+	size_t i;
 	json_t *k;
 
-	json_array_foreach(keys, i, k)
-	{
-		if (!has_op(k, "verify"))
-			continue;
-		nver++;
-		if (cotter_jws_verify(jws, k, err) != 0)
-			return cotter_error_prefix(err,
-						   "tang %s: advertisement is missing a "
-						   "signature of one of its keys: ",
-						   url);
-		if (thp != NULL && thumbprints_match(k, thp))
-			thp_found = true;
-	}
-	if (nver == 0)
-		return cotter_error_set(err, COTTER_E_INVALID,
-					"tang %s: the advertisement has no signing keys", url);
-	if (thp != NULL && !thp_found)
+	if (thp != NULL) {
+		json_array_foreach(keys, i, k)
+		{
+			if (cotter_tang_key_has_op(k, "verify") && thumbprints_match(k, thp))
+				return 0;
+		}
 		return cotter_error_set(err, COTTER_E_AUTH,
 					"tang %s: trusted key '%s' did not sign the advertisement",
 					url, thp);
-	if (thp != NULL || trusted || opts->assume_yes)
+	}
+	if (trusted || opts->assume_yes)
 		return 0;
 	return ask_trust(keys, url, opts, err);
 }
@@ -186,9 +211,7 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	struct cotter_http_cfg hc;
 	const char *url, *thp = NULL;
 	char kid[COTTER_THP_MAX];
-	uint8_t *payload = NULL;
-	json_error_t jerr;
-	size_t i, plen;
+	size_t i;
 	bool given;
 	int ret = -1;
 
@@ -208,17 +231,15 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	}
 	if ((jws = load_adv(config, url, thp, &hc, opts, &given, err)) == NULL)
 		goto out;
-	if ((payload = cotter_jws_payload(jws, &plen, err)) == NULL ||
-	    (jwks = json_loadb((const char *)payload, plen, 0, &jerr)) == NULL ||
-	    !json_is_array(keys = json_object_get(jwks, "keys"))) {
-		cotter_error_set(err, COTTER_E_INVALID, "its payload is not a key set");
-		cotter_error_prefix(err, "tang %s: advertisement is malformed: ", url);
+	if ((jwks = cotter_tang_adv_verify(jws, err)) == NULL) {
+		cotter_error_prefix(err, "tang %s: ", url);
 		goto out;
 	}
-	if (check_adv(jws, keys, url, thp, given, opts, err) != 0)
+	keys = json_object_get(jwks, "keys");
+	if (check_trust(keys, url, thp, given, opts, err) != 0)
 		goto out;
 	for (i = 0, k = NULL; i < json_array_size(keys) && k == NULL; i++) {
-		if (has_op(json_array_get(keys, i), "deriveKey"))
+		if (cotter_tang_key_has_op(json_array_get(keys, i), "deriveKey"))
 			k = json_array_get(keys, i);
 	}
 	if (k == NULL) {
@@ -246,7 +267,6 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	}
 	ret = 0;
 out:
-	free(payload);
 	json_decref(jws);
 	json_decref(jwks);
 	json_decref(exch);
@@ -267,7 +287,7 @@ static const json_t *find_key(const json_t *tang, const char *kid, struct cotter
 	}
 	json_array_foreach(keys, i, k)
 	{
-		if (has_op(k, "deriveKey") && cotter_jwk_thumbprint_matches(k, kid))
+		if (cotter_tang_key_has_op(k, "deriveKey") && cotter_jwk_thumbprint_matches(k, kid))
 			return k;
 	}
 	cotter_error_set(err, COTTER_E_INVALID,
