@@ -8,6 +8,20 @@
 
 const char *prog_name = "cotter";
 
+/*
+ * Debian's libcurl links librtmp, which links GnuTLS, and GnuTLS initialises itself (parsing its
+ * ASN.1 tables) in a library constructor: about 2 ms of every start-up, a third of it, for a
+ * library Cotter never calls (curl is limited to http and https, on OpenSSL). Defining this
+ * symbol in the program is GnuTLS's documented way to skip that (its GNUTLS_SKIP_GLOBAL_INIT
+ * macro); the linker exports it (see meson.build). Only the executable does this: libcotter and
+ * the token plugin live in other programs, which may use GnuTLS themselves.
+ */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+	return 1;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int argc, char *argv[]);
