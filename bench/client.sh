@@ -95,7 +95,6 @@ enc ns-sss1.jwe sss "{\"t\":1,\"pins\":{\"tang\":[$(tang "$PD"),$(tang "$PE")]}}
 enc ns-sss1-bh.jwe sss "{\"t\":1,\"pins\":{\"tang\":[{\"url\":\"http://$BH:7500\",\"adv\":\"$T/adv-b.jws\"},$(tang "$PD")]}}" "$NS"
 
 # probe NAME CMD...: run once (bounded) and check the plaintext; prints the wall time in ms
-declare -A OK
 probe() {
 	local name=$1 t0 t1 out rc
 	shift
@@ -110,42 +109,6 @@ probe() {
 		echo "  probe $name failed (rc $rc): $(head -c 300 "$T/$name.err")" >&2
 	fi
 	PROBE_MS=$(((t1 - t0) / 1000000))
-}
-
-# bench GROUP [NETNS] -- NAME CMD [NAME CMD...]: hyperfine the commands whose probe passed, in
-# ROUNDS rounds that alternate the commands (so a drift of this noisy machine hits both clients);
-# medians over all runs in ms land in MED[NAME], run counts in NRUNS[NAME].
-declare -A MED NRUNS
-ROUNDS=3
-bench() {
-	local group=$1 ns=$2 args=() pre=() name cmd r per
-	shift 3
-	[ -n "$ns" ] && pre=(ip netns exec "$ns")
-	while [ $# -ge 2 ]; do
-		name=$1
-		cmd=$2
-		shift 2
-		[ "${OK[$name]:-0}" = 1 ] || continue
-		args+=(-n "$name" "$cmd")
-	done
-	[ ${#args[@]} -gt 0 ] || return 0
-	per=$(((RUNS + ROUNDS - 1) / ROUNDS))
-	for r in $(seq 1 "$ROUNDS"); do
-		(cd "$T" && "${pre[@]}" hyperfine --style basic --warmup "$WARMUP" --runs "$per" \
-			--export-json "$T/$group.$r.json" "${args[@]}" >>"$T/$group.hf" 2>&1) ||
-			{ echo "  hyperfine $group failed: $(tail -5 "$T/$group.hf")" >&2; return 0; }
-	done
-	while read -r n med cnt; do
-		MED[$n]=$med
-		NRUNS[$n]=$cnt
-	done < <(python3 -c '
-import json,statistics,sys
-times = {}
-for f in sys.argv[1:]:
-    for r in json.load(open(f))["results"]:
-        times.setdefault(r["command"], []).extend(r["times"])
-for n, t in times.items():
-    print(n, "%.2f" % (1000 * statistics.median(t)), len(t))' "$T/$group".[0-9]*.json)
 }
 
 say "correctness probes (each decrypt must print the secret)"
@@ -184,7 +147,12 @@ say "hyperfine: $RUNS runs per command, in $ROUNDS rounds alternating the comman
 q() { printf '%q' "$1"; }
 # hyperfine runs each command through sh and subtracts the shell's own start-up time.
 DEC() { printf '%s decrypt < %s' "$1" "$2"; }
-bench tang "" -- cotter-tang "$(DEC "$(q "$COTTER")" tang.jwe)" clevis-tang "$(DEC clevis tang.jwe)"
+# The floor: what any process linked with Debian's libcurl (and libcrypto, jansson) pays
+# before main(), doing nothing. Timed with the tang decrypts, so the ratios come from one run.
+floor_program floor-curl -lcurl -lcrypto -ljansson
+OK[floor-curl]=1
+bench tang "" -- cotter-tang "$(DEC "$(q "$COTTER")" tang.jwe)" clevis-tang "$(DEC clevis tang.jwe)" \
+	floor-curl ./floor-curl
 bench sss2 "" -- cotter-sss2 "$(DEC "$(q "$COTTER")" sss2.jwe)" clevis-sss2 "$(DEC clevis sss2.jwe)"
 bench sss1 "" -- cotter-sss1 "$(DEC "$(q "$COTTER")" sss1.jwe)" \
 	cotter-sss1-refused "$(DEC "$(q "$COTTER")" sss1-refused.jwe)" \
@@ -200,6 +168,11 @@ bench startup "" -- cotter-startup "$(q "$COTTER") --version"
 bench encrypt "" -- cotter-encrypt-tang "$(ENC "$(q "$COTTER")")" clevis-encrypt-tang "$(ENC clevis)"
 
 m() { echo "${MED[$1]:-nan}"; }
+# The least work of a tang recovery: two variable-base P-521 multiplications (the client's
+# ephemeral key times the server key, the server's key times the client's point), one core each.
+ECDH_OPS=$(openssl speed -mr -seconds 2 ecdhp521 2>/dev/null | awk -F: '/^\+F5:/{print $4}' | tail -1)
+ECDH_MS=$(calc "2000 / ${ECDH_OPS:-nan}")
+FLOOR=$(calc "$(m floor-curl) + $ECDH_MS")
 md "### Client: cotter vs clevis (whole-process time, hyperfine median of $RUNS runs)"
 md ""
 md "Each group of commands ran in $ROUNDS hyperfine rounds of $(((RUNS + ROUNDS - 1) / ROUNDS)) runs (after $WARMUP warm-ups)"
@@ -219,6 +192,14 @@ for c in tang sss2 sss1 sss1-refused ns-sss1 ns-sss1-bh encrypt-tang; do
 	[ "$c" = ns-sss1-bh ] && [ "${OK[cotter-ns-sss1-bh]}" = 0 ] && cm="$cm (single probe)"
 	md "| $c | $cm | $lm | $(calc "$(m "clevis-$c") / $(m "cotter-$c")")x | ${NRUNS[cotter-$c]:-0}/${NRUNS[clevis-$c]:-0} |"
 done
+md ""
+md "Floor, timed in the same rounds as the tang decrypts: an empty C program (\`int main(void) { return 0; }\`)"
+md "linked with -lcurl -lcrypto -ljansson takes $(m floor-curl) ms (${NRUNS[floor-curl]:-0} runs): clevis tang decrypt /"
+md "floor = $(calc "$(m clevis-tang) / $(m floor-curl)")x is the most any client that links Debian's libcurl can reach, before doing any work."
+md "A tang recovery needs at least two variable-base P-521 multiplications (client and server):"
+md "\`openssl speed -seconds 2 ecdhp521\` does ${ECDH_OPS:-?} op/s on one core, $ECDH_MS ms for two; with them the floor is"
+md "$FLOOR ms, and clevis / floor = $(calc "$(m clevis-tang) / $FLOOR")x."
+md "\`cotter --version\` (start-up of cotter itself, $(ldd "$COTTER" 2>/dev/null | wc -l) shared libraries): $(m cotter-startup) ms."
 md ""
 for n in "${!OK[@]}"; do
 	[ "${OK[$n]}" = 1 ] || md "- $n: did not run or failed its correctness probe: \`$(head -c 200 "$T/$n.err" 2>/dev/null | tr '\n`' '  ')\`"
@@ -240,6 +221,8 @@ target "sss 1-of-2, first server refuses, vs live-only" \
 target "sss 1-of-2, first server black-holed, vs live-only (netns)" \
 	"$(calc "$(m cotter-ns-sss1-bh) / $(m cotter-ns-sss1)")x" "<= 1.3x" \
 	"${OK[cotter-ns-sss1-bh]} == 1 and $(m cotter-ns-sss1-bh) <= 1.3 * $(m cotter-ns-sss1)"
+info "tang decrypt floor (empty libcurl+libcrypto+jansson process + 2 P-521 ECDH ops)" \
+	"$(m floor-curl) + $ECDH_MS = $FLOOR ms; clevis / floor = $(calc "$(m clevis-tang) / $FLOOR")x (the best any libcurl client can reach)"
 info "cotter start-up alone (cotter --version)" "$(m cotter-startup) ms, $(ldd "$COTTER" 2>/dev/null | wc -l) shared libraries"
 info "tang encrypt: clevis / cotter" "$(calc "$(m clevis-encrypt-tang) / $(m cotter-encrypt-tang)")x"
 info "sss 2-of-2 decrypt: clevis / cotter" "$(calc "$(m clevis-sss2) / $(m cotter-sss2)")x"

@@ -87,6 +87,59 @@ info() {
 	printf '  [info] %s: %s\n' "$1" "$2"
 }
 
+# Timings shared by the whole-process benchmarks: OK[NAME]=1 marks a command whose correctness
+# check passed (only those are timed); bench() fills MED[NAME] (median ms) and NRUNS[NAME].
+# RUNS and WARMUP are set by the script.
+declare -A OK MED NRUNS
+ROUNDS=${BENCH_ROUNDS:-3}
+# bench GROUP [NETNS] -- NAME CMD [NAME CMD...]: hyperfine the commands whose OK[NAME] is 1, in
+# ROUNDS rounds that alternate the commands (so a drift of this noisy machine hits both clients);
+# medians over all runs in ms land in MED[NAME], run counts in NRUNS[NAME].
+bench() {
+	local group=$1 ns=$2 args=() pre=() name cmd r per
+	shift 3
+	[ -n "$ns" ] && pre=(ip netns exec "$ns")
+	while [ $# -ge 2 ]; do
+		name=$1
+		cmd=$2
+		shift 2
+		[ "${OK[$name]:-0}" = 1 ] || continue
+		args+=(-n "$name" "$cmd")
+	done
+	[ ${#args[@]} -gt 0 ] || return 0
+	per=$(((RUNS + ROUNDS - 1) / ROUNDS))
+	for r in $(seq 1 "$ROUNDS"); do
+		(cd "$BENCH_TMP" && "${pre[@]}" hyperfine --style basic --warmup "$WARMUP" --runs "$per" \
+			--export-json "$BENCH_TMP/$group.$r.json" "${args[@]}" >>"$BENCH_TMP/$group.hf" 2>&1) ||
+			{ echo "  hyperfine $group failed: $(tail -5 "$BENCH_TMP/$group.hf")" >&2; return 0; }
+	done
+	while read -r n med cnt; do
+		MED[$n]=$med
+		NRUNS[$n]=$cnt
+	done < <(python3 -c '
+import json,statistics,sys
+times = {}
+for f in sys.argv[1:]:
+    for r in json.load(open(f))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+for n, t in times.items():
+    print(n, "%.2f" % (1000 * statistics.median(t)), len(t))' "$BENCH_TMP/$group".[0-9]*.json)
+}
+
+# floor_program NAME LIB...: an empty C program linked with LIBs (all kept, as-needed off) in
+# $BENCH_TMP/NAME: the start-up every process linked with these libraries pays before main().
+# Like cotter, it opts out of GnuTLS's implicit initialisation (client/main.c says why).
+floor_program() {
+	local name=$1
+	shift
+	printf '%s\n' 'int _gnutls_global_init_skip(void);' \
+		'int _gnutls_global_init_skip(void) { return 1; }' \
+		'int main(void) { return 0; }' >"$BENCH_TMP/$name.c"
+	cc -O2 -o "$BENCH_TMP/$name" "$BENCH_TMP/$name.c" \
+		-Wl,--export-dynamic-symbol=_gnutls_global_init_skip -Wl,--no-as-needed "$@" ||
+		die "cannot build the floor program $name (cc, and the -dev packages of $*)"
+}
+
 # proc_mem PID: "RSS_kB PSS_kB" of a process
 proc_mem() {
 	local rss pss
