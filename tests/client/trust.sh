@@ -68,7 +68,7 @@ for kind in $SERVERS; do
 	printf 'y\n' | script -qec "sh -c '\"$COTTER\" encrypt tang {\\\"url\\\":\\\"$url\\\"} <\"$TMP/pt\" >\"$TMP/y.jwe\"; echo rc=\$?'" \
 		/dev/null >"$TMP/y.tty" 2>&1
 	grep -q "Do you wish to trust these keys? \[ynYN\]" "$TMP/y.tty" || fail "$kind: no prompt: $(cat "$TMP/y.tty")"
-	grep -q "$s256" "$TMP/y.tty" || fail "$kind: the prompt does not show $s256"
+	grep -qF -e "$s256" "$TMP/y.tty" || fail "$kind: the prompt does not show $s256"
 	grep -q "rc=0" "$TMP/y.tty" || fail "$kind: answering y failed: $(cat "$TMP/y.tty")"
 	pass "$kind: prompt shows the S256 thumbprint and y trusts"
 	roundtrip "$kind: JWE trusted on the terminal" "$TMP/y.jwe"

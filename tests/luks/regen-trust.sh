@@ -26,7 +26,7 @@ for t in luks2 luks1; do
 	"$C" luks report -d "$img" >"$TMP/rep" || rc=$?
 	expect_eq "$t: report exit status after rotation" "$rc" 1
 	for k in $old; do
-		[ "$(grep -c "$k" "$TMP/rep")" = 2 ] || fail "$t: report misses $k: $(cat "$TMP/rep")"
+		[ "$(grep -cF -e "$k" "$TMP/rep")" = 2 ] || fail "$t: report misses $k: $(cat "$TMP/rep")"
 	done
 	pass "$t: report names the rotated keys of both bindings"
 	"$C" luks pass -d "$img" -s 1 >"$TMP/before" || fail "$t: rotated keys still decrypt"
