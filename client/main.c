@@ -5,6 +5,7 @@
 #include "config.h"
 #include "cotter.h"
 #include "cotter/secmem.h"
+#include "lib/core/module.h"
 
 const char *prog_name = "cotter";
 
@@ -13,13 +14,28 @@ const char *prog_name = "cotter";
  * ASN.1 tables) in a library constructor: about 2 ms of every start-up, a third of it, for a
  * library Cotter never calls (curl is limited to http and https, on OpenSSL). Defining this
  * symbol in the program is GnuTLS's documented way to skip that (its GNUTLS_SKIP_GLOBAL_INIT
- * macro); the linker exports it (see meson.build). Only the executable does this: libcotter and
+ * macro); the linker exports it (cotter.dynlist). Only the executable does this: libcotter and
  * the token plugin live in other programs, which may use GnuTLS themselves.
  */
 int _gnutls_global_init_skip(void);
 int _gnutls_global_init_skip(void)
 {
 	return 1;
+}
+
+/* `cotter luks` is the module cli-luks.so (client/meson.build says why). */
+static int cmd_luks_module(int argc, char *argv[])
+{
+	struct cotter_error err = {0};
+	int (*run)(int, char *[]);
+	void *sym = cotter_module_symbol("cli-luks.so", "cmd_luks", &err);
+
+	if (sym == NULL) {
+		fprintf(stderr, "%s luks: %s\n", prog_name, err.msg);
+		return EXIT_FAIL;
+	}
+	memcpy(&run, &sym, sizeof(run));
+	return run(argc, argv);
 }
 
 static const struct {
@@ -29,7 +45,7 @@ static const struct {
 } commands[] = {
 	{ "encrypt", cmd_encrypt, "Encrypt stdin to a JWE bound to a pin (tang, sss, tpm2, null)" },
 	{ "decrypt", cmd_decrypt, "Decrypt a JWE read from stdin" },
-	{ "luks", cmd_luks, "Bind LUKS devices to pins, and unlock them" },
+	{ "luks", cmd_luks_module, "Bind LUKS devices to pins, and unlock them" },
 };
 
 static void show_usage(FILE *f)

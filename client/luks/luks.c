@@ -36,7 +36,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nRun '%s luks COMMAND -h' for the options of a command.\n", prog_name);
 }
 
-int cmd_luks(int argc, char *argv[])
+/* The module's entry point, looked up by client/main.c. */
+__attribute__((visibility("default"))) int cmd_luks(int argc, char *argv[])
 {
 	if (argc < 2) {
 		usage(stderr);

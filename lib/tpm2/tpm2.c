@@ -308,7 +308,9 @@ out:
 	return ret;
 }
 
-const struct cotter_pin cotter_pin_tpm2 = {
+/* What the loader in lib/pin/module.c looks up: the module's only exported symbol. */
+__attribute__((visibility("default"))) extern const struct cotter_pin cotter_pin_tpm2_module;
+const struct cotter_pin cotter_pin_tpm2_module = {
     .name = "tpm2",
     .local = true,
     .encrypt = tpm2_encrypt,
