@@ -1,6 +1,6 @@
 #!/bin/bash
-# Runs every benchmark (bench/server.sh, bench/client.sh, and bench/luks.sh, bench/tpm2.sh when
-# present), prints a summary with PASS/MISS per target, and writes
+# Runs every benchmark (bench/server.sh, client.sh, luks.sh, tpm2.sh, boot.sh; BENCH_ONLY="..."
+# picks some), prints a summary with PASS/MISS per target, and writes
 # bench/results/YYYY-MM-DD-<short-host>.md with the command, the machine and every figure.
 # Usage: bench/run.sh BUILD_DIR        (`make bench` runs `bash bench/run.sh build`)
 set -u
@@ -18,6 +18,7 @@ B=$(cd "$1" 2>/dev/null && pwd) || {
 }
 CMDLINE="bash bench/run.sh $1"
 [ -n "${MAKELEVEL:-}" ] && CMDLINE="make bench  (= $CMDLINE)"
+[ -n "${BENCH_ONLY:-}" ] && CMDLINE="BENCH_ONLY=\"$BENCH_ONLY\" $CMDLINE"
 
 # A bench of a stale binary would be misleading: bring the build up to date first.
 BUILD_NOTE=
@@ -65,7 +66,8 @@ machine() {
 
 declare -A RC SECS
 SCRIPTS=()
-for s in server client luks tpm2; do
+# BENCH_ONLY="client luks" runs a subset (the results file then says which ran).
+for s in ${BENCH_ONLY:-server client luks tpm2 boot}; do
 	[ -f "$HERE/$s.sh" ] || continue
 	SCRIPTS+=("$s")
 	echo
