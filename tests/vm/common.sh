@@ -34,3 +34,25 @@ apt_sources() {
 		2>/dev/null || true
 }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+# Leftovers of a run that was killed (SIGKILL, a CI timeout): its network namespaces
+# (cotter-vm-PID, cotter-vm-PID-other) with whatever still runs in them (QEMU, cotterd, swtpm;
+# the harness starts them all inside), and its half-built cache entries (tmp-PID-*). Only those
+# whose PID is gone are touched, so a run going on at the same time is left alone.
+vm_reap_stale() {
+	local ns pid p
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^cotter-vm-[0-9]+(-other)?$'); do
+		pid=${ns#cotter-vm-}
+		pid=${pid%-other}
+		kill -0 "$pid" 2>/dev/null && continue
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null && log "removed the stale namespace $ns (its run, PID $pid, is gone)"
+	done
+	for p in "$CACHE"/tmp-*; do
+		[ -e "$p" ] || continue
+		pid=${p##*/tmp-}
+		pid=${pid%%-*}
+		case $pid in '' | *[!0-9]*) continue ;; esac
+		kill -0 "$pid" 2>/dev/null && continue
+		rm -rf "$p" && log "removed the stale cache entry $p"
+	done
+}

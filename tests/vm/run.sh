@@ -6,8 +6,8 @@
 #   --impl cotter   Cotter installed from this tree, boot/initramfs-tools (default)
 #   --impl dracut   Cotter installed from this tree, boot/dracut (systemd in the initrd)
 #   --impl clevis   Debian's clevis-initramfs, the reference (same image, same scenarios)
-#   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr (default: all that apply,
-#                   in this order);
+#   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole
+#                   (default: all that apply, in this order);
 #                   one given more than once is booted again (logs NAME.2, NAME.3...), for timings
 #     unlock    server reachable: the root is unlocked with no console input
 #     prompt    server down: a clear message, then the passphrase typed on the console unlocks
@@ -21,6 +21,10 @@
 #               unlocked with no console input
 #     tpm2-pcr  the same, sealed while PCR 23 held another value: Cotter's attempts fail on
 #               the PCR policy, the root stays locked, and the passphrase typed later unlocks
+#     sss-dead  root bound with sss 1-of-2 over two tang servers, the first one dead (its port
+#               refuses connections): unlocked with no console input
+#     sss-blackhole  the same, the first server's address black-holed (routed to a tap nobody
+#               reads, so its SYN is never answered): unlocked with no console input
 # Environment:
 #   COTTER_VM_BUILDDIR  Cotter build dir configured with --prefix=/usr (default build-vm,
 #                       set up here when missing)
@@ -30,6 +34,16 @@
 #                       netdev is answered by cotter-askpass instead of the plugin
 #   COTTER_VM_IP        kernel ip= value (default :::::ens3:dhcp; dracut dhcp; empty: none)
 #   COTTER_VM_TPM_PCR   the PCR the tpm2 scenarios seal to (default 23)
+#   COTTER_VM_DESTDIR   a `meson install --destdir` tree of COTTER_VM_BUILDDIR to use as it is
+#                       (tests/vm/check.sh builds once for both images); default: build here
+#   COTTER_VM_WAIT      seconds after Cotter's first failed attempt before the passphrase is
+#                       typed (prompt, tpm2-pcr) or the server started (late) (default 3)
+#   COTTER_VM_LOCKED_WAIT  wrongnet: seconds after the first failed attempt the guest is watched
+#                       (default 10)
+#   COTTER_VM_BOOT_LOCK a lock file: boots wait for it, so that runs sharing it (check.sh runs
+#                       both implementations at once) boot one QEMU at a time
+#   COTTER_VM_STRICT    1 (tests/vm/check.sh): no fallback to Debian's tangd or clevis bind;
+#                       if cotterd or `cotter luks bind` can't do it, the run fails
 # Runs as root (network namespaces, chroot). Nothing leaves the namespaces: the guest's only
 # network is QEMU's user-mode network, whose host side is the namespace.
 . "$(dirname "$0")/common.sh"
@@ -41,18 +55,21 @@ while [ $# -gt 0 ]; do
 	--impl) impl=${2:?}; shift 2 ;;
 	--impl=*) impl=${1#--impl=}; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr) scenarios+=("$1"); shift ;;
+	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole)
+		scenarios+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 if [ ${#scenarios[@]} -eq 0 ]; then
 	scenarios=(unlock prompt late wrongnet)
 	[ "$impl" = clevis ] || scenarios+=(netdev)
-	[ "$impl" != cotter ] || scenarios+=(tpm2 tpm2-pcr)
+	[ "$impl" = clevis ] || scenarios+=(tpm2 tpm2-pcr)
+	scenarios+=(sss-dead sss-blackhole)
 fi
 case $impl in cotter | dracut | clevis) ;; *) die "--impl must be cotter, dracut or clevis" ;; esac
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, chroot)"
+vm_reap_stale
 need qemu-system-x86_64 qemu-system-x86
 need mmdebstrap mmdebstrap
 need ip iproute2
@@ -77,7 +94,8 @@ cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	ip netns del "$NS_OTHER" 2>/dev/null
 	[ -s "$RUN/swtpm.pid" ] && kill "$(cat "$RUN/swtpm.pid")" 2>/dev/null
-	rm -f "$RUN/root.img" "$RUN/data.img" "$RUN/root-tpm2.img" "$RUN/root-tpm2-pcr.img" "$RUN/pw"
+	rm -f "$RUN/root.img" "$RUN/data.img" "$RUN/root-tpm2.img" "$RUN/root-tpm2-pcr.img" \
+		"$RUN/root-sss-dead.img" "$RUN/root-sss-blackhole.img" "$RUN/pw"
 }
 trap cleanup EXIT
 
@@ -101,7 +119,12 @@ build_cotter() {
 		return 1
 	}
 }
-if build_cotter; then
+VM_DESTDIR=${COTTER_VM_DESTDIR:-$RUN/destdir}
+if [ -n "${COTTER_VM_DESTDIR:-}" ]; then
+	[ -x "$VM_DESTDIR/usr/bin/cotter" ] && [ -x "$COTTER" ] ||
+		die "COTTER_VM_DESTDIR=$VM_DESTDIR has no usr/bin/cotter, or $BUILD no client/cotter (build first)"
+	log "cotter: the destdir $VM_DESTDIR and the build $BUILD are used as they are"
+elif build_cotter; then
 	log "cotter built and installed into a destdir in $(elapsed "$t") s"
 elif [ "$impl" != clevis ]; then
 	die "building Cotter failed (logs in $RUN)"
@@ -111,7 +134,7 @@ fi
 
 # --- guest image ------------------------------------------------------------------------------
 t=$(date +%s.%N)
-IMG=$("$VM_DIR/build-image.sh" "$impl" "$RUN/destdir")
+IMG=$("$VM_DIR/build-image.sh" "$impl" "$VM_DESTDIR")
 log "image ready in $(elapsed "$t") s: $IMG"
 
 # --- namespaces and the key server -----------------------------------------------------------
@@ -126,6 +149,8 @@ if [ -x "$COTTERD" ] && "$COTTERD" keygen "$RUN/keys" >"$RUN/keygen.log" 2>&1 &&
 	ls "$RUN"/keys/*.jwk >/dev/null 2>&1; then
 	server_cmd="ip netns exec $NS $COTTERD --listen 127.0.0.1:$PORT $RUN/keys"
 else
+	[ "${COTTER_VM_STRICT:-0}" != 1 ] ||
+		die "cotterd keygen failed: $(tail -n1 "$RUN/keygen.log" 2>/dev/null) (no fallback to tangd with COTTER_VM_STRICT=1)"
 	SERVER=tangd
 	log "FALLBACK: cotterd can't serve yet ($(tail -n1 "$RUN/keygen.log" 2>/dev/null)); using Debian's tangd"
 	[ -x /usr/libexec/tangd ] || die "Debian's tangd is required for the fallback: apt-get install tang"
@@ -168,6 +193,8 @@ cfg="{\"url\":\"$URL\",\"adv\":\"$RUN/adv.jws\"}"
 BINDER=cotter
 if ! ip netns exec "$NS" "$COTTER" luks bind -y -k "$RUN/pw" -d "$RUN/root.img" tang "$cfg" \
 	>"$RUN/bind.log" 2>&1; then
+	[ "${COTTER_VM_STRICT:-0}" != 1 ] ||
+		die "cotter luks bind failed: $(tail -n1 "$RUN/bind.log") (no fallback to clevis with COTTER_VM_STRICT=1)"
 	BINDER=clevis
 	log "FALLBACK: 'cotter luks bind' failed ($(tail -n1 "$RUN/bind.log")); binding with Debian's clevis"
 	need clevis clevis-luks
@@ -203,7 +230,7 @@ fi
 # the kernel leave PCR 23 alone (tpm2 passes only then), so the boot sees it as the bind did.
 # For tpm2-pcr the bind happens after the PCR was extended: the guest's PCR differs from it.
 if [[ " ${scenarios[*]} " == *" tpm2"* ]]; then
-	[ "$impl" = cotter ] || die "scenarios tpm2 and tpm2-pcr are written for --impl cotter"
+	[ "$impl" != clevis ] || die "scenarios tpm2 and tpm2-pcr test Cotter's tpm2 pin: not with --impl clevis"
 	need swtpm swtpm
 	need tpm2_pcrextend tpm2-tools
 	t=$(date +%s.%N)
@@ -239,10 +266,58 @@ if [[ " ${scenarios[*]} " == *" tpm2"* ]]; then
 	rm -f "$RUN/swtpm.pid"
 	log "tpm2 images bound by cotter (sss: tpm2 PCR $TPM_PCR + tang) in $(elapsed "$t") s"
 fi
+# The sss scenarios: copies of the image bound with sss 1-of-2 over two tang servers, the first
+# one dead. QEMU's user network connects on the guest's behalf from the namespace: a guest SYN to
+# 10.0.2.2:DEAD_PORT becomes a connect() to the namespace's 127.0.0.1:DEAD_PORT, refused at once
+# (the guest gets a RST); one to BH_ADDR becomes a connect() routed to a tap device nobody reads,
+# with a permanent neighbour entry (no ARP failure either): nothing ever answers, the guest's SYN
+# goes unanswered like a powered-off server's. (This kernel has no dummy driver, and a
+# "blackhole" route would fail the connect() at once.) Both use the live server's adv (the dead
+# one is never asked).
+DEAD_PORT=7501
+BH_ADDR=192.0.2.2
+if [[ " ${scenarios[*]} " == *" sss-"* ]]; then
+	t=$(date +%s.%N)
+	ip -n "$NS" tuntap add cotterbh0 mode tap || die "cannot create a tap device in namespace $NS"
+	ip -n "$NS" link set cotterbh0 up
+	ip -n "$NS" addr add 192.0.2.1/24 dev cotterbh0
+	ip -n "$NS" neigh add "$BH_ADDR" lladdr 02:00:00:00:02:02 dev cotterbh0 nud permanent
+	rc=0
+	ip netns exec "$NS" curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$DEAD_PORT/adv" || rc=$?
+	[ $rc = 7 ] || die "127.0.0.1:$DEAD_PORT in namespace $NS should refuse connections (curl exit $rc, not 7)"
+	rc=0
+	ip netns exec "$NS" curl -s --connect-timeout 1 -o /dev/null "http://$BH_ADDR:$PORT/adv" || rc=$?
+	[ $rc = 28 ] || die "$BH_ADDR:$PORT in namespace $NS should time out (curl exit $rc, not 28)"
+	sss_bind() { # sss_bind IMAGE DEAD_URL
+		cp --sparse=always "$IMG/root.img" "$1"
+		ip netns exec "$NS" "$COTTER" luks bind -y -k "$RUN/pw" -d "$1" sss \
+			"{\"t\":1,\"pins\":{\"tang\":[{\"url\":\"$2\",\"adv\":\"$RUN/adv.jws\"},$cfg]}}" \
+			>>"$RUN/bind-sss.log" 2>&1 || { cat "$RUN/bind-sss.log" >&2; die "cotter luks bind sss (2 x tang) failed"; }
+		cryptsetup luksDump --disable-external-tokens "$1" | grep -q clevis || die "no clevis token after the sss bind"
+	}
+	[[ " ${scenarios[*]} " != *" sss-dead "* ]] || sss_bind "$RUN/root-sss-dead.img" "http://10.0.2.2:$DEAD_PORT"
+	[[ " ${scenarios[*]} " != *" sss-blackhole "* ]] || sss_bind "$RUN/root-sss-blackhole.img" "http://$BH_ADDR:$PORT"
+	# Packets sent into the black hole (proof that the guest did try the dead server).
+	# A tap nobody reads has no carrier: what is sent to it counts as tx_dropped.
+	bh_tx() {
+		ip netns exec "$NS" sh -c 'cd /sys/class/net/cotterbh0/statistics && echo $(($(cat tx_packets) + $(cat tx_dropped)))'
+	}
+	bh_sent() { # bh_sent TX_BEFORE
+		local n=$(($(bh_tx) - $1))
+		if [ "$n" -gt 0 ]; then
+			echo "  ok: the guest tried the black-holed server ($n packets dropped)"
+		else
+			echo "  FAILED: the guest sent nothing to the black-holed server $BH_ADDR:$PORT"
+			return 1
+		fi
+	}
+	log "sss images bound by cotter (1 of 2 tang; dead: $DEAD_PORT refused, $BH_ADDR:$PORT black-holed) in $(elapsed "$t") s"
+fi
 # A swtpm for QEMU on the TPM state the bind used; one per boot (it ends with QEMU's connection).
 swtpm_for_qemu() {
 	rm -f "$RUN/swtpm.sock"
-	swtpm socket --tpm2 --tpmstate "dir=$RUN/tpm" --ctrl "type=unixio,path=$RUN/swtpm.sock" \
+	# In the namespace (a unix socket works across it): a killed run's leftovers are found there.
+	ip netns exec "$NS" swtpm socket --tpm2 --tpmstate "dir=$RUN/tpm" --ctrl "type=unixio,path=$RUN/swtpm.sock" \
 		>>"$RUN/swtpm-qemu.log" 2>&1 &
 	echo $! >"$RUN/swtpm.pid"
 	local i=0
@@ -267,13 +342,32 @@ bootargs=()
 # COTTER_VM_IP: the kernel's ip= value instead of boot.py's default (empty: no ip= at all)
 [ -n "${COTTER_VM_IP+x}" ] && bootargs+=(--ip "$COTTER_VM_IP")
 image=$RUN/root.img
-boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]
-	local name=$1 ns=$2 expect=$3 timeout=$4
+boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]; sets $why on failure
+	local name=$1 ns=$2 expect=$3 timeout=$4 out rc=0
 	shift 4
-	timeout $((timeout + 60)) python3 "$VM_DIR/boot.py" --netns "$ns" "${bootargs[@]}" \
+	# COTTER_VM_BOOT_LOCK: one boot at a time among the runs that share the lock file.
+	if [ -n "${COTTER_VM_BOOT_LOCK:-}" ]; then
+		local tw
+		tw=$(date +%s.%N)
+		exec 9>>"$COTTER_VM_BOOT_LOCK" && flock 9
+		lock_wait=$(awk -v a="$lock_wait" -v b="$(elapsed "$tw")" 'BEGIN { print a + b }')
+	fi
+	out=$(timeout $((timeout + 60)) python3 "$VM_DIR/boot.py" --netns "$ns" "${bootargs[@]}" \
 		--kernel "$IMG/vmlinuz" --initrd "$IMG/initrd.img" --image "$image" \
 		--name "$impl-$name" --log "$RUN/$impl-$name.log" --results "$RUN/results.txt" \
-		--expect "$expect" --timeout "$timeout" --passphrase-file "$RUN/pw" "$@"
+		--expect "$expect" --timeout "$timeout" --passphrase-file "$RUN/pw" "$@") || rc=$?
+	[ -z "${COTTER_VM_BOOT_LOCK:-}" ] || exec 9>&-
+	[ -z "$out" ] || printf '%s\n' "$out"
+	[ $rc = 0 ] && return 0
+	why=$(printf '%s\n' "$out" | sed -n 's/^[^ ]*: FAILED (\(.*\))$/boot: \1/p' | head -n1)
+	[ -n "$why" ] || why="boot.py exited with status $rc (log: $RUN/$impl-$name.log)"
+	return 1
+}
+# A failed check: one line saying why (also the VMTEST line's reason).
+nok() {
+	why=$1
+	echo "  FAILED: $1"
+	return 1
 }
 # For Cotter, also check the lines the issue asks for (the reference prints other ones).
 # initramfs-tools: "cotter: root: ..."; dracut: "cotter-askpass: /dev/...: ...".
@@ -282,85 +376,123 @@ expect_line() { # expect_line NAME REGEX DESCRIPTION
 	if grep -Eq "$2" "$RUN/$impl-$1.log"; then
 		echo "  ok: $3"
 	else
-		echo "  FAILED: $3 (no line matching '$2' in $RUN/$impl-$1.log)"
-		return 1
+		nok "$3: no console line matching '$2' ($RUN/$impl-$1.log)"
 	fi
 }
-failed=()
+expect_no_line() { # expect_no_line NAME REGEX DESCRIPTION
+	[ "$impl" != clevis ] || return 0
+	if grep -Eq "$2" "$RUN/$impl-$1.log"; then
+		nok "$3: a console line matches '$2' ($RUN/$impl-$1.log)"
+	else
+		echo "  ok: $3"
+	fi
+}
 # The moment the guest has shown it can't reach the server: Cotter prints a line per attempt,
 # the reference nothing before its network attempts, so it gets a fixed delay after the prompt.
-# Without a server, the guest is watched for 60 s after that before it counts as "never opened".
-if [ "$impl" != clevis ]; then after_failure=cotter_retry+15; else after_failure=prompt+30; fi
+# COTTER_VM_WAIT (default 3 s) after Cotter's first failed attempt, the passphrase is typed or
+# the server started: the retries have shown themselves by then (back-off 1, 2, 4, 8 s), and a
+# longer wait proves nothing more. Without a server (wrongnet), the guest is watched until
+# COTTER_VM_LOCKED_WAIT (default 10 s: 3 or 4 attempts) after its first failure.
+if [ "$impl" != clevis ]; then
+	after_failure=cotter_retry+${COTTER_VM_WAIT:-3}
+	stop_locked=cotter_retry+${COTTER_VM_LOCKED_WAIT:-10}
+else
+	after_failure=prompt+30
+	stop_locked=prompt+90
+fi
 if [ "$impl" = dracut ]; then who='cotter-askpass: [^ ]+:'; else who='cotter: root:'; fi
-stop_locked=${after_failure%+*}+60
-declare -A count=()
-for s0 in "${scenarios[@]}"; do
-	count[$s0]=$((${count[$s0]:-0} + 1))
-	s=$s0
-	[ "${count[$s0]}" -gt 1 ] && s=$s0.${count[$s0]}
-	log "scenario $s ($impl)"
+scenario() { # scenario NAME BASE_NAME; 0 when it passed, else $why says why
+	local s=$1 s0=$2 tx0 n np
 	case $s0 in
 	unlock)
 		"$RUN/server-ctl" start
 		boot "$s" "$NS" unlocked 240 &&
-			expect_line "$s" "$who passphrase recovered" "Cotter recovered the passphrase" ||
-			failed+=("$s")
+			expect_line "$s" "$who passphrase recovered" "Cotter recovered the passphrase"
 		;;
 	prompt)
 		"$RUN/server-ctl" stop
 		boot "$s" "$NS" unlocked 240 --type-at "$after_failure" &&
-			expect_line "$s" "$who attempt [0-9]+ failed" "a clear line per failed attempt" ||
-			failed+=("$s")
+			expect_line "$s" "$who attempt [0-9]+ failed" "a clear line per failed attempt" &&
+			expect_no_line "$s" "passphrase recovered" "Cotter never recovered it (server down)" &&
+			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it"
 		;;
 	late)
 		"$RUN/server-ctl" stop
 		boot "$s" "$NS" unlocked 240 --run-at "$after_failure" "$RUN/server-ctl start" &&
 			expect_line "$s" "$who attempt [0-9]+ failed" "failed attempts while the server was down" &&
-			expect_line "$s" "$who passphrase recovered" "recovered once the server was up" ||
-			failed+=("$s")
+			expect_line "$s" "$who passphrase recovered" "recovered once the server was up"
 		;;
 	netdev)
 		"$RUN/server-ctl" start
 		boot "$s" "$NS" unlocked 300 --drive "$RUN/data.img" --init /lib/systemd/systemd \
 			--marker COTTER-VM-DATA-UNLOCKED &&
 			expect_line "$s" "COTTER-VM-DATA-UNLOCKED .*proof=$PROOF" "the data volume's content is read" &&
-			{ if [ "${COTTER_VM_NO_TOKEN:-0}" = 1 ]; then
+			if [ "${COTTER_VM_NO_TOKEN:-0}" = 1 ]; then
 				expect_line "$s" "cotter-askpass: /dev/[^ ]+: passphrase recovered" "answered by cotter-askpass"
 			else
 				expect_line "$s" "journal: .*[Tt]oken" "unlocked by the clevis token plugin"
-			fi; } ||
-			failed+=("$s")
+			fi
 		;;
 	tpm2)
 		"$RUN/server-ctl" start
 		image=$RUN/root-tpm2.img
-		swtpm_for_qemu &&
-			boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" &&
-			expect_line "$s" "$who passphrase recovered \(attempt 1," "Cotter recovered the passphrase (sss: tpm2 + tang) at once" ||
-			failed+=("$s")
-		swtpm_stop
-		image=$RUN/root.img
+		swtpm_for_qemu || { why="swtpm for QEMU did not start (log: $RUN/swtpm-qemu.log)"; return 1; }
+		boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" &&
+			expect_line "$s" "$who passphrase recovered \(attempt 1[,)]" "Cotter recovered the passphrase (sss: tpm2 + tang) at once"
 		;;
 	tpm2-pcr)
 		# tang is up: only the tpm2 half fails, and 2 of 2 are needed.
 		"$RUN/server-ctl" start
 		image=$RUN/root-tpm2-pcr.img
-		swtpm_for_qemu &&
-			boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" --type-at "$after_failure" &&
-			expect_line "$s" "$who attempt [0-9]+ failed: .*PCR policy" "Cotter's attempts fail on the PCR policy" &&
-			{ ! grep -q "passphrase recovered" "$RUN/$impl-$s.log" && echo "  ok: Cotter never recovered it" ||
-				{ echo "  FAILED: Cotter recovered the passphrase with PCR $TPM_PCR changed"; false; }; } &&
-			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it" ||
-			failed+=("$s")
-		swtpm_stop
-		image=$RUN/root.img
+		swtpm_for_qemu || { why="swtpm for QEMU did not start (log: $RUN/swtpm-qemu.log)"; return 1; }
+		boot "$s" "$NS" unlocked 240 --tpm-socket "$RUN/swtpm.sock" --type-at "$after_failure" &&
+			expect_line "$s" "$who attempt [0-9]+ failed: .*PCR policy" "Cotter's attempts fail on the PCR policy" || return 1
+		n=$(grep -Ec "$who attempt [0-9]+ failed" "$RUN/$impl-$s.log")
+		np=$(grep -E "$who attempt [0-9]+ failed" "$RUN/$impl-$s.log" | grep -c "PCR policy")
+		[ "$n" = "$np" ] || nok "only $np of $n failed attempts name the PCR policy" || return 1
+		echo "  ok: all $n failed attempts name the PCR policy"
+		expect_no_line "$s" "passphrase recovered" "Cotter never recovered it with PCR $TPM_PCR changed" &&
+			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it"
+		;;
+	sss-dead | sss-blackhole)
+		"$RUN/server-ctl" start
+		image=$RUN/root-$s0.img
+		tx0=0
+		[ "$s0" != sss-blackhole ] || tx0=$(bh_tx)
+		boot "$s" "$NS" unlocked 240 &&
+			{ [ "$s0" != sss-blackhole ] || [ "$impl" = clevis ] || bh_sent "$tx0"; } &&
+			expect_line "$s" "$who passphrase recovered \(attempt 1[,)]" "Cotter recovered the passphrase at once (sss 1 of 2, the first server dead)"
 		;;
 	wrongnet)
 		boot "$s" "$NS_OTHER" locked 240 --stop-at "$stop_locked" &&
-			expect_line "$s" "$who attempt 2 failed" "kept retrying, never unlocked" ||
-			failed+=("$s")
+			expect_line "$s" "$who attempt 3 failed" "kept retrying (3 attempts failed), never unlocked"
 		;;
 	esac
+}
+failed=()
+declare -A count=()
+for s0 in "${scenarios[@]}"; do
+	count[$s0]=$((${count[$s0]:-0} + 1))
+	s=$s0
+	[ "${count[$s0]}" -gt 1 ] && s=$s0.${count[$s0]}
+	log "scenario $s ($impl)"
+	t=$(date +%s.%N)
+	why=
+	lock_wait=0 # seconds waited for COTTER_VM_BOOT_LOCK: not the scenario's time
+	if scenario "$s" "$s0"; then
+		res=PASS
+	else
+		res=FAIL
+		failed+=("$s")
+	fi
+	secs=$(awk -v a="$(elapsed "$t")" -v w="$lock_wait" 'BEGIN { printf "%.1f", a - w }')
+	if [ $res = PASS ]; then
+		echo "VMTEST $impl/$s PASS $secs"
+	else
+		echo "VMTEST $impl/$s FAIL $secs ${why:-no reason recorded (see $RUN)}"
+	fi
+	swtpm_stop
+	image=$RUN/root.img
 done
 "$RUN/server-ctl" stop
 
