@@ -121,9 +121,11 @@ img=$work/out/root.img
 truncate -s $((FS_SIZE_MB + 32))M "$img"
 mkfs.ext4 -F -q -L root -d "$R" "$img" "${FS_SIZE_MB}M"
 printf '%s' "$VM_PASSPHRASE" >"$work/pw"
-cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
-	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid "$LUKS_UUID" \
-	--key-file "$work/pw" --batch-mode "$img"
+# reencrypt keeps its temporary header in the working directory, named after the UUID, which
+# every image shares: run it in this build's own directory (images are built concurrently).
+(cd "$work" && cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
+	--disable-external-tokens --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid "$LUKS_UUID" \
+	--key-file "$work/pw" --batch-mode "$img")
 cryptsetup open --disable-external-tokens --test-passphrase --key-file "$work/pw" "$img" ||
 	die "the new image doesn't open with its passphrase"
 printf '%s\n' "$variant" >"$work/out/variant"

@@ -213,9 +213,11 @@ if [[ " ${scenarios[*]} " == *" netdev "* ]]; then
 	echo "$PROOF" >"$RUN/data-root/proof"
 	truncate -s 96M "$RUN/data.img"
 	mkfs.ext4 -F -q -L data -d "$RUN/data-root" "$RUN/data.img" 64M
-	cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M --disable-external-tokens \
-		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid "$DATA_UUID" \
-		--key-file "$RUN/pw" --batch-mode "$RUN/data.img" >"$RUN/data.log" 2>&1 ||
+	# Its temporary header goes to the working directory, named after the UUID: in this run's
+	# own directory, so that concurrent runs (tests/vm/check.sh) don't collide.
+	(cd "$RUN" && cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
+		--disable-external-tokens --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid "$DATA_UUID" \
+		--key-file "$RUN/pw" --batch-mode "$RUN/data.img") >"$RUN/data.log" 2>&1 ||
 		{ cat "$RUN/data.log" >&2; die "encrypting the data volume failed"; }
 	bcmd=$COTTER
 	[ "$BINDER" = clevis ] && bcmd=clevis
