@@ -9,7 +9,7 @@ BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libm
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux systemd jq"
 BENCH="wrk hyperfine"
-VM="mmdebstrap qemu-system-x86"
+VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 
 want="$BUILD $TEST"
 case "${1:-}" in

@@ -62,6 +62,8 @@ def main():
     p.add_argument("--expect", choices=["unlocked", "locked"], default="unlocked")
     p.add_argument("--append", default="", help="extra kernel command line")
     p.add_argument("--ip", default=":::::ens3:dhcp", help="kernel ip= value ('' for none)")
+    p.add_argument("--hostfwd", default="",
+                   help="QEMU user-net hostfwd rule, e.g. tcp:127.0.0.1:2222-:22")
     p.add_argument("--smp", default="2")
     p.add_argument("--mem", default="1024")
     p.add_argument("--tpm-socket", default="",
@@ -96,7 +98,8 @@ def main():
             # -snapshot: boots never change the image, so one bound image serves every scenario
             "-snapshot", "-drive", "file=%s,format=raw,if=virtio" % a.image,
             # PCI slot 3 names the NIC ens3 (ip= names it; -nodefaults would otherwise move it)
-            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,addr=0x3",
+            "-netdev", "user,id=n0" + (",hostfwd=" + a.hostfwd if a.hostfwd else ""),
+            "-device", "virtio-net-pci,netdev=n0,addr=0x3",
             "-device", "virtio-rng-pci"]
     if a.tpm_socket:
         qemu += ["-chardev", "socket,id=chrtpm,path=%s" % a.tpm_socket,

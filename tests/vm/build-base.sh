@@ -4,6 +4,7 @@
 #   VARIANT cotter: initramfs-tools + cryptsetup-initramfs, for Cotter's hook
 #           clevis: the same with Debian's clevis-initramfs (the reference, for comparisons)
 #           dracut: dracut (systemd in the initrd, network-legacy) instead of initramfs-tools
+#           dropbear: cotter's, with dropbear-initramfs (SSH unlock next to Cotter's)
 # Prints the tarball's path. The cache key covers the suite, the package list and the host's apt
 # sources; downloaded .debs are kept in $CACHE/debs so a changed list downloads only what's new.
 . "$(dirname "$0")/common.sh"
@@ -19,12 +20,13 @@ pkgs+=,libtss2-esys-3.0.2-0,libtss2-mu0,libtss2-rc0,libtss2-tctildr0,libtss2-tct
 hooks=()
 case $variant in
 cotter) pkgs+=,cryptsetup-initramfs ;;
+dropbear) pkgs+=,cryptsetup-initramfs,dropbear-initramfs ;;
 clevis) pkgs+=,cryptsetup-initramfs,clevis,clevis-luks,clevis-initramfs,jose,curl ;;
 dracut)
 	# dracut's network module picks systemd-networkd here, which needs dbus-daemon in the initrd.
 	pkgs+=,dracut,dracut-network,cryptsetup,dbus
 	;;
-*) die "unknown variant '$variant' (cotter, dracut or clevis)" ;;
+*) die "unknown variant '$variant' (cotter, dracut, dropbear or clevis)" ;;
 esac
 
 key=$({ echo "base-v1 $SUITE $pkgs ${hooks[*]}"; apt_sources; } | key_of)

@@ -4,11 +4,12 @@
 #   VARIANT cotter: DESTDIR is a `meson install --destdir` tree of Cotter (prefix /usr), copied
 #                   into the root filesystem with boot/ (when meson doesn't install it yet)
 #   VARIANT dracut: like cotter, with dracut (module 60cotter, systemd in the initrd)
+#   VARIANT dropbear: like cotter, with dropbear-initramfs and the tests' SSH key (vm_ssh_key)
 #   VARIANT clevis: Debian's clevis-initramfs, the reference
 # Prints the directory holding root.img (LUKS2, passphrase in keyslot 0 only), vmlinuz and
 # initrd.img; it is keyed by a hash of every input, so an unchanged tree costs nothing.
 . "$(dirname "$0")/common.sh"
-variant=${1:?usage: build-image.sh cotter|dracut|clevis [DESTDIR]}
+variant=${1:?usage: build-image.sh cotter|dracut|dropbear|clevis [DESTDIR]}
 destdir=${2:-}
 need cryptsetup cryptsetup-bin
 need mkfs.ext4 e2fsprogs
@@ -24,6 +25,7 @@ key=$({
 		tree_key "$destdir"
 		tree_key "$SRCDIR/boot"
 	fi
+	[ "$variant" != dropbear ] || cat "$(vm_ssh_key).pub"
 } | key_of)
 out=$CACHE/img-$variant-$key
 if [ -s "$out/root.img" ]; then
@@ -75,6 +77,10 @@ if [ "$variant" != clevis ]; then
 	[ -z "$missing" ] || die "cotter's libraries are missing in the guest (add their packages to build-base.sh): $missing"
 fi
 
+if [ "$variant" = dropbear ]; then
+	install -D -m 600 "$(vm_ssh_key).pub" "$R/etc/dropbear/initramfs/authorized_keys"
+fi
+
 # Root on LUKS, unlocked in the initramfs: the "initramfs" option makes cryptroot's hook take
 # the entry although the build host's root isn't on it. (dracut gets rd.luks.name= at boot.)
 echo "root UUID=$LUKS_UUID none luks,initramfs" >"$R/etc/crypttab"
@@ -121,9 +127,10 @@ img=$work/out/root.img
 truncate -s $((FS_SIZE_MB + 32))M "$img"
 mkfs.ext4 -F -q -L root -d "$R" "$img" "${FS_SIZE_MB}M"
 printf '%s' "$VM_PASSPHRASE" >"$work/pw"
-# reencrypt keeps its temporary header in the working directory, named after the UUID, which
-# every image shares: run it in this build's own directory (images are built concurrently).
-(cd "$work" && cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
+# reencrypt keeps its temporary header in the working directory, and takes a lock in
+# /run/cryptsetup, both named after the volume's UUID, which every image shares: images built at
+# the same time take turns (vm_reencrypt_lock), each in its own directory.
+(cd "$work" && flock "$(vm_reencrypt_lock)" cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
 	--disable-external-tokens --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid "$LUKS_UUID" \
 	--key-file "$work/pw" --batch-mode "$img")
 cryptsetup open --disable-external-tokens --test-passphrase --key-file "$work/pw" "$img" ||

@@ -2,7 +2,8 @@
 # The VM boot tests as a test suite (`make check-vm`, and part of `make check` and CI): every
 # scenario of tests/vm/run.sh for Cotter's initramfs-tools hook and for its dracut module.
 #
-# Usage: tests/vm/check.sh [IMPL...]      IMPL: cotter (initramfs-tools), dracut (default: both)
+# Usage: tests/vm/check.sh [IMPL...]      IMPL: cotter (initramfs-tools), dracut, dropbear
+#                                         (initramfs-tools with dropbear-initramfs; default: all)
 # Prints one line per scenario on stdout, in this fixed form (and nothing else on stdout):
 #   VMTEST <impl>/<scenario> PASS <seconds>
 #   VMTEST <impl>/<scenario> FAIL <seconds> <why, one line>
@@ -21,11 +22,13 @@
 . "$(dirname "$0")/common.sh"
 
 impls=("$@")
-[ ${#impls[@]} -gt 0 ] || impls=(cotter dracut)
+[ ${#impls[@]} -gt 0 ] || impls=(cotter dracut dropbear)
 for i in "${impls[@]}"; do
-	case $i in cotter | dracut) ;; *) die "check.sh: unknown implementation '$i' (cotter or dracut)" ;; esac
+	case $i in cotter | dracut | dropbear) ;; *) die "check.sh: unknown implementation '$i' (cotter, dracut or dropbear)" ;; esac
 done
 SCENARIOS=(unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole)
+# The scenarios of IMPL: dropbear's image only adds dropbear-initramfs to cotter's, for ssh.
+scenarios_of() { if [ "$1" = dropbear ]; then echo ssh; else echo "${SCENARIOS[@]}"; fi; }
 T0=$(date +%s.%N)
 OUT=${COTTER_VM_LOGDIR:-$(mktemp -d /tmp/cotter-vmcheck.XXXXXX)}
 mkdir -p "$OUT"
@@ -38,7 +41,7 @@ fi
 # Every expected scenario of IMPL fails with WHY (when the run could not even start).
 fail_all() { # fail_all IMPL WHY
 	local s
-	for s in "${SCENARIOS[@]}"; do
+	for s in $(scenarios_of "$1"); do
 		echo "VMTEST $1/$s FAIL 0 $2" >>"$OUT/vmtest-$1.txt"
 	done
 }
@@ -83,7 +86,7 @@ if [ -n "$setup_error" ]; then
 	for i in "${impls[@]}"; do fail_all "$i" "$setup_error"; done
 fi
 
-# --- both images at the same time (cold: two mmdebstraps and two initramfs builds) ---------------
+# --- the images at the same time (cold: an mmdebstrap and an initramfs build each) ---------------
 if [ -z "$setup_error" ]; then
 	t=$(date +%s.%N)
 	declare -A ipid=()
@@ -102,12 +105,12 @@ run_impl() { # run_impl IMPL: run.sh over every scenario; its VMTEST lines into 
 	local i=$1 rc=0 s
 	{
 		COTTER_VM_STRICT=1 COTTER_VM_DESTDIR=$DEST COTTER_VM_BUILDDIR=$BUILD COTTER_VM_LOGDIR=$OUT/$i \
-			"$VM_DIR/run.sh" --impl "$i" "${SCENARIOS[@]}" || echo $? >"$OUT/rc-$i"
+			"$VM_DIR/run.sh" --impl "$i" $(scenarios_of "$i") || echo $? >"$OUT/rc-$i"
 	} 2>&1 | tee "$OUT/run-$i.log" | progress "$i"
 	[ ! -s "$OUT/rc-$i" ] || rc=$(cat "$OUT/rc-$i")
 	grep -E "^VMTEST $i/" "$OUT/run-$i.log" >>"$OUT/vmtest-$i.txt" || true
 	# A scenario without its line: run.sh stopped before it (setup failed, or it was killed).
-	for s in "${SCENARIOS[@]}"; do
+	for s in $(scenarios_of "$i"); do
 		grep -q "^VMTEST $i/$s " "$OUT/vmtest-$i.txt" && continue
 		echo "VMTEST $i/$s FAIL 0 run.sh stopped before it (exit $rc): $(grep -E 'FAIL:' "$OUT/run-$i.log" | tail -n1)" >>"$OUT/vmtest-$i.txt"
 	done

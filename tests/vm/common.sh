@@ -56,3 +56,20 @@ vm_reap_stale() {
 		rm -rf "$p" && log "removed the stale cache entry $p"
 	done
 }
+# The SSH key the dropbear scenario logs in with: a test fixture made once in the cache (never in
+# the repository), whose public half goes into the dropbear image. Prints its private key's path.
+vm_ssh_key() {
+	local k=$CACHE/ssh/cotter-vm-test-fixture-ed25519
+	if [ ! -s "$k" ]; then
+		mkdir -p "$CACHE/ssh"
+		ssh-keygen -q -t ed25519 -N '' -C cotter-vm-test-fixture -f "$k.tmp$$" >/dev/null &&
+			mv "$k.tmp$$.pub" "$k.pub" && mv "$k.tmp$$" "$k" || die "ssh-keygen failed (apt-get install openssh-client)"
+	fi
+	echo "$k"
+}
+# The lock file that serializes `cryptsetup reencrypt --encrypt` between concurrent runs: it
+# locks by the volume's UUID, which the images share (LUKS_UUID, DATA_UUID).
+vm_reencrypt_lock() {
+	mkdir -p "$CACHE"
+	echo "$CACHE/reencrypt.lock"
+}
