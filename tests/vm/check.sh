@@ -26,7 +26,7 @@ impls=("$@")
 for i in "${impls[@]}"; do
 	case $i in cotter | dracut | dropbear) ;; *) die "check.sh: unknown implementation '$i' (cotter, dracut or dropbear)" ;; esac
 done
-SCENARIOS=(unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole)
+SCENARIOS=(unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole static)
 # The scenarios of IMPL: dropbear's image only adds dropbear-initramfs to cotter's, for ssh.
 scenarios_of() { if [ "$1" = dropbear ]; then echo ssh; else echo "${SCENARIOS[@]}"; fi; }
 T0=$(date +%s.%N)

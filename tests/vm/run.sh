@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--impl) impl=${2:?}; shift 2 ;;
 	--impl=*) impl=${1#--impl=}; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh)
+	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh | static)
 		scenarios+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -66,7 +66,7 @@ elif [ ${#scenarios[@]} -eq 0 ]; then
 	scenarios=(unlock prompt late wrongnet)
 	[ "$impl" = clevis ] || scenarios+=(netdev)
 	[ "$impl" = clevis ] || scenarios+=(tpm2 tpm2-pcr)
-	scenarios+=(sss-dead sss-blackhole)
+	scenarios+=(sss-dead sss-blackhole static)
 fi
 case $impl in cotter | dracut | dropbear | clevis) ;; *) die "--impl must be cotter, dracut, dropbear or clevis" ;; esac
 
@@ -491,6 +491,14 @@ scenario() { # scenario NAME BASE_NAME; 0 when it passed, else $why says why
 		boot "$s" "$NS" unlocked 240 &&
 			{ [ "$s0" != sss-blackhole ] || [ "$impl" = clevis ] || bh_sent "$tx0"; } &&
 			expect_line "$s" "$who passphrase recovered \(attempt 1[,)]" "Cotter recovered the passphrase at once (sss 1 of 2, the first server dead)"
+		;;
+	static)
+		# A static address on the kernel command line (ip=), no DHCP: the initramfs's own network
+		# set-up (configure_networking, dracut's network module) does what ip= says.
+		"$RUN/server-ctl" start
+		boot "$s" "$NS" unlocked 240 --ip "10.0.2.15::10.0.2.2:255.255.255.0::ens3:none" &&
+			expect_line "$s" "$who passphrase recovered" "Cotter recovered the passphrase over a static address" &&
+			{ [ "$impl" = dracut ] || expect_no_line "$s" "dhcp from" "no DHCP was used"; }
 		;;
 	ssh)
 		# dropbear-initramfs next to Cotter: with the server down, an operator logs in over SSH
