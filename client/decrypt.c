@@ -26,7 +26,7 @@ static void usage(FILE *f)
 
 int cmd_decrypt(int argc, char *argv[])
 {
-	struct cotter_opts opts = {.interactive = true};
+	struct cotter_opts opts = {0};
 	struct cotter_error err = {0};
 	uint8_t *pt = NULL;
 	size_t len = 0, ptlen = 0;

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 
 int cmd_encrypt(int argc, char *argv[])
 {
-	struct cotter_opts opts = {.interactive = true};
+	struct cotter_opts opts = {.trust = cli_trust_fn()};
 	struct cotter_secbuf pt = {0};
 	struct cotter_error err = {0};
 	const char *pos[2] = {0};

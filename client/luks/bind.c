@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "luks-cli.h"
+#include "util.h"
 
 #define SYNOPSIS "[-y] [-f] [-s SLOT] [-k KEYFILE|-] [-t TOKEN_ID] -d DEV PIN CONFIG"
 
@@ -55,7 +56,7 @@ int luks_bind(int argc, char *argv[])
 	if ((cfg = cli_config("bind", argv[optind + 1])) == NULL)
 		return EXIT_USAGE;
 	a.config = cfg;
-	a.opts.interactive = cli_isatty();
+	a.opts.trust = cli_isatty() ? cli_trust_fn() : NULL;
 	/* Like Clevis, without -k the passphrase is read even when stdin is not a terminal; if
 	 * there is none, an existing binding of the device provides it. */
 	if (cli_read_pass(keyfile, &pass, &err) == 0) {

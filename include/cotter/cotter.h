@@ -18,10 +18,19 @@
 #include "cotter/error.h"
 #include "cotter/secmem.h"
 
+/*
+ * Asked when a pin fetched keys that nothing vouches for (a Tang advertisement without "thp",
+ * "adv" or -y): url names the server, thps are the S256 thumbprints of its signing keys (n of
+ * them). Returns true to trust them. The library itself never prints nor opens a terminal: a
+ * program that can ask its user (the cotter CLI, on /dev/tty) passes a function here.
+ */
+typedef bool (*cotter_trust_fn)(void *ctx, const char *url, const char *const *thps, size_t n);
+
 /* Per-call options; a zeroed struct means the defaults. */
 struct cotter_opts {
 	bool assume_yes;         /* -y: trust a fetched advertisement without asking */
-	bool interactive;        /* may ask on the terminal (/dev/tty) */
+	cotter_trust_fn trust;   /* NULL: nobody to ask, untrusted keys are refused */
+	void *trust_ctx;
 	long connect_timeout_ms; /* 0: COTTER_TIMEOUT_CONNECT_MS, or $COTTER_CONNECT_TIMEOUT (s) */
 	long total_timeout_ms;   /* 0: COTTER_TIMEOUT_TOTAL_MS, or $COTTER_TIMEOUT (s) */
 	int retries;             /* transient network failures; -1: none, 0: default */

@@ -64,7 +64,7 @@ static char *new_jwe(const struct cotter_luks_regen_args *a, const char *oldjwe,
 		goto untrusted;
 	/* Pinned to the old signing keys, nothing needs trusting: never prompt for this one. */
 	opts.assume_yes = false;
-	opts.interactive = false;
+	opts.trust = NULL;
 	if (cotter_encrypt(pin, cfg, pass, COTTER_LUKS_PASS_LEN, &opts, &jwe, &e1) == 0)
 		goto out;
 untrusted:

@@ -130,7 +130,7 @@ static int unlock_any(const char *dev, const char *name, uint32_t flags,
 		j->slot = e->slot;
 		j->opts = opts ? *opts : (struct cotter_opts){0};
 		j->opts.cancel = &sh.cancel;
-		j->opts.interactive = false;
+		j->opts.trust = NULL;
 		pin = cotter_jwe_pin(e->jwe, strlen(e->jwe), NULL);
 		snprintf(j->pin, sizeof(j->pin), "%s", pin ? pin : "?");
 		j->local =

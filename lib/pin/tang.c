@@ -147,38 +147,40 @@ static int thumbprints_match(const json_t *jwk, const char *thp)
 static int ask_trust(const json_t *keys, const char *url, const struct cotter_opts *opts,
 		     struct cotter_error *err)
 {
-	char thp[COTTER_THP_MAX], answer[16] = "";
-	FILE *tty = NULL;
+	char (*thp)[COTTER_THP_MAX] = NULL;
+	const char **thps = NULL;
+	size_t i, n = 0;
 	json_t *k;
-	size_t i;
-	int fd = -1, ret = -1;
+	int ret = -1;
 
-	if (opts->interactive)
-		fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 || (tty = fdopen(fd, "r+")) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (opts->trust == NULL)
 		return cotter_error_set(
 		    err, COTTER_E_AUTH,
 		    "tang %s: the advertisement's signing keys are not trusted "
 		    "and there is no terminal to ask: pass \"thp\" (or \"adv\") "
 		    "in the config, or -y",
 		    url);
+	thp = calloc(json_array_size(keys) + 1, sizeof(*thp));
+	thps = calloc(json_array_size(keys) + 1, sizeof(*thps));
+	if (thp == NULL || thps == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		goto out;
 	}
-	fprintf(tty, "The advertisement of %s contains the following signing keys:\n\n", url);
 	json_array_foreach(keys, i, k)
 	{
-		if (cotter_tang_key_has_op(k, "verify") && cotter_jwk_thumbprint(k, "S256", thp, NULL) == 0)
-			fprintf(tty, "%s\n", thp);
+		if (cotter_tang_key_has_op(k, "verify") &&
+		    cotter_jwk_thumbprint(k, "S256", thp[n], NULL) == 0) {
+			thps[n] = thp[n];
+			n++;
+		}
 	}
-	fprintf(tty, "\nDo you wish to trust these keys? [ynYN] ");
-	fflush(tty);
-	if (fgets(answer, sizeof(answer), tty) != NULL &&
-	    (strcmp(answer, "y\n") == 0 || strcmp(answer, "Y\n") == 0))
+	if (opts->trust(opts->trust_ctx, url, thps, n))
 		ret = 0;
 	else
 		cotter_error_set(err, COTTER_E_AUTH, "tang %s: advertisement not trusted", url);
-	fclose(tty);
+out:
+	free(thps);
+	free(thp);
 	return ret;
 }
 
