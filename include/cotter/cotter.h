@@ -37,6 +37,17 @@ struct cotter_opts {
 	const volatile int *cancel; /* if set and non-zero, pending work stops (COTTER_E_CANCELLED) */
 };
 
+/*
+ * Process set-up, called once by every program that handles secrets with libcotter: from main()
+ * before it starts threads (cotter, cotterd), or from a plugin's entry point (the cryptsetup
+ * token plugin). It sets up the secure heap (cotter_secmem_init) and makes jansson wipe every
+ * block it frees, so that keys parsed from files and headers do not stay in freed memory. A
+ * host that gave jansson allocators of its own keeps them: then it returns -1 with
+ * COTTER_E_UNSUPPORTED, and everything works but freed JSON is not wiped (a plugin may go on).
+ * Calling it again is harmless.
+ */
+int cotter_init(struct cotter_error *err);
+
 #define COTTER_TIMEOUT_CONNECT_MS 5000
 #define COTTER_TIMEOUT_TOTAL_MS 15000
 #define COTTER_MAX_PLAINTEXT (64u * 1024u * 1024u)
