@@ -24,6 +24,14 @@ struct cotter_pin {
 		       size_t *ptlen, struct cotter_error *err);
 };
 
+/*
+ * sss limits, the same for encryption, decryption and the reading of configurations back from
+ * headers: JWEs nested at most COTTER_SSS_MAX_DEPTH levels inside sss, at most
+ * COTTER_SSS_MAX_PINS children in one sss.
+ */
+#define COTTER_SSS_MAX_DEPTH 16
+#define COTTER_SSS_MAX_PINS 1024
+
 extern const struct cotter_pin cotter_pin_tang;
 extern const struct cotter_pin cotter_pin_sss;
 extern const struct cotter_pin cotter_pin_null;
