@@ -102,7 +102,7 @@ char *cotter_jwe_pin(const char *jwe, size_t len, struct cotter_error *err)
 	if ((name = header_pin(parsed.protected_hdr, err)) == NULL)
 		goto out;
 	if ((ret = strdup(name)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 out:
 	cotter_jwe_free(&parsed);
 	return ret;

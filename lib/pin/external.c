@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/core/clock.h"
+#include "lib/core/opts.h"
 #include "pin.h"
 
 extern char **environ;
@@ -28,7 +29,11 @@ extern char **environ;
 #define KILL_GRACE_MS 300
 #define MAX_JWE_OUT ((size_t)COTTER_MAX_PLAINTEXT * 2)
 
-/* The program's full path from PATH (as execvp would pick it), or NULL. */
+/*
+ * The program's full path from PATH, or NULL. Only absolute directories count: an empty entry
+ * or "." would make a program in the current directory (of a cryptsetup run as root, say) a
+ * pin, where execvp would take it.
+ */
 static char *find_program(const char *prog)
 {
 	const char *path = getenv("PATH"), *p, *end;
@@ -39,10 +44,9 @@ static char *find_program(const char *prog)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path; p != NULL; p = *end ? end + 1 : NULL) {
 		end = strchrnul(p, ':');
-		if (end == p)
-			n = snprintf(buf, sizeof(buf), "./%s", prog);
-		else
-			n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), p, prog);
+		if (*p != '/')
+			continue;
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), p, prog);
 		if (n > 0 && (size_t)n < sizeof(buf) && access(buf, X_OK) == 0)
 			return strdup(buf);
 	}
@@ -77,13 +81,6 @@ static int outbuf_append(struct outbuf *o, const void *p, size_t n)
 	return 0;
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* Whether the program has exited; it stays a zombie (pid and group reserved) until reaped. */
 static bool exited(pid_t pid)
 {
@@ -113,7 +110,7 @@ static void stop_child(pid_t pid, bool group, int *status)
 {
 	kill(group ? -pid : pid, SIGTERM);
 	for (long waited = 0; waited < KILL_GRACE_MS && !exited(pid); waited += 10)
-		msleep(10);
+		cotter_sleep_ms(10);
 	kill(group ? -pid : pid, SIGKILL);
 	reap(pid, group, status);
 }
@@ -144,12 +141,12 @@ static int run(char *const argv[], bool group, const uint8_t *in, size_t inlen,
 		goto out;
 	}
 	if (posix_spawn_file_actions_init(&fa) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	fa_init = true;
 	if (posix_spawnattr_init(&attr) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	attr_init = true;
@@ -184,7 +181,7 @@ static int run(char *const argv[], bool group, const uint8_t *in, size_t inlen,
 		struct pollfd pf[2] = {{outp[0], POLLIN, 0}, {inp[1], POLLOUT, 0}};
 		ssize_t n;
 
-		if (cotter_pin_cancelled(opts)) {
+		if (cotter_cancelled(opts)) {
 			stop_child(pid, group, status);
 			reaped = true;
 			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
@@ -217,13 +214,13 @@ static int run(char *const argv[], bool group, const uint8_t *in, size_t inlen,
 	}
 	/* Output closed: the program is about to exit (or misbehaves and is stopped). */
 	while (!exited(pid)) {
-		if (cotter_pin_cancelled(opts)) {
+		if (cotter_cancelled(opts)) {
 			stop_child(pid, group, status);
 			reaped = true;
 			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 			goto out;
 		}
-		msleep(5);
+		cotter_sleep_ms(5);
 	}
 	reap(pid, group, status); /* nothing of a finished pin may linger */
 	reaped = true;
@@ -275,7 +272,7 @@ int cotter_pin_external_encrypt(const char *name, const json_t *config, const ui
 		goto out;
 	}
 	if ((cfg = json_dumps(config, JSON_SORT_KEYS | JSON_COMPACT)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	argv[0] = path;
@@ -328,7 +325,7 @@ int cotter_pin_external_decrypt(const char *name, const char *jwe, size_t len,
 		goto out;
 	/* The caller's contract: a NUL after the plaintext, freed as ptlen + 1. */
 	if (cotter_secbuf_reserve(&out.sec, out.sec.len + 1) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	out.sec.data[out.sec.len] = 0;

@@ -33,7 +33,7 @@ static int null_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:o}}", "alg", "dir", "enc", "A256GCM", "clevis", "pin",
 			"null", "null", nul);
 	if (hdr == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if ((*jwe = cotter_jwe_encrypt_cek(hdr, cek, ceklen, pt, ptlen, err)) == NULL)

@@ -40,10 +40,7 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
-/* ---- helpers shared by the pins (lib/pin/pin.c, lib/pin/external.c) ---------------------- */
-
-/* True when opts asks pending work to stop. opts may be NULL. */
-bool cotter_pin_cancelled(const struct cotter_opts *opts);
+/* ---- helpers shared by the pins (common.c, tang.c, external.c) ---------------------------- */
 
 /* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,

@@ -110,7 +110,7 @@ static json_t *load_adv(const json_t *config, const char *url, const char *thp,
 		return NULL;
 	}
 	if ((adv_url = join_url(url, "/adv", thp)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		return NULL;
 	}
 	if (thp != NULL)
@@ -163,7 +163,7 @@ static int ask_trust(const json_t *keys, const char *url, const struct cotter_op
 	thp = calloc(json_array_size(keys) + 1, sizeof(*thp));
 	thps = calloc(json_array_size(keys) + 1, sizeof(*thps));
 	if (thp == NULL || thps == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	json_array_foreach(keys, i, k)
@@ -250,7 +250,7 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 		goto out;
 	}
 	if ((exch = json_deep_copy(k)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	json_object_del(exch, "key_ops");
@@ -260,7 +260,7 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:O}},s:s}", "alg", "ECDH-ES", "enc", "A256GCM",
 			"clevis", "pin", "tang", "tang", "url", url, "adv", jwks, "kid", kid);
 	if (hdr == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if ((*jwe = cotter_jwe_encrypt_ecdh_es(hdr, exch, pt, ptlen, err)) == NULL) {
@@ -365,7 +365,7 @@ static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *
 	if ((ctx = BN_CTX_new()) == NULL || (eph = BN_secure_new()) == NULL ||
 	    (e = EC_POINT_new(group)) == NULL || (x = EC_POINT_new(group)) == NULL ||
 	    (es = EC_POINT_new(group)) == NULL || (k = EC_POINT_new(group)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	do {
@@ -381,7 +381,7 @@ static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *
 	    json_object_set_new(body, "alg", json_string("ECMR")) != 0 ||
 	    (bodystr = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT)) == NULL ||
 	    (rec_url = join_url(url, "/rec", kid)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_http_cfg_init(&hc, NULL, opts, err) != 0 ||
@@ -395,7 +395,7 @@ static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *
 	    cotter_ecmr_sub(group, y, es, k, err) != 0)
 		goto out;
 	if ((cek = cotter_secure_alloc(ceklen)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_ecdh_es_cek(hdr, group, k, cek, ceklen, err) != 0)
