@@ -57,13 +57,17 @@ static void show_usage(FILE *f)
 	fprintf(f, "\n  --help     show this help\n  --version  show the version\n");
 }
 
-/* What the process must settle before any thread exists (sss children, network pins and the
- * TPM worker all run in threads). */
+/*
+ * What the process must settle before any thread exists (sss children, network pins and the TPM
+ * worker all run in threads). tpm2-tss logs every failure on stderr, and the tpm2 pin reports
+ * them itself, once: TSS2_LOG quiets the TSS, unless the user set it. The environment is
+ * written here and nowhere else, because setenv() races with other threads' getenv().
+ */
 static int process_init(void)
 {
 	struct cotter_error err = {0};
 
-	if (cotter_init(&err) != 0) {
+	if (setenv("TSS2_LOG", "all+NONE", 0) != 0 || cotter_init(&err) != 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err.msg[0] ? err.msg : "cannot set up");
 		return -1;
 	}

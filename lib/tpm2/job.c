@@ -12,9 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cotter/secmem.h"
+#include "lib/core/clock.h"
+#include "lib/core/opts.h"
 #include "tpm2-int.h"
 
 #define POLL_MS 20
@@ -89,52 +90,29 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static long timeout_ms(const struct cotter_opts *opts)
-{
-	const char *env = getenv("COTTER_TIMEOUT");
-	double s;
-	char *end;
-
-	if (opts != NULL && opts->total_timeout_ms > 0)
-		return opts->total_timeout_ms;
-	if (env != NULL && *env != '\0') {
-		s = strtod(env, &end);
-		if (*end == '\0' && s > 0 && s < 86400)
-			return (long)(s * 1000);
-	}
-	return COTTER_TIMEOUT_TOTAL_MS;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct cotter_error *err)
 {
 	struct job_ctl *j = NULL;
-	pthread_condattr_t ca;
 	pthread_t tid;
-	long limit = timeout_ms(opts);
-	int64_t deadline = now_ms() + limit;
+	long limit;
+	int64_t deadline;
 	int ret = -1;
 
+	if (cotter_timeout_total_ms(opts, &limit, err) != 0) {
+		tpm2_job_clear(job);
+		return -1;
+	}
+	deadline = cotter_now_ms() + limit;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		tpm2_job_clear(job);
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	}
 	j->job = *job;
 	memset(job, 0, sizeof(*job));
 	j->refs = 2;
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cotter_cond_init(&j->cv);
 	if (pthread_create(&tid, NULL, worker, j) != 0) {
 		j->refs = 1;
 		ctl_release(j);
@@ -144,10 +122,9 @@ int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct co
 	pthread_mutex_lock(&j->mu);
 	bool gave_up = false;
 	while (!j->done) {
-		int64_t now = now_ms(), until;
-		struct timespec ts;
+		int64_t now = cotter_now_ms();
 
-		if (!gave_up && opts != NULL && opts->cancel != NULL && *opts->cancel != 0) {
+		if (!gave_up && cotter_cancelled(opts)) {
 			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 			/* A TPM without resource manager (swtpm, /dev/tpm0) keeps what a killed
 			 * worker loaded: give it a moment to stop and flush between commands. */
@@ -164,15 +141,8 @@ int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct co
 				    tpm2_tcti_conf(), limit);
 			break;
 		}
-		until = now + POLL_MS < deadline ? now + POLL_MS : deadline;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (until - now) / 1000;
-		ts.tv_nsec += ((until - now) % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+		cotter_cond_wait_ms(&j->cv, &j->mu,
+				    (long)(deadline - now < POLL_MS ? deadline - now : POLL_MS));
 	}
 	if (j->done && !gave_up) {
 		*job = j->job;
