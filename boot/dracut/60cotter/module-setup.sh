@@ -4,6 +4,9 @@
 # cotter-askpass.path/.service answer systemd-cryptsetup's password requests while the console
 # prompt stays open (the first answer wins). With a network pin bound (tang, also inside sss),
 # the network module comes in and, for host-only images, rd.neednet=1 goes on the command line.
+# dracut sources this file and sets moddir, initdir, hostonly, hostonly_cmdline and
+# systemdsystemunitdir for it.
+# shellcheck disable=SC2154
 
 # Bindings of the crypttab devices of this host, one "SLOT: PIN 'CONFIG'" per line; "unknown"
 # for a device that can't be read here, which makes the network and CA parts come in.
