@@ -90,22 +90,16 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct cotter_error *err)
+/* A job handed to a new worker thread; NULL (job cleared) when that cannot be. */
+static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid,
+				    struct cotter_error *err)
 {
-	struct job_ctl *j = NULL;
-	pthread_t tid;
-	long limit;
-	int64_t deadline;
-	int ret = -1;
+	struct job_ctl *j = calloc(1, sizeof(*j));
 
-	if (cotter_timeout_total_ms(opts, &limit, err) != 0) {
+	if (j == NULL) {
 		tpm2_job_clear(job);
-		return -1;
-	}
-	deadline = cotter_now_ms() + limit;
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		tpm2_job_clear(job);
-		return cotter_error_nomem(err);
+		cotter_error_nomem(err);
+		return NULL;
 	}
 	j->job = *job;
 	memset(job, 0, sizeof(*job));
@@ -113,21 +107,32 @@ int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct co
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->mu, NULL);
 	cotter_cond_init(&j->cv);
-	if (pthread_create(&tid, NULL, worker, j) != 0) {
+	if (pthread_create(tid, NULL, worker, j) != 0) {
 		j->refs = 1;
 		ctl_release(j);
-		return cotter_error_set(err, COTTER_E_NOMEM, "cannot start a thread for the TPM");
+		cotter_error_set(err, COTTER_E_NOMEM, "cannot start a thread for the TPM");
+		return NULL;
 	}
+	return j;
+}
 
-	pthread_mutex_lock(&j->mu);
+/*
+ * Waits (mu held) until the worker is done, the deadline passes or the caller cancels; false
+ * when the caller gave up on it. A cancelled wait still lasts CANCEL_GRACE_MS: a TPM without
+ * resource manager (swtpm, /dev/tpm0) keeps what a killed worker loaded, so the worker gets a
+ * moment to stop and flush between commands.
+ */
+static bool await_worker(struct job_ctl *j, const struct cotter_opts *opts, long limit,
+			 struct cotter_error *err)
+{
+	int64_t deadline = cotter_now_ms() + limit;
 	bool gave_up = false;
+
 	while (!j->done) {
 		int64_t now = cotter_now_ms();
 
 		if (!gave_up && cotter_cancelled(opts)) {
 			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-			/* A TPM without resource manager (swtpm, /dev/tpm0) keeps what a killed
-			 * worker loaded: give it a moment to stop and flush between commands. */
 			atomic_store(&j->stop, 1);
 			gave_up = true;
 			deadline =
@@ -139,26 +144,48 @@ int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct co
 				    err, COTTER_E_IO,
 				    "the TPM (TCTI \"%s\") did not answer within %ld ms",
 				    tpm2_tcti_conf(), limit);
-			break;
+			return false;
 		}
 		cotter_cond_wait_ms(&j->cv, &j->mu,
 				    (long)(deadline - now < POLL_MS ? deadline - now : POLL_MS));
 	}
-	if (j->done && !gave_up) {
-		*job = j->job;
-		memset(&j->job, 0, sizeof(j->job));
-		ret = j->ret;
-		if (ret != 0 && err != NULL && err->code == COTTER_OK) {
-			if (j->err.code != COTTER_OK)
-				*err = j->err;
-			else
-				cotter_error_set(err, COTTER_E_IO, "the TPM operation failed");
-		}
-	} else {
-		/* Abandoned (or cancelled): the job, and anything it unsealed, dies with j. */
-		atomic_store(&j->stop, 1);
+	return !gave_up;
+}
+
+/* The finished worker's results, moved into *job (mu held). */
+static int take_results(struct job_ctl *j, struct tpm2_job *job, struct cotter_error *err)
+{
+	*job = j->job;
+	memset(&j->job, 0, sizeof(j->job));
+	if (j->ret != 0 && err != NULL && err->code == COTTER_OK) {
+		if (j->err.code != COTTER_OK)
+			*err = j->err;
+		else
+			cotter_error_set(err, COTTER_E_IO, "the TPM operation failed");
 	}
-	bool finished = j->done;
+	return j->ret;
+}
+
+int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct cotter_error *err)
+{
+	struct job_ctl *j;
+	pthread_t tid;
+	long limit;
+	bool finished;
+	int ret = -1;
+
+	if (cotter_timeout_total_ms(opts, &limit, err) != 0) {
+		tpm2_job_clear(job);
+		return -1;
+	}
+	if ((j = start_worker(job, &tid, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&j->mu);
+	if (await_worker(j, opts, limit, err))
+		ret = take_results(j, job, err);
+	else /* abandoned: the job, and anything it unsealed, dies with j */
+		atomic_store(&j->stop, 1);
+	finished = j->done;
 	pthread_mutex_unlock(&j->mu);
 	ctl_release(j);
 	if (finished)
