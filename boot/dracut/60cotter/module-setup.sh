@@ -38,7 +38,8 @@ cotter_has() {
 
 check() {
 	require_binaries cotter || return 1
-	# Host-only: only when a crypttab device has a binding. Generic images: on request (--add).
+	# Host-only: only when a crypttab device has a binding. Generic images, which may boot on
+	# any machine: always.
 	if [[ $hostonly ]]; then
 		cotter_bindings | grep -q '^[0-9]' && return 0
 		return 255
