@@ -79,3 +79,62 @@ system_cryptsetup_ok() {
 		fail "the system cryptsetup cannot read a LUKS2 device with a clevis token (so neither can clevis): $(head -c 300 "$TMP/plugin.err") -- installed token plugins: $(ls /usr/lib/x86_64-linux-gnu/cryptsetup 2>/dev/null | tr '\n' ' ')"
 	rm -f "$img"
 }
+
+# slot_jwe IMG SLOT: the compact JWE of a keyslot's binding, as stored (LUKS2 token or LUKSMeta)
+slot_jwe() {
+	local img=$1 slot=$2 tok
+	if $CS isLuks --type luks1 "$img"; then
+		luksmeta load -d "$img" -s "$slot"
+		return
+	fi
+	tok=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
+import json, sys
+for k, v in json.load(sys.stdin)["tokens"].items():
+    if v["type"] == "clevis" and sys.argv[1] in v["keyslots"]:
+        print(k)' "$slot")
+	[ -n "$tok" ] || fail "no clevis token for keyslot $slot of $img"
+	$CS token export --token-id "$tok" "$img" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)["jwe"]
+print(".".join(j.get(k, "") for k in ("protected", "encrypted_key", "iv", "ciphertext", "tag")), end="")'
+}
+
+# set_slot_jwe IMG SLOT < JWE: replaces a binding's JWE in the header, as someone with write
+# access to the disk could (the token keeps its id; LUKSMeta its slot).
+set_slot_jwe() {
+	local img=$1 slot=$2 jwe tok
+	jwe=$(cat)
+	if $CS isLuks --type luks1 "$img"; then
+		luksmeta wipe -f -d "$img" -s "$slot" >/dev/null || fail "luksmeta wipe"
+		printf '%s' "$jwe" | luksmeta save -d "$img" -s "$slot" \
+			-u cb6e8904-81ff-40da-a84a-07ab9ab5715e || fail "luksmeta save"
+		return
+	fi
+	tok=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
+import json, sys
+for k, v in json.load(sys.stdin)["tokens"].items():
+    if v["type"] == "clevis" and sys.argv[1] in v["keyslots"]:
+        print(k)' "$slot")
+	[ -n "$tok" ] || fail "no clevis token for keyslot $slot of $img"
+	$CS token remove --token-id "$tok" "$img" || fail "token remove"
+	printf '%s' "$jwe" | python3 -c '
+import json, sys
+p = sys.stdin.read().split(".")
+names = ["protected", "encrypted_key", "iv", "ciphertext", "tag"]
+print(json.dumps({"type": "clevis", "keyslots": [sys.argv[1]], "jwe": dict(zip(names, p))}))' \
+		"$slot" | $CS token import --token-id "$tok" "$img" || fail "token import"
+}
+
+# edit_header JWE PYTHON: the JWE with its protected header h changed by PYTHON (its tag no
+# longer matches: the JWE cannot be decrypted any more)
+edit_header() {
+	python3 -c '
+import base64, json, sys
+def dec(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+def enc(b): return base64.urlsafe_b64encode(b).decode().rstrip("=")
+p = sys.argv[1].split(".")
+h = json.loads(dec(p[0]))
+exec(sys.argv[2])
+p[0] = enc(json.dumps(h, separators=(",", ":")).encode())
+print(".".join(p), end="")' "$1" "$2"
+}
