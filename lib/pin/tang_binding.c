@@ -138,6 +138,9 @@ int cotter_tang_report(const json_t *hdr, const struct cotter_pin_walk *w, json_
 	if (item == NULL || json_array_append_new(out, item) != 0)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 	if ((cur = current_keys(url, w->opts, &e)) == NULL) {
+		/* A JSON string must be UTF-8; a server's words need not be. */
+		for (char *c = e.msg; *c != '\0'; c++)
+			*c = *c < 0x20 || *c > 0x7e ? '?' : *c;
 		json_object_set_new(item, "error", json_string(e.msg));
 		return 1;
 	}
