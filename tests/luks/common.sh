@@ -61,7 +61,7 @@ expect_fail() {
 active_slots() {
 	$CS luksDump "$1" | awk '
 		/^Key Slot [0-7]: ENABLED/ { sub(":", "", $3); printf "%s ", $3 }
-		/^  [0-9]+: luks2/ { sub(":", "", $1); printf "%s ", $1 }'
+		/^  [0-9]+: luks2$/ { sub(":", "", $1); printf "%s ", $1 }'
 }
 
 # prints token JSON ids of type clevis (LUKS2)
@@ -137,4 +137,13 @@ h = json.loads(dec(p[0]))
 exec(sys.argv[2])
 p[0] = enc(json.dumps(h, separators=(",", ":")).encode())
 print(".".join(p), end="")' "$1" "$2"
+}
+
+# clevis_list ARGS...: Debian's `clevis luks list`, which must succeed and list something: a
+# comparison with an empty listing would prove nothing.
+clevis_list() {
+	local out
+	out=$(clevis luks list "$@") || fail "clevis luks list $* failed"
+	[ -n "$out" ] || fail "clevis luks list $* listed nothing"
+	printf '%s\n' "$out"
 }
