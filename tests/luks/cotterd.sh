@@ -32,7 +32,7 @@ for t in luks2 luks1; do
 	mkimg "$img" $t
 	"$C" luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: cotter bind"
 	clevis luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: clevis bind"
-	expect_eq "$t: lists agree" "$("$C" luks list -d "$img")" "$(clevis luks list -d "$img")"
+	expect_eq "$t: lists agree" "$("$C" luks list -d "$img")" "$(clevis_list -d "$img")"
 	check "$t: report" "$C" luks report -d "$img"
 	rotate
 	rc=0
