@@ -56,7 +56,7 @@ static int root_only(const char *path, struct cotter_error *err)
 		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
 		    (path[n] == '\0' ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)))
 			return cotter_error_set(err, COTTER_E_DENIED,
-						"%s is ignored: %s is not root's alone", path,
+						"%s is ignored: %s is not root's, or others may write to it", path,
 						prefix);
 	}
 	return 0;
@@ -192,6 +192,12 @@ EXPORT int cryptsetup_token_open(struct crypt_device *cd, int token, char **buff
 		crypt_logf(cd, CRYPT_LOG_ERROR, "Clevis token %d is malformed: %s.", token,
 			   err.msg);
 		return err.code == COTTER_E_NOMEM ? -ENOMEM : -ENOENT;
+	}
+	if (t.keyslot < 0) {
+		crypt_logf(cd, CRYPT_LOG_ERROR,
+			   "Clevis token %d names no keyslot (its keyslot was removed).", token);
+		cotter_luks_token_free(&t);
+		return -ENOENT;
 	}
 	if ((r = decrypt(cd, token, &t, &pt, &ptlen)) == 0 && ptlen == 0) {
 		/* Clevis never binds an empty passphrase and treats one as a failure. */

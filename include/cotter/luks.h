@@ -71,7 +71,8 @@ char *cotter_luks_config_line(const struct cotter_luks_binding *b);
  * "encrypted_key":"","iv":..,"protected":..,"tag":..}}: the one reader and writer of the format,
  * used by every reader here and by the cryptsetup token plugin, so that they all judge a token
  * the same way. The rules (token/README.md): one keyslot, a decimal string below
- * COTTER_LUKS2_KEYSLOTS; "jwe" a flattened JWE object with non-empty base64url "protected",
+ * COTTER_LUKS2_KEYSLOTS (none: an orphan, what libcryptsetup leaves when it destroys the
+ * keyslot; keyslot is then -1); "jwe" a flattened JWE object with non-empty base64url "protected",
  * "iv", "ciphertext", "tag", and "encrypted_key" empty, base64url or absent (RFC 7516 leaves it
  * out when empty), and no other member (a compact JWE cannot carry them); a protected header
  * naming a valid clevis.pin. Other top-level members are ignored, as libcryptsetup and Clevis

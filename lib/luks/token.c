@@ -25,10 +25,15 @@ static int parse_keyslots(const json_t *ks, int *slot, struct cotter_error *err)
 
 	if (!json_is_array(ks))
 		return cotter_error_set(err, COTTER_E_INVALID, "'keyslots' is not an array");
+	/* What libcryptsetup leaves of a binding whose keyslot was destroyed: an orphan. */
+	if (json_array_size(ks) == 0) {
+		*slot = -1;
+		return 0;
+	}
 	if (json_array_size(ks) != 1)
 		return cotter_error_set(
 		    err, COTTER_E_INVALID,
-		    "'keyslots' lists %zu keyslots; a clevis token names exactly one",
+		    "'keyslots' lists %zu keyslots; a clevis token names one",
 		    json_array_size(ks));
 	if ((s = json_string_value(json_array_get(ks, 0))) == NULL)
 		return cotter_error_set(err, COTTER_E_INVALID,

@@ -61,7 +61,8 @@ case_ "general serialization" refused \
 	't["jwe"] = {"protected": j["protected"], "iv": j["iv"], "ciphertext": j["ciphertext"], "tag": j["tag"], "recipients": [{"encrypted_key": ""}]}'
 case_ "two keyslots" refused 't["keyslots"] = ["1", "2"]'
 listed "two keyslots" invalid
-case_ "no keyslot" refused 't["keyslots"] = []'
+case_ "no keyslot (what destroying the keyslot leaves)" refused 't["keyslots"] = []'
+listed "no keyslot (what destroying the keyslot leaves)" orphan-metadata
 case_ "empty ciphertext" refused 'j["ciphertext"] = ""'
 case_ "iv not base64url" refused 'j["iv"] = "a+b/"'
 case_ "encrypted_key with alg dir" refused 'j["encrypted_key"] = "AAAA"'
