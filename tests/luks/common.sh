@@ -70,8 +70,14 @@ clevis_tokens() {
 }
 
 # Debian's clevis runs the system cryptsetup, which loads any installed token plugin for a
-# "clevis" token: fail early and say so if that breaks it (e.g. a plugin built with ASan).
+# "clevis" token. The token tests install the built plugin there for a while, holding
+# /run/lock/cotter-token-plugin.lock: hold it shared, so that none does during this test (from
+# any build directory or worktree). Then fail early and say so if something else breaks the
+# system cryptsetup (e.g. an installed plugin built with ASan).
 system_cryptsetup_ok() {
+	need flock util-linux
+	exec 8>/run/lock/cotter-token-plugin.lock
+	flock -s -w 600 8 || fail "a token test held /run/lock/cotter-token-plugin.lock for 600 s"
 	local img=$TMP/plugin-check.img
 	mkimg "$img" luks2
 	"$C" luks bind -d "$img" -k "$PW" null '{}' || fail "bind for the plugin check"
