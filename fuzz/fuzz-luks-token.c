@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    t.pin == NULL)
 			abort();
 		if ((out = cotter_luks_token_json(t.keyslot, t.jwe, NULL)) == NULL ||
-		    cotter_luks_token_parse(out, &again, NULL) != 0 ||
-		    again.keyslot != t.keyslot || strcmp(again.jwe, t.jwe) != 0)
+		    cotter_luks_token_parse(out, &again, NULL) != 0 || again.keyslot != t.keyslot ||
+		    strcmp(again.jwe, t.jwe) != 0)
 			abort();
 		cfg = cotter_jwe_config(t.jwe, strlen(t.jwe), &pin, NULL);
 		json_decref(cfg);

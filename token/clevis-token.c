@@ -55,9 +55,10 @@ static int root_only(const char *path, struct cotter_error *err)
 						strerror(errno));
 		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
 		    (path[n] == '\0' ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)))
-			return cotter_error_set(err, COTTER_E_DENIED,
-						"%s is ignored: %s is not root's, or others may write to it", path,
-						prefix);
+			return cotter_error_set(
+			    err, COTTER_E_DENIED,
+			    "%s is ignored: %s is not root's, or others may write to it", path,
+			    prefix);
 	}
 	return 0;
 }
@@ -77,8 +78,8 @@ static int parse_conf(char *text, struct allowed *a, struct cotter_error *err)
 		if ((w = strtok_r(line, " \t=", &wsave)) == NULL)
 			continue;
 		if (strcmp(w, "external-pins") != 0)
-			return cotter_error_set(err, COTTER_E_INVALID, "%s: unknown setting '%.32s'",
-						TOKEN_CONF, w);
+			return cotter_error_set(err, COTTER_E_INVALID,
+						"%s: unknown setting '%.32s'", TOKEN_CONF, w);
 		while ((w = strtok_r(NULL, " \t=", &wsave)) != NULL) {
 			if (n == MAX_EXTERNAL)
 				return cotter_error_set(err, COTTER_E_INVALID,

@@ -8,8 +8,9 @@
 
 #include "luks-cli.h"
 
-#define SYNOPSIS                                                                                  \
-	"[-y] [-f] [-s SLOT] [-k KEYFILE|-] [-t TOKEN_ID] [-e EXISTING_TOKEN_ID] -d DEV PIN CONFIG"
+#define SYNOPSIS                                                                                   \
+	"[-y] [-f] [-s SLOT] [-k KEYFILE|-] [-t TOKEN_ID] [-e EXISTING_TOKEN_ID] -d DEV PIN "      \
+	"CONFIG"
 
 /* Like Clevis, without -k or -e the passphrase is read even when stdin is not a terminal; if
  * there is none, an existing binding of the device provides it. */

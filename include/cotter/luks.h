@@ -44,9 +44,9 @@ struct cotter_luks_binding {
 	int slot;  /* keyslot (LUKS2: -1 when the token names none, or is invalid) */
 	int token; /* LUKS2 token id, -1 on LUKS1 */
 	enum cotter_luks_state state;
-	char *jwe;	/* compact JWE, NULL for orphan keyslots and invalid metadata */
-	char *pin;	/* clevis.pin of the JWE, NULL if unknown */
-	json_t *config; /* configuration read back from the JWE header (complete for sss) */
+	char *jwe;	  /* compact JWE, NULL for orphan keyslots and invalid metadata */
+	char *pin;	  /* clevis.pin of the JWE, NULL if unknown */
+	json_t *config;	  /* configuration read back from the JWE header (complete for sss) */
 	bool unknown_pin; /* config NULL: the pin's configuration cannot be read back */
 	char *invalid;	  /* COTTER_LUKS_INVALID: why */
 };

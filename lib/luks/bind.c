@@ -88,7 +88,8 @@ static int from_token(struct bind *b, struct cotter_error *err)
 
 	if (b->d.luks1)
 		return cotter_error_set(err, COTTER_E_USAGE,
-					"%s is LUKS1: an existing token (-e) needs LUKS2", b->d.path);
+					"%s is LUKS1: an existing token (-e) needs LUKS2",
+					b->d.path);
 	for (size_t i = 0; i < b->m.n && e == NULL; i++)
 		e = b->m.v[i].token == token ? &b->m.v[i] : NULL;
 	if (e == NULL)

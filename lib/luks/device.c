@@ -281,8 +281,8 @@ int luks_add_keyslot(struct luks_dev *d, int slot, const struct luks_unlocker *o
 	if (old->token >= 0)
 		rc = add_by_token(d, slot, old->token, pass, len);
 	else
-		rc = crypt_keyslot_add_by_passphrase(d->cd, slot, (const char *)old->pass,
-						     old->len, (const char *)pass, len);
+		rc = crypt_keyslot_add_by_passphrase(d->cd, slot, (const char *)old->pass, old->len,
+						     (const char *)pass, len);
 	if (rc == -EPERM)
 		return cotter_error_set(err, COTTER_E_AUTH, "the existing %s does not open %s",
 					old->token >= 0 ? "token" : "passphrase", d->path);

@@ -23,8 +23,8 @@ static bool ours(struct luks_dev *d, int slot)
 
 /* An interrupted bind: its keyslot has no token; nobody can know its passphrase any more, so it
  * only wastes a slot. */
-static int remove_pending(struct luks_dev *d, const struct luks_metas *m,
-			  const struct luks_meta *e, const char *op, struct cotter_error *err)
+static int remove_pending(struct luks_dev *d, const struct luks_metas *m, const struct luks_meta *e,
+			  const char *op, struct cotter_error *err)
 {
 	if (e->slot >= 0 && luks_slot_active(d, e->slot) && ours(d, e->slot) &&
 	    luks_meta_for_slot(m, e->slot, META_CLEVIS) == NULL &&

@@ -12,9 +12,10 @@ static int not_bound(struct luks_dev *d, const struct luks_metas *m, int slot,
 	const struct luks_meta *invalid = luks_meta_for_slot(m, slot, META_INVALID);
 
 	if (other != NULL)
-		return cotter_error_set(err, COTTER_E_NOTFOUND,
-					"%s: keyslot %d is not bound by clevis (it belongs to '%s')",
-					d->path, slot, other->type);
+		return cotter_error_set(
+		    err, COTTER_E_NOTFOUND,
+		    "%s: keyslot %d is not bound by clevis (it belongs to '%s')", d->path, slot,
+		    other->type);
 	if (invalid != NULL)
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"%s: keyslot %d: its clevis metadata is not valid: %s",

@@ -67,14 +67,15 @@ static int existing_pass(struct regen *r, struct cotter_error *err)
 	if (luks_recover_pass(&r->d, &r->m, &r->a->opts, &r->old, &r->oldlen, &other) == 0)
 		return 0;
 	if (r->a->ask_pass == NULL)
-		return cotter_error_set(err, own.code ? own.code : COTTER_E_AUTH,
-					"cannot recover the passphrase of keyslot %d (%.200s); give "
-					"an existing passphrase (-k, or on standard input)",
-					r->a->slot, own.msg);
+		return cotter_error_set(
+		    err, own.code ? own.code : COTTER_E_AUTH,
+		    "cannot recover the passphrase of keyslot %d (%.200s); give "
+		    "an existing passphrase (-k, or on standard input)",
+		    r->a->slot, own.msg);
 	if (ask_pass(r, err) == 0)
 		return 0;
-	return cotter_error_prefix(err, "cannot recover the passphrase of keyslot %d (%.200s), and ",
-				   r->a->slot, own.msg);
+	return cotter_error_prefix(
+	    err, "cannot recover the passphrase of keyslot %d (%.200s), and ", r->a->slot, own.msg);
 }
 
 /* An authenticated regen: new keys vouched for by the keys the binding trusted, so nothing new
@@ -118,12 +119,13 @@ static int confirm_untrusted(struct regen *r, const char *pin, const json_t *cfg
 	if (q != NULL && a->confirm != NULL && a->confirm(a->confirm_ctx, q))
 		ret = 0;
 	else
-		cotter_error_set(err, COTTER_E_DENIED,
-				 "%s: the binding of keyslot %d cannot be decrypted, so its header "
-				 "is not authenticated (whoever could write to the disk may have "
-				 "rewritten it): binding to %s '%s' needs a yes on the terminal, or "
-				 "-y",
-				 r->d.path, a->slot, pin, text);
+		cotter_error_set(
+		    err, COTTER_E_DENIED,
+		    "%s: the binding of keyslot %d cannot be decrypted, so its header "
+		    "is not authenticated (whoever could write to the disk may have "
+		    "rewritten it): binding to %s '%s' needs a yes on the terminal, or "
+		    "-y",
+		    r->d.path, a->slot, pin, text);
 out:
 	free(q);
 	free(text);
@@ -181,11 +183,21 @@ static int swap(struct regen *r, int tmp, struct cotter_error *err)
 	char names[4][32];
 	struct luks_txn t = {.fd = -1};
 	const int token = r->d.luks1 ? -1 : r->e->token;
-	const struct luks_bind_step first = {names[0], tmp, -1, r->jwe, {r->old, r->oldlen, -1},
-					     r->pass, COTTER_LUKS_PASS_LEN};
-	const struct luks_bind_step again = {names[2], r->a->slot, token, r->jwe,
-					     {r->pass, COTTER_LUKS_PASS_LEN, -1}, r->pass,
-					     COTTER_LUKS_PASS_LEN};
+	const struct luks_bind_step first = {.op = names[0],
+					     .slot = tmp,
+					     .token = -1,
+					     .jwe = r->jwe,
+					     .old = {.pass = r->old, .len = r->oldlen, .token = -1},
+					     .pass = r->pass,
+					     .passlen = COTTER_LUKS_PASS_LEN};
+	const struct luks_bind_step again = {
+	    .op = names[2],
+	    .slot = r->a->slot,
+	    .token = token,
+	    .jwe = r->jwe,
+	    .old = {.pass = r->pass, .len = COTTER_LUKS_PASS_LEN, .token = -1},
+	    .pass = r->pass,
+	    .passlen = COTTER_LUKS_PASS_LEN};
 	int ret = -1;
 
 	snprintf(names[0], sizeof(names[0]), "%s-tmp", r->op);
@@ -196,7 +208,8 @@ static int swap(struct regen *r, int tmp, struct cotter_error *err)
 		return -1;
 	if (luks_bind_step(&r->d, &first, err) == 0 &&
 	    luks_unbind_step(&r->d, names[1], r->a->slot, err) == 0 &&
-	    luks_bind_step(&r->d, &again, err) == 0 && luks_unbind_step(&r->d, names[3], tmp, err) == 0)
+	    luks_bind_step(&r->d, &again, err) == 0 &&
+	    luks_unbind_step(&r->d, names[3], tmp, err) == 0)
 		ret = 0;
 	else
 		luks_txn_rollback(&r->d, &t, err);

@@ -31,10 +31,9 @@ static int parse_keyslots(const json_t *ks, int *slot, struct cotter_error *err)
 		return 0;
 	}
 	if (json_array_size(ks) != 1)
-		return cotter_error_set(
-		    err, COTTER_E_INVALID,
-		    "'keyslots' lists %zu keyslots; a clevis token names one",
-		    json_array_size(ks));
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'keyslots' lists %zu keyslots; a clevis token names one",
+					json_array_size(ks));
 	if ((s = json_string_value(json_array_get(ks, 0))) == NULL)
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"the keyslot in 'keyslots' is not a string");
@@ -86,8 +85,8 @@ static char *compact_of(const json_t *jwe, struct cotter_error *err)
 		/* RFC 7516 leaves an empty encrypted_key out; Clevis writes "". */
 		parts[i] = v == NULL && i == ENCRYPTED_KEY ? "" : json_string_value(v);
 		if (parts[i] == NULL) {
-			cotter_error_set(err, COTTER_E_INVALID, "'jwe.%s' is missing or not a string",
-					 members[i]);
+			cotter_error_set(err, COTTER_E_INVALID,
+					 "'jwe.%s' is missing or not a string", members[i]);
 			return NULL;
 		}
 		if (parts[i][0] == '\0' && i != ENCRYPTED_KEY) {
@@ -198,8 +197,8 @@ char *cotter_luks_token_json(int keyslot, const char *jwe, struct cotter_error *
 	}
 	/* Never write what the reader would refuse. */
 	if (cotter_luks_token_parse(out, &check, err) != 0) {
-		cotter_error_prefix(err, "the clevis token for keyslot %d would be invalid: ",
-				    keyslot);
+		cotter_error_prefix(err,
+				    "the clevis token for keyslot %d would be invalid: ", keyslot);
 		free(out);
 		out = NULL;
 	}

@@ -79,8 +79,8 @@ static bool in_memory(const char *dir)
 {
 	struct statfs st;
 
-	return statfs(dir, &st) == 0 && ((unsigned long)st.f_type == TMPFS_MAGIC ||
-					 (unsigned long)st.f_type == RAMFS_MAGIC);
+	return statfs(dir, &st) == 0 &&
+	       ((unsigned long)st.f_type == TMPFS_MAGIC || (unsigned long)st.f_type == RAMFS_MAGIC);
 }
 
 /* A private 0700 directory on a tmpfs, into dir. */

@@ -39,10 +39,11 @@ static int may_unbind(struct luks_dev *d, const struct luks_metas *m, int slot, 
 					"'%s'); nothing was changed",
 					d->path, slot, other->type);
 	if (active && !clevis && !pending)
-		return cotter_error_set(err, COTTER_E_DENIED,
-					"%s: keyslot %d is not bound by clevis (it is a plain "
-					"passphrase keyslot; cryptsetup luksKillSlot removes those)",
-					d->path, slot);
+		return cotter_error_set(
+		    err, COTTER_E_DENIED,
+		    "%s: keyslot %d is not bound by clevis (it is a plain "
+		    "passphrase keyslot; cryptsetup luksKillSlot removes those)",
+		    d->path, slot);
 	if (active && clevis && !force && other_ways_in(d, m, slot) == 0)
 		return cotter_error_set(
 		    err, COTTER_E_DENIED,

@@ -148,8 +148,8 @@ static int try_open(struct unlock *u, struct job *j, struct cotter_error *err)
 	int rc;
 
 	u->d.lasterr[0] = '\0';
-	rc = crypt_activate_by_passphrase(u->d.cd, u->name, j->slot, (const char *)j->pt,
-					  j->ptlen, u->flags);
+	rc = crypt_activate_by_passphrase(u->d.cd, u->name, j->slot, (const char *)j->pt, j->ptlen,
+					  u->flags);
 	if (rc >= 0) {
 		u->winner = j;
 		return 1;
@@ -158,8 +158,8 @@ static int try_open(struct unlock *u, struct job *j, struct cotter_error *err)
 		note_job(u, j, "its passphrase does not open the device");
 		return 0;
 	}
-	return luks_cs_error(&u->d, rc, err, "%s: cannot activate '%s' with keyslot %d",
-			     u->d.path, u->name ? u->name : "(test)", j->slot);
+	return luks_cs_error(&u->d, rc, err, "%s: cannot activate '%s' with keyslot %d", u->d.path,
+			     u->name ? u->name : "(test)", j->slot);
 }
 
 static int try_local(struct unlock *u, struct cotter_error *err)

@@ -65,9 +65,8 @@ json_t *cotter_sss_config(const json_t *hdr, const struct cotter_pin_walk *w,
 		goto out;
 	json_array_foreach(jwes, i, child)
 	{
-		json_t *c = cotter_pin_walk_config(json_string_value(child),
-						   json_string_length(child), &deeper, &names[i],
-						   err);
+		json_t *c = cotter_pin_walk_config(
+		    json_string_value(child), json_string_length(child), &deeper, &names[i], err);
 
 		if (c == NULL || json_array_append_new(cfgs, c) != 0)
 			goto out;

@@ -86,6 +86,18 @@ system_cryptsetup_ok() {
 	rm -f "$img"
 }
 
+# clevis_token_of IMG SLOT: the id of the LUKS2 clevis token naming keyslot SLOT
+clevis_token_of() {
+	local tok
+	tok=$($CS luksDump --dump-json-metadata "$1" | python3 -c '
+import json, sys
+for k, v in json.load(sys.stdin)["tokens"].items():
+    if v["type"] == "clevis" and sys.argv[1] in v["keyslots"]:
+        print(k)' "$2")
+	[ -n "$tok" ] || fail "no clevis token for keyslot $2 of $1"
+	echo "$tok"
+}
+
 # slot_jwe IMG SLOT: the compact JWE of a keyslot's binding, as stored (LUKS2 token or LUKSMeta)
 slot_jwe() {
 	local img=$1 slot=$2 tok
@@ -93,12 +105,7 @@ slot_jwe() {
 		luksmeta load -d "$img" -s "$slot"
 		return
 	fi
-	tok=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
-import json, sys
-for k, v in json.load(sys.stdin)["tokens"].items():
-    if v["type"] == "clevis" and sys.argv[1] in v["keyslots"]:
-        print(k)' "$slot")
-	[ -n "$tok" ] || fail "no clevis token for keyslot $slot of $img"
+	tok=$(clevis_token_of "$img" "$slot") || exit 1
 	$CS token export --token-id "$tok" "$img" | python3 -c '
 import json, sys
 j = json.load(sys.stdin)["jwe"]
@@ -116,12 +123,7 @@ set_slot_jwe() {
 			-u cb6e8904-81ff-40da-a84a-07ab9ab5715e || fail "luksmeta save"
 		return
 	fi
-	tok=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
-import json, sys
-for k, v in json.load(sys.stdin)["tokens"].items():
-    if v["type"] == "clevis" and sys.argv[1] in v["keyslots"]:
-        print(k)' "$slot")
-	[ -n "$tok" ] || fail "no clevis token for keyslot $slot of $img"
+	tok=$(clevis_token_of "$img" "$slot") || exit 1
 	$CS token remove --token-id "$tok" "$img" || fail "token remove"
 	printf '%s' "$jwe" | python3 -c '
 import json, sys
