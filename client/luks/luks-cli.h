@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * cotter luks: one file per subcommand (cmd_luks_<sub> in <sub>.c), dispatched from luks.c,
- * which also holds what the subcommands share in their options. The terminal and standard
- * input (passphrases, questions) are in tty.c; printing what headers and servers say is in
- * print.c.
+ * cotter luks: one file per subcommand (cmd_luks_<sub> in <sub>.c), dispatched from luks.c.
+ * What the subcommands share: their options and error reporting (options.c), the terminal and
+ * standard input (passphrases, questions: tty.c), and printing what headers and servers say
+ * (print.c).
  */
 #ifndef COTTER_LUKS_CLI_H
 #define COTTER_LUKS_CLI_H
@@ -26,7 +26,7 @@ int cmd_luks_report(int argc, char *argv[]);
 int cmd_luks_edit(int argc, char *argv[]);
 int cmd_luks_unlock(int argc, char *argv[]);
 
-/* ---- options (luks.c) ---- */
+/* ---- options, usage errors, failures (options.c) ---- */
 
 /* What the subcommands share in their options: -h, -d DEV, the keyslot, -k KEYFILE, the usage
  * errors, and the checks once the options are read. */
@@ -48,7 +48,7 @@ struct cli_cmd {
 /* getopt for a subcommand: returns an option for the subcommand to handle, 0 once the options
  * are all read and valid, or -1 when the subcommand must return *ret now (-h, usage error). */
 int cli_getopt(const struct cli_cmd *cmd, int argc, char *argv[], int *ret);
-/* A keyslot or token number (0..31); false on anything else. */
+/* A keyslot or token number (0 to COTTER_LUKS2_KEYSLOTS - 1); false on anything else. */
 bool cli_slot(const char *s, int *out);
 /* Parses CONFIG as a JSON object; prints the error. */
 json_t *cli_config(const char *cmd, const char *text);

@@ -39,7 +39,7 @@ static void print_item(const json_t *item)
  * apply (regen.c). */
 static int regen_slots(const char *dev, uint32_t todo, bool quiet, bool yes)
 {
-	for (int s = 0; s < 32; s++) {
+	for (int s = 0; s < COTTER_LUKS2_KEYSLOTS; s++) {
 		struct cotter_luks_regen_args a = {.device = dev, .slot = s};
 
 		if (!(todo & (1u << s)))

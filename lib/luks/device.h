@@ -12,7 +12,8 @@
 
 #include "cotter/luks.h"
 
-#define LUKS_MAX_SLOTS 32
+/* LUKS2 has at most this many keyslots (LUKS1: 8); one limit with the token parser. */
+#define LUKS_MAX_SLOTS COTTER_LUKS2_KEYSLOTS
 
 struct luks_dev {
 	struct crypt_device *cd;
