@@ -99,6 +99,11 @@ static int from_token(struct bind *b, struct cotter_error *err)
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"%s: LUKS2 token %d is not a valid clevis token: %s",
 					b->d.path, token, e->why);
+	if (e->kind == META_CLEVIS && e->slot < 0)
+		return cotter_error_set(
+		    err, COTTER_E_NOTFOUND,
+		    "%s: LUKS2 token %d names no keyslot (its keyslot was removed)", b->d.path,
+		    token);
 	if (e->kind == META_CLEVIS) {
 		if (luks_binding_pass(&b->d, e->slot, e->jwe, &b->a->opts, &b->recovered,
 				      &b->reclen, err) != 0)

@@ -55,6 +55,14 @@ keyring drop
 expect_fail "-e 0 with its key gone from the keyring" "token 0" \
 	"$C" luks bind -e 0 -d "$img" null '{}'
 same_as "$img" "$TMP/s" "refused -e binds"
+# cryptsetup luksKillSlot leaves the clevis token of keyslot 2 naming no keyslot: an orphan
+$CS luksKillSlot -q "$img" 2 || fail "luksKillSlot 2"
+tok=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
+import json, sys
+print(" ".join(k for k, v in json.load(sys.stdin)["tokens"].items() if v["type"] == "clevis" and not v["keyslots"]))')
+[ -n "$tok" ] || fail "luksKillSlot left no orphan clevis token"
+expect_fail "-e of an orphan clevis token" "names no keyslot" \
+	"$C" luks bind -e "$tok" -d "$img" null '{}'
 
 img=$TMP/b.img
 mkimg "$img" luks1
