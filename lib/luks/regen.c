@@ -165,8 +165,8 @@ static char *rebind_jwe(struct regen *r, struct cotter_error *err)
 		goto out;
 	if (chain.code != COTTER_OK)
 		cotter_error_prefix(err,
-				    "the new keys are not signed by the key this binding trusted "
-				    "(%s), and ",
+				    "no new keys are vouched for by the keys this binding trusted "
+				    "(%.200s), and ",
 				    chain.msg);
 	else
 		cotter_error_prefix(err, "cannot encrypt to pin '%s': ", pin);
