@@ -127,7 +127,7 @@ static int existing_credential(struct bind *b, struct cotter_error *err)
 	}
 	if (b->a->existing_token >= 0)
 		return from_token(b, err);
-	if (luks_recover_pass(&b->d, &b->m, &b->a->opts, &b->recovered, &b->reclen, err) != 0)
+	if (luks_recover_pass(&b->d, &b->m, -1, &b->a->opts, &b->recovered, &b->reclen, err) != 0)
 		return cotter_error_prefix(err, "no existing passphrase given, and ");
 	b->old.pass = b->recovered;
 	b->old.len = b->reclen;

@@ -64,7 +64,8 @@ static int existing_pass(struct regen *r, struct cotter_error *err)
 	}
 	if (r->a->pass != NULL)
 		return keep_pass(r, r->a->pass, r->a->passlen, err);
-	if (luks_recover_pass(&r->d, &r->m, &r->a->opts, &r->old, &r->oldlen, &other) == 0)
+	if (luks_recover_pass(&r->d, &r->m, r->a->slot, &r->a->opts, &r->old, &r->oldlen, &other) ==
+	    0)
 		return 0;
 	if (r->a->ask_pass == NULL)
 		return cotter_error_set(

@@ -109,7 +109,7 @@ int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struc
 	return -1;
 }
 
-int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m,
+int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m, int skip,
 		      const struct cotter_opts *opts, uint8_t **pt, size_t *len,
 		      struct cotter_error *err)
 {
@@ -118,7 +118,7 @@ int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m,
 	for (size_t i = 0; i < m->n; i++) {
 		const struct luks_meta *e = &m->v[i];
 
-		if (e->kind != META_CLEVIS || !luks_slot_active(d, e->slot))
+		if (e->kind != META_CLEVIS || e->slot == skip || !luks_slot_active(d, e->slot))
 			continue;
 		memset(&last, 0, sizeof(last));
 		if (luks_binding_pass(d, e->slot, e->jwe, opts, pt, len, &last) == 0)

@@ -27,8 +27,8 @@ int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struc
 
 struct luks_metas;
 /* As Clevis, an existing passphrase recovered from the first binding of the device that yields
- * one (each checked to open its keyslot). */
-int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m,
+ * one (each checked to open its keyslot), but skip's (-1: none; a binding already tried). */
+int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m, int skip,
 		      const struct cotter_opts *opts, uint8_t **pt, size_t *len,
 		      struct cotter_error *err);
 
