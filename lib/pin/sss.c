@@ -347,4 +347,6 @@ const struct cotter_pin cotter_pin_sss = {
     .local = false,
     .encrypt = sss_encrypt,
     .decrypt = sss_decrypt,
+    .config = cotter_sss_config,
+    .report = cotter_sss_report,
 };

@@ -470,4 +470,6 @@ const struct cotter_pin cotter_pin_tang = {
     .local = false,
     .encrypt = tang_encrypt,
     .decrypt = tang_decrypt,
+    .config = cotter_tang_config,
+    .report = cotter_tang_report,
 };
