@@ -7,6 +7,7 @@
 #ifndef COTTERD_H
 #define COTTERD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +21,9 @@
 /* Tang's limits (struct http_request in tangd): path < 4 KiB, body < 64 KiB. */
 #define COTTERD_MAX_PATH 4096
 #define COTTERD_MAX_BODY 65536
-#define COTTERD_NAME_MAX 256 /* key file names we create or print */
+#define COTTERD_NAME_MAX 256  /* key file names we create or print */
+#define COTTERD_MAX_LISTEN 16 /* --listen options */
+#define COTTERD_MAX_FDS 64    /* listening sockets in all */
 
 /* ---- key set (keyset.c) ------------------------------------------------------------------ */
 
@@ -66,7 +69,7 @@ void keyset_unref(struct keyset *ks);
 /* Key whose thumbprint (any of the five hashes) is kid, or NULL. */
 const struct ks_key *keyset_find(const struct keyset *ks, const char *kid);
 
-/* The set being served: readers take a reference, reload swaps it. */
+/* The set being served: readers take a reference, reload swaps it (keydir.c does both). */
 struct keyset *keyset_current(void);
 void keyset_publish(struct keyset *ks); /* takes over the reference; drops the old set */
 
@@ -110,8 +113,9 @@ void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line per request, written with a single write(2). */
 void log_request(const char *peer, const char *method, const char *path, unsigned status,
 		 const char *kid);
-/* Printable copy of a request target for the log: bytes outside 0x21-0x7e become '?', long
- * targets are cut. */
+/* Printable copy of client-sent text for the log (a request target, a method, a peer name
+ * from the environment): spaces, backslashes and bytes outside printable ASCII become \xHH,
+ * and what does not fit in out is cut with "...". Every log line is escaped again on output. */
 void log_sanitize(const char *in, char *out, size_t outsz);
 
 /* ---- listeners (listen.c) ---------------------------------------------------------------- */
@@ -132,10 +136,15 @@ void sd_notify_state(const char *state);
 struct http_config {
 	const char *prefix; /* endpoint prefix, NULL for none */
 	unsigned threads;
-	unsigned idle_timeout;
-	unsigned max_connections;
-	unsigned max_per_client;
-	size_t conn_memory;
+	unsigned idle_timeout;	  /* s without traffic */
+	unsigned request_timeout; /* s from a request's first byte to its last */
+	unsigned drain_timeout;	  /* s for requests in flight at a stop */
+	unsigned max_connections; /* all listeners together */
+	unsigned max_per_client;  /* per client address, 0: no cap */
+	size_t conn_memory;	  /* libmicrohttpd's pool per connection */
+	size_t body_memory;	  /* request bodies of all connections together */
+	unsigned rec_rate;	  /* POST /rec per second per client address, 0: off */
+	unsigned rec_burst;
 };
 
 int http_init(const struct http_config *cfg, struct cotter_error *err);
@@ -146,10 +155,53 @@ struct MHD_Daemon *http_start_listener(int fd, struct cotter_error *err);
  * readable when that connection has ended. */
 struct MHD_Daemon *http_start_single(int fd, int closed_fd, struct cotter_error *err);
 
-/* ---- main loop (reload.c) ---------------------------------------------------------------- */
+/* ---- the key directory (keydir.c) -------------------------------------------------------- */
 
+/* Follows the directory at path (made absolute). watch: inotify, else SIGHUP only. */
+int keydir_init(const char *path, bool watch, struct cotter_error *err);
+/* First load, creating keys when none is advertised; the set is published. */
+int keydir_load(struct cotter_error *err);
+/* The set to serve a request with (a reference): reloaded first if the directory changed. */
+struct keyset *keydir_current(void);
+const char *keydir_path(void);
+int keydir_watch_fd(void); /* -1 without inotify */
+/* Main loop: reads the inotify queue; true when the keys may have changed. */
+bool keydir_notice(void);
+/* Reloads if anything changed (always with generate). Returns 0, -1 (previous set kept), or
+ * 1 when nothing is advertised and generate is false (reload again later). */
+int keydir_reload(bool generate);
+void keydir_fini(void);
+
+/* ---- serving (serve.c, options.c, inetd.c, loop.c) ---------------------------------------- */
+
+struct serve_options {
+	const char *dir;
+	const char *listen_specs[COTTERD_MAX_LISTEN];
+	size_t nspecs;
+	bool listen_all;
+	unsigned port;
+	const char *user;
+	bool watch;
+	struct http_config http;
+};
+
+/* Returns -1 to go on serving, else the exit status (--help, --version, usage errors). */
+int options_parse(int argc, char **argv, struct serve_options *o);
+int cmd_serve(int argc, char **argv);
+
+struct inetd_relay {
+	int sock;
+	pthread_t thread;
+};
+/* The connection to serve in inetd mode: stdin if it is a stream socket, else a relay. */
+int inetd_socket(struct inetd_relay *relay, struct cotter_error *err);
+void inetd_relay_join(struct inetd_relay *relay);
+
+long long now_ms(void); /* CLOCK_MONOTONIC */
+/* Blocks the signals the main loop handles; call before any thread starts. */
+void signals_block(void);
 /* Runs until SIGTERM/SIGINT (or until stop_fd is readable): reloads on SIGHUP and when the
- * directory changes. watch_path may be NULL (no inotify). */
-int serve_loop(int dirfd, const char *watch_path, int stop_fd);
+ * directory changes. */
+int serve_loop(int stop_fd);
 
 #endif

@@ -21,7 +21,7 @@
 
 #include "cotterd.h"
 
-#define LOG_PATH_MAX 256
+#define LOG_PATH_MAX 512
 #define DISCARD_MAX (1024 * 1024) /* bytes of an oversized chunked body read before closing */
 
 struct req {
@@ -112,7 +112,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct req *r, const c
 		return reply_error(c, r, method, 404);
 	if (!route_method_ok(r->route, method))
 		return reply_error(c, r, method, 405);
-	if ((ks = keyset_current()) == NULL)
+	if ((ks = keydir_current()) == NULL)
 		return reply_error(c, r, method, 500);
 
 	switch (r->route) {
