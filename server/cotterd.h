@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -25,6 +27,15 @@
 #define COTTERD_MAX_LISTEN 16 /* --listen options */
 #define COTTERD_MAX_FDS 64    /* listening sockets in all */
 
+/* A prepared answer: the shared response, and its body to copy when a variant is needed
+ * (Connection: close while draining). body lives as long as resp. */
+struct canned {
+	struct MHD_Response *resp;
+	const char *body;
+	size_t len;
+	const char *ctype;
+};
+
 /* ---- key set (keyset.c) ------------------------------------------------------------------ */
 
 struct ks_key {
@@ -36,8 +47,8 @@ struct ks_key {
 	bool can_derive; /* key_ops/use allow deriveKey */
 	bool rec_ok;	 /* /rec: deriveKey, has d, alg absent or ECMR */
 	char s256[COTTER_THP_MAX];
-	struct cotter_ec_key ec;  /* priv only for keys with d (secure heap) */
-	struct MHD_Response *adv; /* /adv/{kid} for keys that can sign */
+	struct cotter_ec_key ec; /* priv only for keys with d (secure heap) */
+	struct canned adv;	 /* /adv/{kid} for keys that can sign */
 };
 
 struct ks_thp {
@@ -51,7 +62,7 @@ struct keyset {
 	size_t nkeys;
 	struct ks_thp *thp; /* sorted by kid, all five hashes of every key */
 	size_t nthp;
-	struct MHD_Response *adv; /* default advertisement */
+	struct canned adv; /* default advertisement */
 	size_t nsigners, nexchange, nhidden;
 };
 
@@ -149,11 +160,74 @@ struct http_config {
 
 int http_init(const struct http_config *cfg, struct cotter_error *err);
 void http_fini(void);
-/* One daemon per listening socket. */
-struct MHD_Daemon *http_start_listener(int fd, struct cotter_error *err);
+/* cfg.threads workers without listening sockets; the acceptor hands them connections. */
+int http_start_workers(struct cotter_error *err);
+/* Hands an accepted connection (fd) to a worker; fd is closed on failure. */
+int http_add_connection(unsigned worker, int fd, const struct sockaddr *sa, socklen_t sl);
+void http_stop_workers(void); /* closes every connection */
 /* Inetd mode: a daemon without listener serving the connection on fd; closed_fd becomes
  * readable when that connection has ended. */
 struct MHD_Daemon *http_start_single(int fd, int closed_fd, struct cotter_error *err);
+void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz);
+
+/* ---- one request (request.c) ------------------------------------------------------------- */
+
+int request_init(const char *prefix, size_t body_memory, struct cotter_error *err);
+void request_fini(void);
+/* An answer with a copy of body; Content-Type if ctype, Connection: close if close. */
+struct MHD_Response *response_new(const char *body, size_t len, const char *ctype, bool close);
+/* libmicrohttpd's callbacks */
+enum MHD_Result request_on_access(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **req_cls);
+void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
+void request_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			  enum MHD_RequestTerminationCode toe);
+
+/* ---- client addresses (clients.c) -------------------------------------------------------- */
+
+struct client;
+enum client_verdict { CLIENT_OK, CLIENT_TOO_MANY, CLIENT_NOMEM };
+
+void clients_init(unsigned max_per_client, unsigned rec_rate, unsigned rec_burst);
+/* Counts a new connection of the address; NULL with a verdict when refused (or for a
+ * non-IP peer, with CLIENT_OK). */
+struct client *clients_connect(const struct sockaddr *sa, enum client_verdict *verdict);
+void clients_disconnect(struct client *c);
+/* Takes a token of the address's /rec bucket; false (and the seconds to wait) when empty. */
+bool clients_rec_allowed(struct client *c, unsigned *retry_after);
+void clients_purge(void); /* forgets idle addresses whose bucket is full again */
+
+/* ---- connections (accept.c) -------------------------------------------------------------- */
+
+/* Accepts on fds (which it then owns and closes) and hands connections to the workers. */
+int acceptor_start(const int *fds, size_t n, unsigned nworkers, const struct http_config *cfg,
+		   struct cotter_error *err);
+void acceptor_stop_accepting(void);
+/* Stops accepting, closes idle connections, answers the rest with Connection: close, and
+ * waits until none is left or timeout_s has passed; true when none is left. */
+bool acceptor_drain(unsigned timeout_s);
+void acceptor_fini(void); /* after http_stop_workers */
+bool conn_draining(void);
+/* libmicrohttpd's connection notifications and request hooks */
+void conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+		 enum MHD_ConnectionNotificationCode toe);
+void conn_request_begins(struct MHD_Connection *c);
+void conn_request_ends(struct MHD_Connection *c);
+struct client *conn_client(struct MHD_Connection *c);
+
+/* ---- binary upgrade (upgrade.c) ---------------------------------------------------------- */
+
+/* Remembers the path of the running binary: SIGUSR2 starts what that path holds then. */
+void upgrade_init(void);
+/* Whether this process was started by an upgrade (its sockets came from its predecessor). */
+bool upgrade_inherited(void);
+/* Tells the predecessor that this process serves (no-op when not started by an upgrade). */
+void upgrade_ready(void);
+/* Starts the installed binary with argv on the listening sockets fds. Returns the child's pid
+ * and the descriptor that becomes readable when it serves (or has failed). */
+int upgrade_start(char **argv, const int *fds, size_t n, pid_t *child, int *ready_fd,
+		  struct cotter_error *err);
 
 /* ---- the key directory (keydir.c) -------------------------------------------------------- */
 
@@ -200,8 +274,17 @@ void inetd_relay_join(struct inetd_relay *relay);
 long long now_ms(void); /* CLOCK_MONOTONIC */
 /* Blocks the signals the main loop handles; call before any thread starts. */
 void signals_block(void);
-/* Runs until SIGTERM/SIGINT (or until stop_fd is readable): reloads on SIGHUP and when the
+/* What the main loop can do beyond reloading keys: SIGUSR2 (upgrade) needs the argv to run
+ * again and the listening sockets to pass on. */
+struct loop_ctx {
+	int stop_fd; /* readable: stop (inetd mode); -1 */
+	char **argv; /* NULL: no upgrade (sockets from systemd, inetd mode) */
+	const int *fds;
+	size_t nfds;
+};
+enum loop_end { LOOP_STOP, LOOP_UPGRADED, LOOP_ERROR };
+/* Runs until SIGTERM/SIGINT, stop_fd, or a successful upgrade: reloads on SIGHUP and when the
  * directory changes. */
-int serve_loop(int stop_fd);
+enum loop_end serve_loop(const struct loop_ctx *ctx);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * `cotterd [OPTIONS] DIR`: serve a key directory. The steps, in order: read the options, open
  * the listening sockets (as root, before privileges are dropped), drop privileges, load the
- * keys, start the HTTP workers, run the main loop until a stop, then stop the workers.
+ * keys, start the HTTP workers and the acceptor, run the main loop until a stop or an upgrade,
+ * then drain the requests in flight and stop.
  * Without a listening socket, Tang's inetd mode serves the one connection on stdin.
  */
 #include <errno.h>
@@ -21,6 +22,8 @@
 struct listeners {
 	int fds[COTTERD_MAX_FDS];
 	size_t n;
+	bool owned;	 /* ours to close (not yet handed to the acceptor) */
+	bool upgradable; /* --listen/-l sockets (not systemd's): SIGUSR2 may pass them on */
 };
 
 static int drop_privileges(const char *user, struct cotter_error *err)
@@ -61,23 +64,27 @@ static int add_fd(struct listeners *ls, int fd, struct cotter_error *err)
 	return 0;
 }
 
-/* --listen specs, then -l, then sockets passed by systemd. */
+/* --listen specs, then -l, then sockets passed by systemd; after an upgrade, the sockets of
+ * the previous process stand for the --listen and -l ones, in the same order. */
 static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			  struct cotter_error *err)
 {
+	bool inherited = upgrade_inherited();
 	int *sd = NULL, nsd, ret = -1;
 	size_t i;
 
-	for (i = 0; i < o->nspecs; i++)
+	ls->owned = true;
+	for (i = 0; !inherited && i < o->nspecs; i++)
 		if (add_fd(ls, listen_addr(o->listen_specs[i], err), err) < 0)
 			return -1;
-	if (o->listen_all && add_fd(ls, listen_all(o->port, err), err) < 0)
+	if (!inherited && o->listen_all && add_fd(ls, listen_all(o->port, err), err) < 0)
 		return -1;
 	if ((nsd = listen_systemd(&sd, err)) < 0)
 		return -1;
 	for (i = 0; i < (size_t)nsd; i++)
 		if (add_fd(ls, sd[i], err) < 0)
 			goto out;
+	ls->upgradable = inherited || (nsd == 0 && ls->n > 0);
 	ret = 0;
 out:
 	free(sd);
@@ -86,8 +93,8 @@ out:
 
 static void close_listeners(struct listeners *ls)
 {
-	for (size_t i = 0; i < ls->n; i++)
-		close(ls->fds[i]);
+	for (size_t i = 0; ls->owned && i < ls->n; i++)
+		close(ls->fds[i]); /* never shutdown(): systemd's sockets outlive us */
 	ls->n = 0;
 }
 
@@ -103,7 +110,7 @@ static int serve_inetd(struct cotter_error *err)
 	if ((fd = inetd_socket(&relay, err)) < 0 ||
 	    (d = http_start_single(fd, stop_fd, err)) == NULL)
 		goto out;
-	ret = serve_loop(stop_fd) == 0 ? 0 : -1;
+	ret = serve_loop(&(struct loop_ctx){.stop_fd = stop_fd}) == LOOP_ERROR ? -1 : 0;
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
 out:
@@ -114,26 +121,35 @@ out:
 	return ret;
 }
 
-static int serve_listeners(struct listeners *ls, struct cotter_error *err)
+/* Serves until a stop or a finished upgrade, then drains: the requests in flight are
+ * answered, within the drain timeout. */
+static int serve_listeners(const struct serve_options *o, struct listeners *ls, char **argv,
+			   struct cotter_error *err)
 {
-	struct MHD_Daemon *daemons[COTTERD_MAX_FDS] = {NULL};
-	size_t i, n = 0;
+	struct loop_ctx ctx = {
+	    .stop_fd = -1, .argv = ls->upgradable ? argv : NULL, .fds = ls->fds, .nfds = ls->n};
+	enum loop_end end;
 	int ret = -1;
 
-	for (i = 0; i < ls->n; i++) {
-		if (listen_start(ls->fds[i], err) < 0 ||
-		    (daemons[n] = http_start_listener(ls->fds[i], err)) == NULL)
-			goto out;
-		n++;
-	}
+	for (size_t i = 0; i < ls->n; i++)
+		if (listen_start(ls->fds[i], err) < 0)
+			return -1;
+	if (http_start_workers(err) < 0 ||
+	    acceptor_start(ls->fds, ls->n, o->http.threads, &o->http, err) < 0)
+		goto out;
+	ls->owned = false;
 	sd_notify_state("READY=1");
-	ret = serve_loop(-1) == 0 ? 0 : -1;
+	upgrade_ready();
+	end = serve_loop(&ctx);
+	sd_notify_state("STOPPING=1");
+	if (acceptor_drain(o->http.drain_timeout) && end != LOOP_ERROR)
+		log_msg("every request answered; exiting");
+	ret = end == LOOP_ERROR ? -1 : 0;
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
-	sd_notify_state("STOPPING=1");
 out:
-	for (i = 0; i < n; i++)
-		MHD_stop_daemon(daemons[i]);
+	http_stop_workers();
+	acceptor_fini();
 	return ret;
 }
 
@@ -142,10 +158,18 @@ int cmd_serve(int argc, char **argv)
 	struct serve_options o;
 	struct listeners ls = {.n = 0};
 	struct cotter_error err = {0};
+	char **args = NULL;
 	int ret;
 
+	/* getopt permutes argv: keep it as given, to start the same command on SIGUSR2 */
+	if ((args = calloc((size_t)argc + 1, sizeof(*args))) == NULL) {
+		log_msg("out of memory");
+		return 1;
+	}
+	memcpy(args, argv, (size_t)argc * sizeof(*argv));
 	if ((ret = options_parse(argc, argv, &o)) >= 0)
-		return ret;
+		goto out;
+	upgrade_init();
 	cotter_secmem_init();
 	raise_nofile();
 	signals_block(); /* before any thread starts: they go to the main loop's signalfd */
@@ -165,7 +189,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (http_init(&o.http, &err) < 0)
 		goto fail;
-	if ((ls.n == 0 ? serve_inetd(&err) : serve_listeners(&ls, &err)) < 0)
+	if ((ls.n == 0 ? serve_inetd(&err) : serve_listeners(&o, &ls, args, &err)) < 0)
 		goto fail;
 	ret = 0;
 	goto out;
@@ -176,5 +200,6 @@ out:
 	close_listeners(&ls);
 	keydir_fini();
 	http_fini();
+	free(args);
 	return ret;
 }
