@@ -9,7 +9,8 @@ DB=$TMP/db
 newdb db
 client_key
 adv_thps() { fetch /adv | payload_keys | jose jwk thp -i- -a S256 | sort | paste -sd' '; }
-dir_thps() { for f in "$DB"/[!.]*.jwk; do echo "$(thp "$f")"; done | sort | paste -sd' '; }
+dir_thps() { for f in "$DB"/[!.]*.jwk; do thp "$f"; echo; done | sort | paste -sd' '; }
+count() { find "$DB" -maxdepth 1 -name "$1" | wc -l; } # count GLOB: files in $DB
 rec_code() { code POST "/rec/$1" "$TMP/client.pub.jwk"; }
 exc_reply() { jose jwk exc -i '{"alg":"ECMR","key_ops":["deriveKey"]}' -l "$TMP/client.jwk" -r "$1"; }
 
@@ -34,7 +35,7 @@ rm "$DB/.sig2.jwk"
 rm "$DB"/*.jwk
 expect_eq "emptied: the next /rec of a deleted key is 404" "$(rec_code "$EXC")" 404
 adv=$(fetch /adv) || fail "emptied: /adv failed"
-n=$(ls "$DB"/*.jwk | wc -l)
+n=$(count '*.jwk')
 expect_eq "emptied: a new pair was created" "$n" 2
 for k in "$DB"/*.jwk; do
 	expect_eq "emptied: created key named by its S256 thumbprint" "$(basename "$k")" "$(thp "$k").jwk"
@@ -46,12 +47,12 @@ rm -rf "$DB"
 mkdir "$DB"
 fetch /adv >/dev/null || fail "replaced by an empty directory: /adv failed"
 pass "replaced by an empty directory: the next /adv succeeds"
-n=$(ls "$DB"/*.jwk 2>/dev/null | wc -l)
+n=$(count '*.jwk')
 expect_eq "replaced by an empty directory: keys created in the new directory" "$n" 2
 expect_eq "replaced by an empty directory: /adv serves them" "$(adv_thps)" "$(dir_thps)"
 for k in "$DB"/*.jwk; do mv "$k" "$DB/.$(basename "$k")"; done
 fetch /adv >/dev/null || fail "all keys hidden: /adv failed"
-expect_eq "all keys hidden: a new advertised pair" "$(ls "$DB"/[!.]*.jwk | wc -l)" 2
+expect_eq "all keys hidden: a new advertised pair" "$(count '[!.]*.jwk')" 2
 expect_eq "all keys hidden: /adv serves the new pair" "$(adv_thps)" "$(dir_thps)"
 
 # a restore from a backup: the directory removed, then a copy put in its place
