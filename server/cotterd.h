@@ -198,6 +198,13 @@ void clients_disconnect(struct client *c);
 bool clients_rec_allowed(struct client *c, unsigned *retry_after);
 void clients_purge(void); /* forgets idle addresses whose bucket is full again */
 
+/* ---- access control (allow.c) ----------------------------------------------------------- */
+
+/* Adds an --allow ADDRESS[/PREFIX] rule; without any rule every peer is allowed. */
+int allow_add(const char *cidr, struct cotter_error *err);
+bool allow_enabled(void);
+bool allow_peer(const struct sockaddr *sa); /* NULL or not IP: refused when rules exist */
+
 /* ---- connections (accept.c) -------------------------------------------------------------- */
 
 /* Accepts on fds (which it then owns and closes) and hands connections to the workers. */

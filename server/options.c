@@ -27,6 +27,7 @@ enum {
 	OPT_REC_RATE,
 	OPT_REC_BURST,
 	OPT_NOWATCH,
+	OPT_ALLOW,
 };
 
 static const struct option long_options[] = {
@@ -46,6 +47,7 @@ static const struct option long_options[] = {
     {"rec-rate", required_argument, NULL, OPT_REC_RATE},
     {"rec-burst", required_argument, NULL, OPT_REC_BURST},
     {"no-watch", no_argument, NULL, OPT_NOWATCH},
+    {"allow", required_argument, NULL, OPT_ALLOW},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -233,6 +235,15 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_NOWATCH:
 			o->watch = false;
 			break;
+		case OPT_ALLOW: {
+			struct cotter_error err = {0};
+
+			if (allow_add(optarg, &err) < 0) {
+				fprintf(stderr, "cotterd: %s\n", err.msg);
+				return 2;
+			}
+			break;
+		}
 		case 'q':
 			log_quiet = true;
 			break;

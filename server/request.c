@@ -226,14 +226,42 @@ static bool body_append(struct req *r, const char *data, size_t n)
 	return true;
 }
 
-/* First call: only the two size errors are answered now. Answers queued before the request is
- * fully read make libmicrohttpd close the connection; everything else waits for the final
- * call and keeps the connection alive. */
+/* A peer outside --allow: 403, and a log line (at most one a second, with a count). */
+static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, const char *method)
+{
+	static long long last_ms;
+	static unsigned quiet_count;
+	long long now = now_ms(), last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+	char peer[96];
+
+	if (now - last >= 1000 && __atomic_compare_exchange_n(&last_ms, &last, now, false,
+							      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		unsigned more = __atomic_exchange_n(&quiet_count, 0, __ATOMIC_RELAXED);
+
+		http_peer_name(c, peer, sizeof(peer));
+		log_msg("%s is not in --allow: 403%s", peer,
+			more > 0 ? " (and other refusals in the last second)" : "");
+	} else {
+		__atomic_add_fetch(&quiet_count, 1, __ATOMIC_RELAXED);
+	}
+	return reply_error(c, r, method, 403);
+}
+
+/* First call: only the two size errors (and a peer outside --allow) are answered now. Answers
+ * queued before the request is fully read make libmicrohttpd close the connection; everything else
+ * waits for the final call and keeps the connection alive. */
 static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const char *method)
 {
 	const char *cl;
 
 	r->started = true;
+	if (allow_enabled()) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		if (!allow_peer(ci != NULL ? ci->client_addr : NULL))
+			return refuse_peer(c, r, method);
+	}
 	if (r->rawlen >= COTTERD_MAX_PATH)
 		return reply_error(c, r, method, 414);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
