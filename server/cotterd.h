@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * cotterd internals: the key set (immutable, refcounted, swapped atomically on reload), the
- * route table, the /rec computation, the HTTP layer on libmicrohttpd, listeners, logging and
- * the key tools. Each concern lives in its own file; this header is their only contract.
+ * cotterd internals. Each concern lives in its own file; this header is their only contract.
+ *   main.c      the subcommand table          serve.c    serving: the steps, top-down
+ *   options.c   serve's command line          loop.c     the main thread: signals, reloads
+ *   keydir.c    the key directory, by path    keyset.c   a loaded key set (immutable)
+ *   keygen.c    key pairs; `keygen`           rotate.c   `rotate`
+ *   showkeys.c  `show-keys`                   routes.c   Tang's route table
+ *   rec.c       the /rec exchange             listen.c   listening sockets, sd_notify
+ *   accept.c    the acceptor, connections     clients.c  per-address caps and rate limit
+ *   allow.c     --allow                       http.c     libmicrohttpd workers
+ *   request.c   one request, to its answer    inetd.c    Tang's inetd mode
+ *   upgrade.c   SIGUSR2 binary upgrades       log.c      the log
  */
 #ifndef COTTERD_H
 #define COTTERD_H
