@@ -33,6 +33,10 @@ static int drop_privileges(const char *user, struct cotter_error *err)
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL)
 		return cotter_error_set(err, COTTER_E_USAGE, "unknown user '%s'", user);
+	/* started by an upgrade from a process that had dropped them already */
+	if (pw->pw_uid != 0 && getuid() == pw->pw_uid && geteuid() == pw->pw_uid &&
+	    getgid() == pw->pw_gid && getegid() == pw->pw_gid)
+		return 0;
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
 		return cotter_error_set(err, COTTER_E_IO, "cannot become '%s': %s", user,
 					strerror(errno));

@@ -178,6 +178,34 @@ n=$(sed -n 's/^RESULT .* ok=\([0-9]*\) errors=0 .*/\1/p' "$TMP/load-u.out")
 pass "21 SIGUSR2 upgrades and a failed one under load: $n requests, 0 failed"
 kill -TERM "$pid"
 wait_until 20 bash -c "! kill -0 $pid 2>/dev/null" || fail "the last process did not stop"
-# SIGUSR2 is refused for systemd's sockets (systemctl restart is the way there)
+
+# an upgrade of a cotterd that dropped its privileges (-u): the new process is that user
+mkdir "$TMP/udb"
+chown nobody "$TMP/udb"
+chmod 755 "$TMP"
+PORT=$(free_port)
+"$TMP/bin/cotterd" --listen "127.0.0.1:$PORT" -u nobody "$TMP/udb" >/dev/null 2>>"$LOG" &
+pid=$!
+_bg_pids+=("$pid")
+wait_port "$PORT"
+new=$(upgrade "$pid") || fail "upgrade of a -u nobody cotterd: $(tail -3 "$LOG")"
+expect_eq "-u nobody, upgraded: the new process runs as nobody" "$(awk '/^Uid:/ {print $2, $3}' "/proc/$new/status")" "$(id -u nobody) $(id -u nobody)"
+expect_code "-u nobody, upgraded: serving" 200 GET /adv
+kill -TERM "$new"
+wait_until 20 bash -c "! kill -0 $new 2>/dev/null" || fail "the upgraded -u process did not stop"
+
+# SIGUSR2 is ignored for systemd's sockets (systemctl restart is the way there)
+PORT=$(free_port)
+$HOLDER "$PORT" 0 0 0 -- "$COTTERD" "$DB" >"$TMP/holder2.out" 2>>"$LOG" &
+holder=$!
+_bg_pids+=("$holder")
+wait_until 15 grep -q "started pid" "$TMP/holder2.out" || fail "holder: $(cat "$TMP/holder2.out")"
+sapid=$(sed -n 's/^started pid \([0-9]*\).*/\1/p' "$TMP/holder2.out")
+kill -USR2 "$sapid"
+wait_until 10 grep -q "SIGUSR2 ignored: the listening sockets are systemd's" "$LOG" || fail "no log line for SIGUSR2 under socket activation"
+expect_code "socket activation: still serving after SIGUSR2" 200 GET /adv
+kill -TERM "$holder"
+wait "$holder" || fail "socket activation with SIGUSR2: $(tail -1 "$TMP/holder2.out")"
+pass "SIGUSR2 under socket activation is ignored and logged"
 assert_no_private "$DB" "$LOG"
 finish
