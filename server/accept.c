@@ -61,6 +61,7 @@ static struct {
 	unsigned *per_worker;
 	unsigned nworkers;
 	int lfds[COTTERD_MAX_FDS];
+	bool ltls[COTTERD_MAX_FDS];
 	size_t nl;
 	int ep, wake;
 	pthread_t thread;
@@ -199,18 +200,19 @@ struct client *conn_client(struct MHD_Connection *mc)
 
 /* ---- accepting ---------------------------------------------------------------------------- */
 
-static unsigned least_busy_worker(void)
+/* Workers 0..n-1 serve HTTP, n..2n-1 HTTPS. */
+static unsigned least_busy_worker(bool tls)
 {
-	unsigned best = 0;
+	unsigned first = tls ? A.nworkers : 0, best = first;
 
-	for (unsigned i = 1; i < A.nworkers; i++)
+	for (unsigned i = first + 1; i < first + A.nworkers; i++)
 		if (A.per_worker[i] < A.per_worker[best])
 			best = i;
 	return best;
 }
 
 /* Takes one accepted connection: refuses it, or hands it to a worker. */
-static void take(int fd, const struct sockaddr *sa, socklen_t sl)
+static void take(int fd, bool tls, const struct sockaddr *sa, socklen_t sl)
 {
 	enum client_verdict v = CLIENT_OK;
 	struct conn *c = NULL;
@@ -242,7 +244,7 @@ static void take(int fd, const struct sockaddr *sa, socklen_t sl)
 	c->client = cl;
 	c->req_start_ms = now_ms(); /* the first request starts with the connection */
 	pthread_mutex_lock(&A.lock);
-	c->worker = least_busy_worker();
+	c->worker = least_busy_worker(tls);
 	A.per_worker[c->worker]++;
 	A.nconns++;
 	link_conn(&A.pending, c);
@@ -260,6 +262,11 @@ static void take(int fd, const struct sockaddr *sa, socklen_t sl)
 
 static void accept_all(int lfd)
 {
+	bool tls = false;
+
+	for (size_t i = 0; i < A.nl; i++)
+		if (A.lfds[i] == lfd)
+			tls = A.ltls[i];
 	for (int i = 0; i < 256; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -273,7 +280,7 @@ static void accept_all(int lfd)
 			}
 			return; /* EAGAIN, or a connection that went away meanwhile */
 		}
-		take(fd, (struct sockaddr *)&ss, sl);
+		take(fd, tls, (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -353,7 +360,7 @@ static void *acceptor_main(void *arg)
 		}
 		now = now_ms();
 		pthread_mutex_lock(&A.lock);
-		if (!A.accepting && A.running && A.nl > 0)
+		if (!A.accepting && A.nl > 0)
 			close_listeners_locked();
 		if (A.quit) {
 			pthread_mutex_unlock(&A.lock);
@@ -383,14 +390,14 @@ static void wake(void)
 	(void)!write(A.wake, &one, sizeof(one));
 }
 
-int acceptor_start(const int *fds, size_t n, unsigned nworkers, const struct http_config *cfg,
-		   struct cotter_error *err)
+int acceptor_start(const int *fds, const bool *tls, size_t n, unsigned nworkers,
+		   const struct http_config *cfg, struct cotter_error *err)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	A.cfg = cfg;
 	A.nworkers = nworkers;
-	if ((A.per_worker = calloc(nworkers, sizeof(*A.per_worker))) == NULL)
+	if ((A.per_worker = calloc(2 * nworkers, sizeof(*A.per_worker))) == NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 	if ((A.ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    (A.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
@@ -403,15 +410,17 @@ int acceptor_start(const int *fds, size_t n, unsigned nworkers, const struct htt
 		if (epoll_ctl(A.ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
 			return cotter_error_set(err, COTTER_E_IO, "epoll: %s", strerror(errno));
 	}
-	if (pthread_create(&A.thread, NULL, acceptor_main, NULL) != 0)
-		return cotter_error_set(err, COTTER_E_IO, "cannot start the acceptor thread");
-	/* from here on the listening sockets are the acceptor's to close */
-	pthread_mutex_lock(&A.lock);
+	/* from a successful start on, the listening sockets are the acceptor's to close */
 	memcpy(A.lfds, fds, n * sizeof(*fds));
+	memcpy(A.ltls, tls, n * sizeof(*tls));
 	A.nl = n;
 	A.accepting = true;
 	A.running = true;
-	pthread_mutex_unlock(&A.lock);
+	if (pthread_create(&A.thread, NULL, acceptor_main, NULL) != 0) {
+		A.nl = 0;
+		A.accepting = A.running = false;
+		return cotter_error_set(err, COTTER_E_IO, "cannot start the acceptor thread");
+	}
 	return 0;
 }
 

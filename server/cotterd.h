@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -146,7 +148,7 @@ int listen_start(int fd, struct cotter_error *err);
 /* Tang's -l: every address (dual-stack IPv6 socket, IPv4 if IPv6 is unavailable). */
 int listen_all(unsigned port, struct cotter_error *err);
 /* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); returns their count (0 if none). */
-int listen_systemd(int **fds, struct cotter_error *err);
+int listen_systemd(int **fds, bool **tls, struct cotter_error *err);
 /* Tells systemd (NOTIFY_SOCKET) a state such as "READY=1"; silent without systemd. */
 void sd_notify_state(const char *state);
 
@@ -169,7 +171,7 @@ struct http_config {
 int http_init(const struct http_config *cfg, struct cotter_error *err);
 void http_fini(void);
 /* cfg.threads workers without listening sockets; the acceptor hands them connections. */
-int http_start_workers(struct cotter_error *err);
+int http_start_workers(bool plain, bool tls, struct cotter_error *err);
 /* Hands an accepted connection (fd) to a worker; fd is closed on failure. */
 int http_add_connection(unsigned worker, int fd, const struct sockaddr *sa, socklen_t sl);
 void http_stop_workers(void); /* closes every connection */
@@ -206,6 +208,21 @@ void clients_disconnect(struct client *c);
 bool clients_rec_allowed(struct client *c, unsigned *retry_after);
 void clients_purge(void); /* forgets idle addresses whose bucket is full again */
 
+/* ---- HTTPS (tls.c) ---------------------------------------------------------------------- */
+
+int tls_init(const char *cert_file, const char *key_file, const char *client_ca,
+	     struct cotter_error *err);
+bool tls_enabled(void);
+const char *tls_client_ca(void); /* PEM, or NULL without mTLS */
+void tls_reload(void);		 /* SIGHUP: a new pair for new handshakes */
+/* libmicrohttpd's certificate callback (a gnutls_certificate_retrieve_function2) */
+int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+		 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		 gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey);
+/* mTLS: whether the connection's client certificate is valid (true without mTLS or TLS). */
+bool tls_client_ok(struct MHD_Connection *c);
+void tls_fini(void);
+
 /* ---- access control (allow.c) ----------------------------------------------------------- */
 
 /* Adds an --allow ADDRESS[/PREFIX] rule; without any rule every peer is allowed. */
@@ -216,8 +233,8 @@ bool allow_peer(const struct sockaddr *sa); /* NULL or not IP: refused when rule
 /* ---- connections (accept.c) -------------------------------------------------------------- */
 
 /* Accepts on fds (which it then owns and closes) and hands connections to the workers. */
-int acceptor_start(const int *fds, size_t n, unsigned nworkers, const struct http_config *cfg,
-		   struct cotter_error *err);
+int acceptor_start(const int *fds, const bool *tls, size_t n, unsigned nworkers,
+		   const struct http_config *cfg, struct cotter_error *err);
 void acceptor_stop_accepting(void);
 /* Stops accepting, closes idle connections, answers the rest with Connection: close, and
  * waits until none is left or timeout_s has passed; true when none is left. */
@@ -241,8 +258,8 @@ bool upgrade_inherited(void);
 void upgrade_ready(void);
 /* Starts the installed binary with argv on the listening sockets fds. Returns the child's pid
  * and the descriptor that becomes readable when it serves (or has failed). */
-int upgrade_start(char **argv, const int *fds, size_t n, pid_t *child, int *ready_fd,
-		  struct cotter_error *err);
+int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t *child,
+		  int *ready_fd, struct cotter_error *err);
 
 /* ---- the key directory (keydir.c) -------------------------------------------------------- */
 
@@ -267,6 +284,9 @@ struct serve_options {
 	const char *dir;
 	const char *listen_specs[COTTERD_MAX_LISTEN];
 	size_t nspecs;
+	const char *tls_specs[COTTERD_MAX_LISTEN]; /* --listen-tls */
+	size_t ntls_specs;
+	const char *tls_cert, *tls_key, *tls_client_ca;
 	bool listen_all;
 	unsigned port;
 	const char *user;
@@ -295,6 +315,7 @@ struct loop_ctx {
 	int stop_fd; /* readable: stop (inetd mode); -1 */
 	char **argv; /* NULL: no upgrade (sockets from systemd, inetd mode) */
 	const int *fds;
+	const bool *tls;
 	size_t nfds;
 };
 enum loop_end { LOOP_STOP, LOOP_UPGRADED, LOOP_ERROR };

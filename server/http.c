@@ -115,22 +115,46 @@ void http_fini(void)
 	    MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,        \
 	    request_on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL
 
-int http_start_workers(struct cotter_error *err)
+static struct MHD_Daemon *start_worker(bool tls)
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
 			 MHD_USE_TURBO | MHD_USE_SUPPRESS_DATE_NO_CLOCK | MHD_USE_ERROR_LOG;
 
-	if ((workers = calloc(cfg.threads, sizeof(*workers))) == NULL)
+	if (!tls)
+		return MHD_start_daemon(flags, 0, NULL, NULL, request_on_access, NULL,
+					MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, NULL,
+					MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections,
+					COMMON_OPTIONS, MHD_OPTION_END);
+	/* MHD_OPTION_HTTPS_MEM_TRUST with a NULL string would be an error: two calls */
+	if (tls_client_ca() != NULL)
+		return MHD_start_daemon(
+		    flags | MHD_USE_TLS, 0, NULL, NULL, request_on_access, NULL,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+		    conn_notify, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections,
+		    MHD_OPTION_HTTPS_CERT_CALLBACK, tls_retrieve, MHD_OPTION_HTTPS_MEM_TRUST,
+		    tls_client_ca(), COMMON_OPTIONS, MHD_OPTION_END);
+	return MHD_start_daemon(
+	    flags | MHD_USE_TLS, 0, NULL, NULL, request_on_access, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	    mhd_logger, NULL, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, tls_retrieve, COMMON_OPTIONS, MHD_OPTION_END);
+}
+
+int http_start_workers(bool plain, bool tls, struct cotter_error *err)
+{
+	nworkers = 2 * cfg.threads;
+	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	for (nworkers = 0; nworkers < cfg.threads; nworkers++) {
-		workers[nworkers] = MHD_start_daemon(
-		    flags, 0, NULL, NULL, request_on_access, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-		    mhd_logger, NULL, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, NULL,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections, COMMON_OPTIONS,
-		    MHD_OPTION_END);
-		if (workers[nworkers] == NULL)
+	for (unsigned i = 0; i < nworkers; i++) {
+		bool https = i >= cfg.threads;
+
+		if (https ? !tls : !plain)
+			continue;
+		if ((workers[i] = start_worker(https)) == NULL)
 			return cotter_error_set(err, COTTER_E_IO,
-						"cannot start the HTTP server (libmicrohttpd)");
+						"cannot start the HTTP%s server (libmicrohttpd)",
+						https ? "S" : "");
 	}
 	return 0;
 }
@@ -143,7 +167,8 @@ int http_add_connection(unsigned worker, int fd, const struct sockaddr *sa, sock
 void http_stop_workers(void)
 {
 	for (unsigned i = 0; i < nworkers; i++)
-		MHD_stop_daemon(workers[i]);
+		if (workers[i] != NULL)
+			MHD_stop_daemon(workers[i]);
 	free(workers);
 	workers = NULL;
 	nworkers = 0;

@@ -77,7 +77,8 @@ static void on_sigusr2(const struct loop_ctx *ctx, struct upgrade_state *u)
 			(long)u->child);
 		return;
 	}
-	if (upgrade_start(ctx->argv, ctx->fds, ctx->nfds, &u->child, &u->ready_fd, &err) < 0) {
+	if (upgrade_start(ctx->argv, ctx->fds, ctx->tls, ctx->nfds, &u->child, &u->ready_fd, &err) <
+	    0) {
 		log_msg("upgrade failed: %s", err.msg);
 		return;
 	}
@@ -183,6 +184,7 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 		if (hup) {
 			log_msg("SIGHUP: reloading keys");
 			(void)keydir_reload(true);
+			tls_reload();
 			deadline = 0;
 			continue;
 		}

@@ -28,6 +28,10 @@ enum {
 	OPT_REC_BURST,
 	OPT_NOWATCH,
 	OPT_ALLOW,
+	OPT_LISTEN_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CLIENT_CA,
 };
 
 static const struct option long_options[] = {
@@ -48,6 +52,10 @@ static const struct option long_options[] = {
     {"rec-burst", required_argument, NULL, OPT_REC_BURST},
     {"no-watch", no_argument, NULL, OPT_NOWATCH},
     {"allow", required_argument, NULL, OPT_ALLOW},
+    {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -80,10 +88,11 @@ static void usage(FILE *f)
 	    "standard input (inetd mode, like tangd).\n"
 	    "\n"
 	    "  --listen ADDR:PORT       listen on ADDR:PORT (repeatable; [::1]:PORT for IPv6)\n"
+	    "  --listen-tls ADDR:PORT   the same, serving HTTPS (with --tls-cert, --tls-key)\n"
 	    "  -l, --listen-all         listen on every address (port from -p, default 9090)\n"
 	    "  -p, --port PORT          port for -l\n"
 	    "  -e, --endpoint PATH      serve under the prefix /PATH (e.g. /PATH/adv)\n"
-	    "  -u, --user USER          drop privileges to USER after opening sockets and DIR\n"
+	    "  -u, --user USER          drop privileges to USER after opening the sockets\n"
 	    "      --idle-timeout S     close idle connections after S seconds (default 30)\n"
 	    "      --request-timeout S  a request (headers and body) must arrive within S\n"
 	    "                           seconds of its first byte (default 10)\n"
@@ -100,6 +109,12 @@ static void usage(FILE *f)
 	    "      --rec-burst N        requests a client may make at once before --rec-rate\n"
 	    "                           applies (default: 10 x the rate)\n"
 	    "      --no-watch           reload keys on SIGHUP only (no inotify on DIR)\n"
+	    "      --allow CIDR         answer only these client addresses (repeatable; other\n"
+	    "                           peers get 403); default: every address\n"
+	    "      --tls-cert FILE      PEM certificate (chain) of the HTTPS listeners; SIGHUP\n"
+	    "                           reloads it\n"
+	    "      --tls-key FILE       its PEM private key\n"
+	    "      --tls-client-ca FILE HTTPS clients must present a certificate of this CA\n"
 	    "  -q, --quiet              do not log one line per request\n"
 	    "  -v, --version            print the version\n"
 	    "  -h, --help               print this help\n"
@@ -235,6 +250,23 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_NOWATCH:
 			o->watch = false;
 			break;
+		case OPT_LISTEN_TLS:
+			if (o->ntls_specs == COTTERD_MAX_LISTEN) {
+				fprintf(stderr, "cotterd: at most %d --listen-tls\n",
+					COTTERD_MAX_LISTEN);
+				return 2;
+			}
+			o->tls_specs[o->ntls_specs++] = optarg;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = optarg;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			o->tls_client_ca = optarg;
+			break;
 		case OPT_ALLOW: {
 			struct cotter_error err = {0};
 
@@ -267,6 +299,16 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 		return 2;
 	}
 	o->dir = argv[optind];
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL) ||
+	    (o->tls_client_ca != NULL && o->tls_cert == NULL)) {
+		fprintf(stderr, "cotterd: --tls-cert and --tls-key go together (and "
+				"--tls-client-ca needs them)\n");
+		return 2;
+	}
+	if (o->ntls_specs > 0 && o->tls_cert == NULL) {
+		fprintf(stderr, "cotterd: --listen-tls needs --tls-cert and --tls-key\n");
+		return 2;
+	}
 	if (o->http.rec_burst == 0)
 		o->http.rec_burst = o->http.rec_rate > 0 ? 10 * o->http.rec_rate : 1;
 	return -1;

@@ -255,6 +255,13 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
 	const char *cl;
 
 	r->started = true;
+	if (!tls_client_ok(c)) {
+		char peer[96];
+
+		http_peer_name(c, peer, sizeof(peer));
+		log_msg("%s has no valid client certificate (--tls-client-ca): 403", peer);
+		return reply_error(c, r, method, 403);
+	}
 	if (allow_enabled()) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -21,6 +21,7 @@
 
 struct listeners {
 	int fds[COTTERD_MAX_FDS];
+	bool tls[COTTERD_MAX_FDS]; /* HTTPS */
 	size_t n;
 	bool owned;	 /* ours to close (not yet handed to the acceptor) */
 	bool upgradable; /* --listen/-l sockets (not systemd's): SIGUSR2 may pass them on */
@@ -55,7 +56,7 @@ static void raise_nofile(void)
 	}
 }
 
-static int add_fd(struct listeners *ls, int fd, struct cotter_error *err)
+static int add_fd(struct listeners *ls, int fd, bool tls, struct cotter_error *err)
 {
 	if (fd < 0)
 		return -1;
@@ -64,34 +65,47 @@ static int add_fd(struct listeners *ls, int fd, struct cotter_error *err)
 		return cotter_error_set(err, COTTER_E_USAGE, "at most %d listening sockets",
 					COTTERD_MAX_FDS);
 	}
+	ls->tls[ls->n] = tls;
 	ls->fds[ls->n++] = fd;
 	return 0;
 }
 
-/* --listen specs, then -l, then sockets passed by systemd; after an upgrade, the sockets of
- * the previous process stand for the --listen and -l ones, in the same order. */
+/* --listen specs, --listen-tls specs, then -l, then sockets passed by systemd (named "https"
+ * for HTTPS); after an upgrade, the sockets of the previous process, named likewise, stand
+ * for the --listen, --listen-tls and -l ones. */
 static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			  struct cotter_error *err)
 {
 	bool inherited = upgrade_inherited();
 	int *sd = NULL, nsd, ret = -1;
+	bool *sd_tls = NULL;
 	size_t i;
 
 	ls->owned = true;
 	for (i = 0; !inherited && i < o->nspecs; i++)
-		if (add_fd(ls, listen_addr(o->listen_specs[i], err), err) < 0)
+		if (add_fd(ls, listen_addr(o->listen_specs[i], err), false, err) < 0)
 			return -1;
-	if (!inherited && o->listen_all && add_fd(ls, listen_all(o->port, err), err) < 0)
+	for (i = 0; !inherited && i < o->ntls_specs; i++)
+		if (add_fd(ls, listen_addr(o->tls_specs[i], err), true, err) < 0)
+			return -1;
+	if (!inherited && o->listen_all && add_fd(ls, listen_all(o->port, err), false, err) < 0)
 		return -1;
-	if ((nsd = listen_systemd(&sd, err)) < 0)
+	if ((nsd = listen_systemd(&sd, &sd_tls, err)) < 0)
 		return -1;
 	for (i = 0; i < (size_t)nsd; i++)
-		if (add_fd(ls, sd[i], err) < 0)
+		if (add_fd(ls, sd[i], sd_tls[i], err) < 0)
 			goto out;
+	for (i = 0; i < ls->n; i++)
+		if (ls->tls[i] && o->tls_cert == NULL) {
+			cotter_error_set(err, COTTER_E_USAGE,
+					 "an HTTPS socket needs --tls-cert and --tls-key");
+			goto out;
+		}
 	ls->upgradable = inherited || (nsd == 0 && ls->n > 0);
 	ret = 0;
 out:
 	free(sd);
+	free(sd_tls);
 	return ret;
 }
 
@@ -130,16 +144,23 @@ out:
 static int serve_listeners(const struct serve_options *o, struct listeners *ls, char **argv,
 			   struct cotter_error *err)
 {
-	struct loop_ctx ctx = {
-	    .stop_fd = -1, .argv = ls->upgradable ? argv : NULL, .fds = ls->fds, .nfds = ls->n};
+	struct loop_ctx ctx = {.stop_fd = -1,
+			       .argv = ls->upgradable ? argv : NULL,
+			       .fds = ls->fds,
+			       .tls = ls->tls,
+			       .nfds = ls->n};
+	bool plain = false, tls = false;
 	enum loop_end end;
 	int ret = -1;
 
-	for (size_t i = 0; i < ls->n; i++)
+	for (size_t i = 0; i < ls->n; i++) {
 		if (listen_start(ls->fds[i], err) < 0)
 			return -1;
-	if (http_start_workers(err) < 0 ||
-	    acceptor_start(ls->fds, ls->n, o->http.threads, &o->http, err) < 0)
+		tls |= ls->tls[i];
+		plain |= !ls->tls[i];
+	}
+	if (http_start_workers(plain, tls, err) < 0 ||
+	    acceptor_start(ls->fds, ls->tls, ls->n, o->http.threads, &o->http, err) < 0)
 		goto out;
 	ls->owned = false;
 	sd_notify_state("READY=1");
@@ -184,6 +205,8 @@ int cmd_serve(int argc, char **argv)
 		goto fail;
 	if (keydir_init(o.dir, o.watch && ls.n > 0, &err) < 0 || keydir_load(&err) < 0)
 		goto fail;
+	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
+		goto fail;
 	if (ls.n > 0) {
 		struct keyset *ks = keyset_current();
 
@@ -204,6 +227,7 @@ out:
 	close_listeners(&ls);
 	keydir_fini();
 	http_fini();
+	tls_fini();
 	free(args);
 	return ret;
 }

@@ -76,18 +76,18 @@ static int installed_binary(struct cotter_error *err)
 
 /* The environment of the new process: ours, without socket-activation and upgrade variables,
  * plus the new ones. LISTEN_PID gets its digits in the child (see exec_child). */
-static char **child_environment(size_t n, char *pid_entry, size_t pid_size)
+static char **child_environment(const bool *tls, size_t n, char *pid_entry, size_t pid_size)
 {
 	extern char **environ;
 	static const char *const drop[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
 					   "COTTERD_UPGRADE=", "COTTERD_READY_FD="};
-	static char fds_entry[32], ready_entry[40];
+	static char fds_entry[32], ready_entry[40], names_entry[32 + 6 * COTTERD_MAX_FDS];
 	size_t count = 0, k = 0;
 	char **env;
 
 	for (char **e = environ; *e != NULL; e++)
 		count++;
-	if ((env = calloc(count + 5, sizeof(*env))) == NULL)
+	if ((env = calloc(count + 6, sizeof(*env))) == NULL)
 		return NULL;
 	for (char **e = environ; *e != NULL; e++) {
 		bool keep = true;
@@ -101,6 +101,12 @@ static char **child_environment(size_t n, char *pid_entry, size_t pid_size)
 	snprintf(fds_entry, sizeof(fds_entry), "LISTEN_FDS=%zu", n);
 	snprintf(ready_entry, sizeof(ready_entry), "COTTERD_READY_FD=%zu", 3 + n);
 	snprintf(pid_entry, pid_size, "LISTEN_PID=");
+	/* systemd's convention (FileDescriptorName=): which sockets serve HTTPS */
+	snprintf(names_entry, sizeof(names_entry), "LISTEN_FDNAMES=");
+	for (size_t i = 0; i < n; i++)
+		strcat(names_entry,
+		       i == 0 ? (tls[i] ? "https" : "http") : (tls[i] ? ":https" : ":http"));
+	env[k++] = names_entry;
 	env[k++] = fds_entry;
 	env[k++] = pid_entry;
 	env[k++] = (char *)"COTTERD_UPGRADE=1";
@@ -142,8 +148,8 @@ static void exec_child(const char *exe, char **argv, char **env, char *pid_digit
 	_exit(127);
 }
 
-int upgrade_start(char **argv, const int *fds, size_t n, pid_t *child, int *ready_fd,
-		  struct cotter_error *err)
+int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t *child,
+		  int *ready_fd, struct cotter_error *err)
 {
 	const char *exe = installed;
 	char pid_entry[48];
@@ -153,7 +159,7 @@ int upgrade_start(char **argv, const int *fds, size_t n, pid_t *child, int *read
 
 	if (installed_binary(err) < 0)
 		return -1;
-	if ((env = child_environment(n, pid_entry, sizeof(pid_entry))) == NULL)
+	if ((env = child_environment(tls, n, pid_entry, sizeof(pid_entry))) == NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		free(env);
