@@ -48,8 +48,14 @@ mkdir -p "$T/keys"
 chmod 0440 "$T"/keys/*.jwk
 
 P_COT=$(free_port)
+P_TLS=$(free_port)
+# HTTPS on a second listener of the same cotterd (a self-signed P-256 certificate)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$T/tls.key" -out "$T/tls.pem" 2>/dev/null ||
+	die "openssl could not make the TLS certificate"
 # shellcheck disable=SC2086
-bg "$COTTERD" --listen "127.0.0.1:$P_COT" --max-per-client 0 ${BENCH_COTTERD_ARGS:-} "$T/keys" 2>/dev/null
+bg "$COTTERD" --listen "127.0.0.1:$P_COT" --listen-tls "127.0.0.1:$P_TLS" --tls-cert "$T/tls.pem" \
+	--tls-key "$T/tls.key" --max-per-client 0 ${BENCH_COTTERD_ARGS:-} "$T/keys" 2>/dev/null
 COT_PID=$LAST_PID
 P_TANG=$(free_port)
 bg socat "TCP-LISTEN:$P_TANG,bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=128" \
@@ -204,6 +210,29 @@ md "cotterd CPU µs/req is cotterd's own CPU (/proc/PID/stat, all threads) over 
 md "unlike req/s it does not depend on what else runs on the machine."
 md ""
 
+# /rec over HTTPS vs plain, both with wrk (cotter-loadgen has no TLS), keep-alive, interleaved
+# over the repetitions; the target holds for the minimum ratio.
+if command -v wrk >/dev/null 2>&1; then
+	printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/jwk+json"\nwrk.body = io.open("%s"):read("*a")\n' \
+		"$T/rec.jwk" >"$T/rec.lua"
+	: >"$T/tls.runs"
+	for rep in $(seq 1 "$REPS"); do
+		plain=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$T/rec.lua" "http://127.0.0.1:$P_COT/rec/$KID" 2>/dev/null |
+			awk '/Requests\/sec/{print $2}')
+		tls=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$T/rec.lua" "https://127.0.0.1:$P_TLS/rec/$KID" 2>/dev/null |
+			awk '/Requests\/sec/{print $2}')
+		echo "${plain:-0} ${tls:-0}" >>"$T/tls.runs"
+		printf '    %-22s rep %d: plain %8s req/s  https %8s req/s\n' "wrk-rec-keepalive" "$rep" "${plain:-?}" "${tls:-?}"
+	done
+	TLS_PCT=$(awk '{ if ($1 > 0) printf "%.1f\n", 100 * $2 / $1; else print 0 }' "$T/tls.runs")
+	# shellcheck disable=SC2086
+	TLS_MIN=$(minof $TLS_PCT)
+	md "/rec keep-alive over HTTPS (\`--listen-tls\`, P-256 certificate, wrk -t1 -c$CONNS, POST) vs plain,"
+	md "per repetition (plain → https req/s): $(awk '{printf "%s → %s; ", $1, $2}' "$T/tls.runs")"
+	md "minimum **$TLS_MIN%** of plain."
+	md ""
+fi
+
 # Cross-check of the load generator with wrk on the cheapest case (it must not be the bottleneck).
 if command -v wrk >/dev/null 2>&1; then
 	WRK=$(wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$P_COT/adv" 2>/dev/null |
@@ -266,6 +295,10 @@ target "/rec new connection per request vs tangd" \
 ok_idle="$PER_CONN_RSS <= 16 and ${OPENED:-0} == $IDLE and ${OPEN_END:-0} == $IDLE"
 target "memory per idle connection ($IDLE open)" "$PER_CONN_RSS KiB RSS ($PER_CONN_PSS KiB PSS), ${OPEN_END:-0}/$IDLE open" \
 	"<= 16 KiB" "$ok_idle"
+if [ -n "${TLS_MIN:-}" ]; then
+	target "/rec keep-alive over HTTPS vs plain (wrk), minimum of $REPS" "$TLS_MIN% (runs $(echo $TLS_PCT))" ">= 70%" \
+		"$TLS_MIN >= 70"
+fi
 info "/adv new connection vs tangd" "$(calc "${RPS[cotterd-adv-newconn]} / ${RPS[tangd-adv-newconn]}")x"
 info "/rec keep-alive vs tangd" "$(calc "${RPS[cotterd-rec-keepalive]} / ${RPS[tangd-rec-keepalive]}")x"
 RCPU=$(col cotterd-rec-keepalive 6)
