@@ -38,10 +38,16 @@ kill "$COTTERD_PID"
 wait "$COTTERD_PID"
 
 # prefixes, and IPv4 rules on Tang's dual-stack -l socket
-PORT=$(free_port)
-"$COTTERD" -l -p "$PORT" --allow 127.0.0.0/31 --allow 2001:db8::/32 "$DB" 2>>"$LOG" &
-COTTERD_PID=$!
-_bg_pids+=("$COTTERD_PID")
+# (-l binds every address: a port free on 127.0.0.1 may be taken on another one meanwhile by
+# other tests of the machine, so a failed start is tried again on another port)
+for _ in 1 2 3; do
+	PORT=$(free_port)
+	"$COTTERD" -l -p "$PORT" --allow 127.0.0.0/31 --allow 2001:db8::/32 "$DB" 2>>"$LOG" &
+	COTTERD_PID=$!
+	_bg_pids+=("$COTTERD_PID")
+	sleep 0.3
+	kill -0 "$COTTERD_PID" 2>/dev/null && break
+done
 wait_port "$PORT"
 expect_eq "127.0.0.0/31 on a dual-stack socket: 127.0.0.1 allowed" "$(from 127.0.0.1 GET /adv)" 200
 expect_eq "127.0.0.0/31: 127.0.0.2 refused" "$(from 127.0.0.2 GET /adv)" 403
