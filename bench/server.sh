@@ -146,8 +146,11 @@ for rep in $(seq 1 "$REPS"); do
 		run_load "tangd-$c" "http://127.0.0.1:$P_TANG$path" "$mode" "$body"
 	done
 	# every core busy whatever the number of connections (cotterd only: tangd would need a
-	# process per connection)
+	# process per connection); the OpenSSL limit is measured right before each case, so that
+	# both see the same load of the machine
 	for n in $REC_CONNS; do
+		openssl speed -mr -seconds "$SECS" -multi "$NPROC" ecdhp521 2>/dev/null |
+			awk -F: '/^\+F5:/{printf "%.1f\n", $4}' | tail -1 >>"$T/cotterd-rec-sweep-$n.limit"
 		run_load "cotterd-rec-sweep-$n" "http://127.0.0.1:$P_COT/rec/$KID" keepalive "$T/rec.jwk" "$n"
 	done
 done
@@ -179,17 +182,20 @@ for c in $CASES; do
 	md "| $c | ${RPS[cotterd-$c]} | $(col "cotterd-$c" 2) | $(col "cotterd-$c" 3) | ${RPS[tangd-$c]} | $(col "tangd-$c" 2) | $(col "tangd-$c" 3) | $(calc "${RPS[cotterd-$c]} / ${RPS[tangd-$c]}")x | $(sumcol "cotterd-$c" 4)/$(sumcol "tangd-$c" 4) | $(col "cotterd-$c" 5) | $(col "cotterd-$c" 6) |"
 done
 md ""
-# pct_runs NAME: "/rec req/s of each repetition as % of that repetition's OpenSSL limit"
+# pct_runs NAME: "/rec req/s of each repetition as % of the OpenSSL limit measured next to it"
+# (NAME.limit when the case has its own measurements, else the repetition's)
 pct_runs() {
-	paste -d' ' <(awk '{print $1}' "$T/$1.runs") <(awk '{print $1}' "$T/openssl.runs") |
+	local limits=$T/openssl.runs
+	[ -f "$T/$1.limit" ] && limits=$T/$1.limit
+	paste -d' ' <(awk '{print $1}' "$T/$1.runs") <(awk '{print $1}' "$limits") |
 		awk '{ if ($2 > 0) printf "%.1f\n", 100 * $1 / $2 }'
 }
 # shellcheck disable=SC2046
 minof() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print("%.1f" % min(v) if v else "nan")' "$@"; }
 md "### /rec keep-alive, every core busy: % of the OpenSSL limit by connections"
 md ""
-md "Each repetition's req/s over the OpenSSL limit measured at the start of the same"
-md "repetition. The target holds for the **minimum** over the repetitions."
+md "Each repetition's req/s over the OpenSSL limit measured right before it (16 connections:"
+md "at the start of the repetition). The target holds for the **minimum** over the repetitions."
 md ""
 md "| connections | per repetition (%) | minimum % | median % | median req/s | median p99 ms | errors |"
 md "|---|---|---|---|---|---|---|"
@@ -216,20 +222,37 @@ if command -v wrk >/dev/null 2>&1; then
 	printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/jwk+json"\nwrk.body = io.open("%s"):read("*a")\n' \
 		"$T/rec.jwk" >"$T/rec.lua"
 	: >"$T/tls.runs"
+	# wrk_second URL: WRK_N requests answered in one second and WRK_TICKS cotterd's CPU ticks
+	# meanwhile (plain and HTTPS alternate second by second, so that the other load of the
+	# machine hits both alike)
+	wrk_second() {
+		local c0
+		c0=$(cot_ticks)
+		WRK_N=$(wrk -t1 -c"$CONNS" -d1s -s "$T/rec.lua" "$1" 2>/dev/null | awk '/requests in/{print $1}')
+		WRK_TICKS=$(($(cot_ticks) - c0))
+	}
 	for rep in $(seq 1 "$REPS"); do
-		plain=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$T/rec.lua" "http://127.0.0.1:$P_COT/rec/$KID" 2>/dev/null |
-			awk '/Requests\/sec/{print $2}')
-		tls=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$T/rec.lua" "https://127.0.0.1:$P_TLS/rec/$KID" 2>/dev/null |
-			awk '/Requests\/sec/{print $2}')
-		echo "${plain:-0} ${tls:-0}" >>"$T/tls.runs"
-		printf '    %-22s rep %d: plain %8s req/s  https %8s req/s\n' "wrk-rec-keepalive" "$rep" "${plain:-?}" "${tls:-?}"
+		plain=0 tls=0 tp=0 tt=0
+		for _ in $(seq 1 "$SECS"); do
+			wrk_second "http://127.0.0.1:$P_COT/rec/$KID"
+			plain=$((plain + ${WRK_N:-0}))
+			tp=$((tp + WRK_TICKS))
+			wrk_second "https://127.0.0.1:$P_TLS/rec/$KID"
+			tls=$((tls + ${WRK_N:-0}))
+			tt=$((tt + WRK_TICKS))
+		done
+		echo "$plain $tls $tp $tt" >>"$T/tls.runs"
+		printf '    %-22s rep %d: plain %8s requests  https %8s requests (%s x 1 s each)\n' \
+			"wrk-rec-keepalive" "$rep" "$plain" "$tls" "$SECS"
 	done
 	TLS_PCT=$(awk '{ if ($1 > 0) printf "%.1f\n", 100 * $2 / $1; else print 0 }' "$T/tls.runs")
+	TLS_CPU=$(awk -v hz="$HZ" '{p+=$3; t+=$4; np+=$1; nt+=$2} END{ if (np > 0 && nt > 0) printf "%.1f vs %.1f us", 1e6*p/hz/np, 1e6*t/hz/nt; else print "-" }' "$T/tls.runs")
 	# shellcheck disable=SC2086
 	TLS_MIN=$(minof $TLS_PCT)
 	md "/rec keep-alive over HTTPS (\`--listen-tls\`, P-256 certificate, wrk -t1 -c$CONNS, POST) vs plain,"
-	md "per repetition (plain → https req/s): $(awk '{printf "%s → %s; ", $1, $2}' "$T/tls.runs")"
-	md "minimum **$TLS_MIN%** of plain."
+	md "alternating second by second, $SECS s each per repetition (plain → https requests):"
+	md "$(awk '{printf "%s → %s; ", $1, $2}' "$T/tls.runs") minimum **$TLS_MIN%** of plain."
+	md "cotterd CPU per /rec, plain vs https: $TLS_CPU."
 	md ""
 fi
 
@@ -298,6 +321,7 @@ target "memory per idle connection ($IDLE open)" "$PER_CONN_RSS KiB RSS ($PER_CO
 if [ -n "${TLS_MIN:-}" ]; then
 	target "/rec keep-alive over HTTPS vs plain (wrk), minimum of $REPS" "$TLS_MIN% (runs $(echo $TLS_PCT))" ">= 70%" \
 		"$TLS_MIN >= 70"
+	info "cotterd CPU per /rec keep-alive, plain vs HTTPS" "$TLS_CPU"
 fi
 info "/adv new connection vs tangd" "$(calc "${RPS[cotterd-adv-newconn]} / ${RPS[tangd-adv-newconn]}")x"
 info "/rec keep-alive vs tangd" "$(calc "${RPS[cotterd-rec-keepalive]} / ${RPS[tangd-rec-keepalive]}")x"
