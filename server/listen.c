@@ -20,7 +20,9 @@
 
 #include "cotterd.h"
 
-#define BACKLOG 1024
+/* a burst of connections (a rack booting, a flood being reset) must not overflow the queue;
+ * the kernel caps it at net.core.somaxconn */
+#define BACKLOG 4096
 
 static int bind_listen(const struct sockaddr *sa, socklen_t sl, int v6only, const char *what,
 		       struct cotter_error *err)
