@@ -4,7 +4,7 @@
 hostile.py flood PORT SECONDS CONNS
     From 127.0.0.2-127.0.0.5, keeps CONNS connections in the air (a quarter per address):
     half of them half-open (connected, nothing sent), half trickling a request a byte every
-    half second. A connection the server closes is opened again (at most 4,000 per second).
+    half second. A connection the server closes is opened again (at most 1,000 per second).
     Prints "READY" once the first CONNS connections were attempted, then a summary.
 hostile.py probe PORT SECONDS KID BODYFILE
     From 127.0.0.1, one request at a time, each on a new connection: GET /adv and
@@ -54,7 +54,7 @@ def flood(port, seconds, conns):
     last = time.monotonic()
     while time.monotonic() < end:
         now = time.monotonic()
-        reopen_budget = min(4000.0, reopen_budget + (now - last) * 4000.0)
+        reopen_budget = min(1000.0, reopen_budget + (now - last) * 1000.0)
         last = now
         for key, _ in sel.select(timeout=0.05):
             i = key.data
