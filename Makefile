@@ -4,15 +4,19 @@
 #                then boot the Debian guests of tests/vm (VM=no leaves them out)
 #   make bench   benchmarks against the reference, results in bench/results/
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
+#   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
+#   make check-deb  only the package tests: install, upgrade, purge in clean containers
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 VM ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
+DEB_OUT ?= build-deb
+DEB_RESULTS ?= $(BUILD)/debtest.txt
 MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm build build-asan check check-vm demo bench clean
+.PHONY: all deps deps-vm deps-deb build build-asan check check-vm check-deb deb demo bench clean
 
 all: build
 
@@ -21,6 +25,9 @@ deps:
 
 deps-vm:
 	sh scripts/install-deps.sh vm
+
+deps-deb:
+	sh scripts/install-deps.sh deb
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -64,5 +71,10 @@ bench: build
 	sh scripts/install-deps.sh bench
 	bash bench/run.sh $(BUILD)
 
+# Binary and source packages of this tree (uncommitted changes included), built out of tree;
+# fails on any lintian error or warning (lintian.txt next to them).
+deb: deps-deb
+	sh debian/build-debs.sh $(DEB_OUT)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT)
