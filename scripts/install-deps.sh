@@ -12,7 +12,7 @@ BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 # Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
 # made from the packages too.
-DEB="debhelper dpkg-dev lintian mmdebstrap systemd-container"
+DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
 
 want="$BUILD $TEST"
 for group in "$@"; do

@@ -22,7 +22,7 @@ OUT=${COTTER_DEB_LOGDIR:-$(mktemp -d /tmp/cotter-debcheck.XXXXXX)}
 mkdir -p "$OUT"
 RESULTS=$OUT/debtest.txt
 : >"$RESULTS"
-TESTS=(build-lintian build-previous server-install server-upgrade server-purge
+TESTS=(build-lintian build-previous server-install server-upgrade server-purge server-reinstall
 	client-initramfs-install client-initramfs-upgrade client-initramfs-purge client-initramfs-conflicts
 	client-dracut-install client-dracut-upgrade client-dracut-purge client-dracut-conflicts
 	coexist-clevis-tang)

@@ -111,6 +111,18 @@ server_purge() {
 		purge_clean srv "$OUT/snap-srv-before.txt"
 }
 
+# After a purge the kept keys are served again by a new installation: the directory is not
+# empty, so no key pair is made, and the existing ones get the directory's owner and mode.
+server_reinstall() {
+	local keys0 keys1
+	keys0=$(ct srv sh -c 'ls /var/lib/cotterd/*.jwk | sort')
+	capt srv install $(set_of new "${SERVER[@]}") || { nok "apt-get install of $NEW after the purge failed ($OUT/apt-srv.log)"; return 1; }
+	keys1=$(ct srv sh -c 'ls /var/lib/cotterd/*.jwk | sort')
+	ok "no key pair was made (the directory held the old keys)" test "$keys1" = "$keys0" &&
+		ok "the directory is 0750 cotterd:cotterd with its pair" keys_ok &&
+		ok "/adv answers with the kept keys" adv_matches_keys
+}
+
 server_tests() {
 	local t rc
 	t=$(date +%s.%N)
@@ -129,7 +141,13 @@ server_tests() {
 		result server-upgrade "$t" $?
 		t=$(date +%s.%N)
 		server_purge
-		result server-purge "$t" $?
+		rc=$?
+		result server-purge "$t" $rc
+		if [ $rc = 0 ]; then
+			t=$(date +%s.%N)
+			server_reinstall
+			result server-reinstall "$t" $?
+		fi
 	fi
 	ct_stop srv
 }
