@@ -121,6 +121,12 @@ if [ "$variant" != clevis ]; then
 	chroot "$R" sh -c "$inspect /boot/initrd.img-*" >"$work/initramfs.list" 2>&1 || true
 	grep -q 'usr/bin/cotter$' "$work/initramfs.list" ||
 		{ cat "$work/initramfs.log" >&2; die "the initramfs built by the packages' triggers has no usr/bin/cotter"; }
+	# cotter luks (the module cli-luks.so, loaded with dlopen()) needs libcotter-luks and
+	# libcryptsetup: the generators don't see them through cotter itself.
+	for lib in libcotter-luks.so.0 libcryptsetup.so.12 libluksmeta.so.0; do
+		grep -Eq "/$lib( |\$)" "$work/initramfs.list" ||
+			die "the initramfs has cotter but not $lib, which cotter luks loads at boot"
+	done
 fi
 mkdir -p "$work/out"
 cp "$R"/boot/vmlinuz-* "$work/out/vmlinuz"
