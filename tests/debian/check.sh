@@ -79,6 +79,7 @@ else
 	done
 fi
 [ -z "$setup_error" ] || finish "$setup_error"
+deb_reap_stale
 
 # --- two builds: the tree's version, and a lower one to upgrade from -----------------------------
 NEW=$(dpkg-parsechangelog -l "$SRCDIR/debian/changelog" -S Version)

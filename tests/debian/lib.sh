@@ -57,6 +57,24 @@ ct_start() {
 	return 1
 }
 
+# Containers of a run that was killed (SIGKILL, a CI timeout) keep running: stop those whose run
+# (the PID in --machine=cdtPID-NAME) is gone, and remove their half-built cache entries.
+deb_reap_stale() {
+	local pid args run p
+	for pid in $(pgrep -x systemd-nspawn); do
+		args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		run=$(printf '%s\n' "$args" | sed -n 's/.*--machine=cdt\([0-9]*\)-.*/\1/p')
+		[ -n "$run" ] && ! kill -0 "$run" 2>/dev/null || continue
+		kill "$pid" 2>/dev/null && log "stopped the stale container of run $run (nspawn PID $pid)"
+	done
+	for p in "$CACHE"/tmp-*-deb-base.tar; do
+		[ -e "$p" ] || continue
+		run=${p##*/tmp-}
+		run=${run%%-*}
+		kill -0 "$run" 2>/dev/null || rm -f "$p"
+	done
+}
+
 # ct NAME CMD...: run CMD in container NAME (a clean environment, root, /).
 ct() {
 	local name=$1
