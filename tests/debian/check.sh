@@ -25,7 +25,7 @@ RESULTS=$OUT/debtest.txt
 TESTS=(build-lintian build-previous server-install server-upgrade server-purge server-reinstall
 	client-initramfs-install client-initramfs-upgrade client-initramfs-purge client-initramfs-conflicts
 	client-dracut-install client-dracut-upgrade client-dracut-purge client-dracut-conflicts
-	coexist-clevis-tang)
+	coexist-clevis-tang client-server-clevis)
 
 why=
 result() { # result NAME T0 STATUS: STATUS 0 passes, else $why says why
@@ -110,6 +110,8 @@ else
 	fi
 fi
 rm -f "$OUT"/debs/*/*-dbgsym_*.deb
+# The packages' own test (autopkgtest), run in a container by client-server-clevis.
+cp "$SRCDIR/debian/tests/client-server" "$OUT/debs/client-server"
 
 # Package sets, as paths inside the containers (/srv/debs is $OUT/debs).
 set_of() { # set_of new|old PACKAGE...

@@ -149,5 +149,30 @@ coexist_test() {
 		ok "installing clevis-udisks2 would remove the token plugin (it skips plugin-handled tokens)" \
 			would_remove "$n" clevis-udisks2 libcryptsetup-token-cotter
 	result coexist-clevis-tang "$t" $?
+	t=$(date +%s.%N)
+	together
+	result client-server-clevis "$t" $?
 	ct_stop "$n"
+}
+
+# On that host: the packages' own test (debian/tests/client-server: encrypt, LUKS bind, pass,
+# unlock through the token plugin, against cotterd.socket), and Clevis and Cotter reading each
+# other's JWEs through cotterd. tangd.socket may hold port 80 first: it is stopped.
+interop() { # interop NAME: clevis decrypts cotter's JWE and cotter decrypts clevis's
+	ct "$1" sh -c 'set -e
+		cfg="{\"url\":\"http://127.0.0.1\",\"thp\":\"$(cotterd show-keys /var/lib/cotterd | head -n1)\"}"
+		[ "$(printf from-cotter | cotter encrypt tang "$cfg" | clevis decrypt)" = from-cotter ]
+		[ "$(printf from-clevis | clevis encrypt tang "$cfg" | cotter decrypt)" = from-clevis ]'
+}
+together() {
+	local n=co
+	ct "$n" systemctl stop tangd.socket >>"$OUT/checks.log" 2>&1
+	ct "$n" systemctl restart cotterd.socket >>"$OUT/checks.log" 2>&1
+	if ct "$n" sh /srv/debs/client-server >"$OUT/client-server.log" 2>&1; then
+		echo "  ok: debian/tests/client-server passes against cotterd.socket" >&2
+	else
+		nok "debian/tests/client-server failed: $(tail -n1 "$OUT/client-server.log") ($OUT/client-server.log)"
+		return 1
+	fi
+	ok "clevis decrypts what cotter encrypted to cotterd, and cotter what clevis did" interop "$n"
 }
