@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2046,SC2034 # set_of prints a list of package paths (no blanks) to split; why is read by result()
 # The client's tests (sourced by check.sh): for each initramfs generator, install, upgrade (the
 # initramfs is rebuilt through triggers), purge, and the conflicts with Debian's clevis
 # integration; then clevis, tang and Cotter side by side.

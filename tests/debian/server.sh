@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2046,SC2034 # set_of prints a list of package paths (no blanks) to split; why is read by result()
 # cotterd's tests (sourced by check.sh): install, upgrade under load, purge, in one container.
 
 keys_ok() { # two key files, 0440, owned by cotterd; the directory 0750 cotterd:cotterd
