@@ -10,12 +10,19 @@ TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swt
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
+# Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
+# made from the packages too.
+DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
 
 want="$BUILD $TEST"
-case "${1:-}" in
-bench) want="$want $BENCH" ;;
-vm) want="$want $VM" ;;
-esac
+for group in "$@"; do
+	case "$group" in
+	bench) want="$want $BENCH" ;;
+	vm) want="$want $VM $DEB" ;;
+	deb) want="$want $DEB" ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb)" >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 for p in $want; do

@@ -59,13 +59,23 @@ cmdline() {
 	cotter_has tang && echo "rd.neednet=1"
 }
 
+# A module cotter loads with dlopen() and every library it needs: dracut-install follows the
+# libraries of executable files only, and Debian installs shared objects 0644 (policy 10.2).
+cotter_inst_module() {
+	local lib
+	inst_library "$1" || return 1
+	for lib in $(ldd "$1" | sed -n 's/.* => \(\/[^ ]*\) .*/\1/p'); do
+		inst_library "$lib" || return 1
+	done
+}
+
 install() {
 	inst_multiple cotter grep sed tr sleep
 	# cotter loads `cotter luks` and the tpm2 pin as modules with dlopen(), unseen by ldd; they
 	# live in the directory "cotter" next to libcotter (<libdir>/cotter).
 	local libcotter
 	libcotter=$(ldd "$(command -v cotter)" | sed -n 's/.*libcotter\.so\.0 => \(\/[^ ]*\).*/\1/p')
-	inst_library "${libcotter%/*}/cotter/cli-luks.so" || return 1
+	cotter_inst_module "${libcotter%/*}/cotter/cli-luks.so" || return 1
 	inst_multiple -o /usr/lib/systemd/systemd-reply-password /lib/systemd/systemd-reply-password
 	inst_script "@libexecdir@/cotter-askpass" "@libexecdir@/cotter-askpass"
 	inst_simple "$moddir/cotter-askpass.path" "$systemdsystemunitdir/cotter-askpass.path"
@@ -79,7 +89,7 @@ install() {
 		inst_simple /etc/ssl/certs/ca-certificates.crt
 	fi
 	if cotter_has tpm2; then
-		inst_library "${libcotter%/*}/cotter/pin-tpm2.so"
+		cotter_inst_module "${libcotter%/*}/cotter/pin-tpm2.so"
 		inst_libdir_file "libtss2-tcti-device.so*"
 		instmods tpm_crb tpm_tis
 	fi
