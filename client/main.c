@@ -44,9 +44,9 @@ static const struct {
 	int (*run)(int argc, char *argv[]);
 	const char *summary;
 } commands[] = {
-	{ "encrypt", cmd_encrypt, "Encrypt stdin to a JWE bound to a pin (tang, sss, tpm2, null)" },
-	{ "decrypt", cmd_decrypt, "Decrypt a JWE read from stdin" },
-	{ "luks", cmd_luks_module, "Bind LUKS devices to pins, and unlock them" },
+    {"encrypt", cmd_encrypt, "Encrypt stdin to a JWE bound to a pin (tang, sss, tpm2, null)"},
+    {"decrypt", cmd_decrypt, "Decrypt a JWE read from stdin"},
+    {"luks", cmd_luks_module, "Bind LUKS devices to pins, and unlock them"},
 };
 
 static void show_usage(FILE *f)

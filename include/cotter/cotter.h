@@ -28,13 +28,14 @@ typedef bool (*cotter_trust_fn)(void *ctx, const char *url, const char *const *t
 
 /* Per-call options; a zeroed struct means the defaults. */
 struct cotter_opts {
-	bool assume_yes;         /* -y: trust a fetched advertisement without asking */
-	cotter_trust_fn trust;   /* NULL: nobody to ask, untrusted keys are refused */
+	bool assume_yes;       /* -y: trust a fetched advertisement without asking */
+	cotter_trust_fn trust; /* NULL: nobody to ask, untrusted keys are refused */
 	void *trust_ctx;
 	long connect_timeout_ms; /* 0: COTTER_TIMEOUT_CONNECT_MS, or $COTTER_CONNECT_TIMEOUT (s) */
-	long total_timeout_ms;   /* 0: COTTER_TIMEOUT_TOTAL_MS, or $COTTER_TIMEOUT (s) */
-	int retries;             /* transient network failures; -1: none, 0: default */
-	const volatile int *cancel; /* if set and non-zero, pending work stops (COTTER_E_CANCELLED) */
+	long total_timeout_ms;	 /* 0: COTTER_TIMEOUT_TOTAL_MS, or $COTTER_TIMEOUT (s) */
+	int retries;		 /* transient network failures; -1: none, 0: default */
+	const volatile int
+	    *cancel; /* if set and non-zero, pending work stops (COTTER_E_CANCELLED) */
 	/*
 	 * NULL: a pin that is not built in runs as the external program clevis-encrypt-NAME /
 	 * clevis-decrypt-NAME found on PATH, as Clevis does. Otherwise only the pins named in this

@@ -72,7 +72,7 @@ bool cotter_jwk_allows(const json_t *jwk, const char *op);
 
 /* Supported curves; returns an OpenSSL NID or NID_undef. */
 int cotter_curve_nid(const char *crv);
-const char *cotter_curve_name(int nid);    /* "P-256"... or NULL */
+const char *cotter_curve_name(int nid);	  /* "P-256"... or NULL */
 size_t cotter_curve_field_bytes(int nid); /* 32, 48, 66 or 0 */
 
 /*
@@ -160,8 +160,8 @@ int cotter_jwe_decrypt_cek(const struct cotter_jwe *jwe, const uint8_t *cek, siz
  * = enc, apu/apv from the header if present (else empty), keydatalen = cek length in bits.
  */
 int cotter_concat_kdf(const uint8_t *z, size_t zlen, const char *alg_id, const uint8_t *apu,
-		      size_t apulen, const uint8_t *apv, size_t apvlen, uint8_t *out,
-		      size_t outlen, struct cotter_error *err);
+		      size_t apulen, const uint8_t *apv, size_t apvlen, uint8_t *out, size_t outlen,
+		      struct cotter_error *err);
 /* CEK from the shared point's x coordinate (fixed width), using hdr's enc/apu/apv. */
 int cotter_ecdh_es_cek(const json_t *hdr, const EC_GROUP *group, const EC_POINT *shared,
 		       uint8_t *cek, size_t ceklen, struct cotter_error *err);

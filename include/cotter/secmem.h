@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 int cotter_secmem_init(void);
-void *cotter_secure_alloc(size_t n);         /* zeroed; NULL on failure */
-void cotter_secure_free(void *p, size_t n);  /* wipes n bytes then frees; p may be NULL */
-void cotter_wipe(void *p, size_t n);         /* OPENSSL_cleanse */
+void *cotter_secure_alloc(size_t n);	    /* zeroed; NULL on failure */
+void cotter_secure_free(void *p, size_t n); /* wipes n bytes then frees; p may be NULL */
+void cotter_wipe(void *p, size_t n);	    /* OPENSSL_cleanse */
 
 /* A growable secret buffer, for plaintexts read from stdin or decrypted. */
 struct cotter_secbuf {

@@ -147,7 +147,7 @@ static int thumbprints_match(const json_t *jwk, const char *thp)
 static int ask_trust(const json_t *keys, const char *url, const struct cotter_opts *opts,
 		     struct cotter_error *err)
 {
-	char (*thp)[COTTER_THP_MAX] = NULL;
+	char(*thp)[COTTER_THP_MAX] = NULL;
 	const char **thps = NULL;
 	size_t i, n = 0;
 	json_t *k;

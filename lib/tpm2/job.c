@@ -91,8 +91,7 @@ static void *worker(void *arg)
 }
 
 /* A job handed to a new worker thread; NULL (job cleared) when that cannot be. */
-static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid,
-				    struct cotter_error *err)
+static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid, struct cotter_error *err)
 {
 	struct job_ctl *j = calloc(1, sizeof(*j));
 

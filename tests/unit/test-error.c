@@ -40,7 +40,11 @@ static void test_escape_truncates_whole(void **state)
 {
 	char out[6];
 
-	assert_int_equal(cotter_escape(out, sizeof(out), "ab\x01" "cd", 5), 8);
+	assert_int_equal(cotter_escape(out, sizeof(out),
+				       "ab\x01"
+				       "cd",
+				       5),
+			 8);
 	assert_string_equal(out, "ab");
 	assert_int_equal(cotter_escape(out, 3, "abc", 3), 3);
 	assert_string_equal(out, "ab");
@@ -69,7 +73,9 @@ static void test_error_messages_escaped(void **state)
 	assert_printable(err.msg);
 	assert_string_equal(err.msg,
 			    "HTTP 302: redirect to http://evil/\\x1b[2J\\x1b[H\\x0d\\x0a refused");
-	cotter_error_prefix(&err, "tang %s: ", "http://\x9b" "31m");
+	cotter_error_prefix(&err, "tang %s: ",
+			    "http://\x9b"
+			    "31m");
 	assert_printable(err.msg);
 	assert_true(strncmp(err.msg, "tang http://\\x9b31m: HTTP 302", 29) == 0);
 

@@ -131,15 +131,17 @@ int main(void)
 	int control = in_child(false), wiped = in_child(true);
 
 	if (control != 1) {
-		fprintf(stderr, "FAIL: without cotter_init the key should stay in freed memory "
-				"(child exit %d): the search is blind\n",
+		fprintf(stderr,
+			"FAIL: without cotter_init the key should stay in freed memory "
+			"(child exit %d): the search is blind\n",
 			control);
 		return 1;
 	}
 	printf("ok: without cotter_init, the freed key is found in memory\n");
 	if (wiped != 0) {
-		fprintf(stderr, "FAIL: after cotter_init the freed key is still in memory "
-				"(child exit %d)\n",
+		fprintf(stderr,
+			"FAIL: after cotter_init the freed key is still in memory "
+			"(child exit %d)\n",
 			wiped);
 		return 1;
 	}
