@@ -5,16 +5,20 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libmicrohttpd-dev
  libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
-# Reference implementations (interop peers and test oracles) and test tools.
+# Reference implementations (interop peers and test oracles), test tools, and the linters of
+# tests/lint (gcc's -fanalyzer comes with gcc).
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
- socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq"
+ socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
+ shellcheck clang-format"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
+FUZZ="clang"
 
 want="$BUILD $TEST"
 case "${1:-}" in
 bench) want="$want $BENCH" ;;
 vm) want="$want $VM" ;;
+fuzz) want="$want $FUZZ" ;;
 esac
 
 missing=""

@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 extern char **environ;

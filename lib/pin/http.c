@@ -10,8 +10,8 @@
 
 #include "config.h"
 #include "http.h"
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 /*

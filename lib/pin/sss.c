@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/core/race.h"
+#include "race.h"
 #include "pin.h"
 #include "sss_math.h"
 

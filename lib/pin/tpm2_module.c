@@ -6,7 +6,7 @@
  */
 #include <pthread.h>
 
-#include "lib/core/module.h"
+#include "module.h"
 #include "pin.h"
 
 static pthread_once_t tpm2_once = PTHREAD_ONCE_INIT;

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "cotter/secmem.h"
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "tpm2-int.h"
 
 #define POLL_MS 20

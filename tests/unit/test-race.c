@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
-#include "lib/core/race.h"
+#include "clock.h"
+#include "opts.h"
+#include "race.h"
 
 /* What each job does: succeed, fail, or wait for its cancel flag, after delay_ms. */
 enum act { OK, FAIL, BLOCK };
