@@ -71,7 +71,7 @@ check-vm: deps-vm
 # Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
 # $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.
 fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD)
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
 		$(FUZZ_BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \

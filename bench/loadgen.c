@@ -289,11 +289,15 @@ static void on_readable(struct worker *w, struct conn *c)
 /* gcc 12's analyser loses track of a buffer realloc() moved on an earlier turn of this loop
  * and reports it leaked here: realloc() itself frees what it moved, and c->rbuf holds the new
  * one, freed when main() ends. */
+#ifndef __clang__ /* the analyser is gcc's: clang knows no such warning */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 			if ((bigger = realloc(c->rbuf, c->rcap * 2)) == NULL)
 				die("out of memory");
+#ifndef __clang__
 #pragma GCC diagnostic pop
+#endif
 			c->rbuf = bigger;
 			c->rcap *= 2;
 		}

@@ -83,55 +83,61 @@ static int add_pcr(const char *s, size_t n, uint32_t *mask, struct cotter_error 
 	return 0;
 }
 
+/* "0,7" as Clevis reads it: all whitespace stripped. */
+static int pcr_list_from_string(const char *s, char *buf, size_t bufsz, struct cotter_error *err)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (isspace((unsigned char)*s))
+			continue;
+		if (n + 1 >= bufsz)
+			return cotter_error_set(err, COTTER_E_INVALID, "'pcr_ids' is too long");
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* [0, "7", ...] joined as "0,7": numbers, or numeric strings (whitespace stripped). */
+static int pcr_list_from_array(const json_t *v, char *buf, size_t bufsz, struct cotter_error *err)
+{
+	size_t n = 0, i;
+	json_t *e;
+
+	buf[0] = '\0';
+	json_array_foreach(v, i, e)
+	{
+		char one[32];
+
+		if (json_is_integer(e) && json_integer_value(e) >= 0)
+			snprintf(one, sizeof(one), "%lld", (long long)json_integer_value(e));
+		else if (!json_is_string(e) || json_string_length(e) >= sizeof(one) ||
+			 pcr_list_from_string(json_string_value(e), one, sizeof(one), err) != 0)
+			return cotter_error_set(err, COTTER_E_INVALID,
+						"'pcr_ids' elements must be PCR numbers");
+		if (n + strlen(one) + 2 >= bufsz)
+			return cotter_error_set(err, COTTER_E_INVALID, "'pcr_ids' is too long");
+		n += (size_t)snprintf(buf + n, bufsz - n, "%s%s", n ? "," : "", one);
+	}
+	return 0;
+}
+
 int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cotter_error *err)
 {
-	char buf[256];
-	size_t n = 0;
+	char buf[256] = "";
+	size_t n;
 
 	*mask = 0;
 	*text = NULL;
-	if (json_is_string(v)) {
-		/* Clevis strips all whitespace from the configuration before reading it. */
-		const char *s = json_string_value(v);
-		for (; *s != '\0'; s++) {
-			if (isspace((unsigned char)*s))
-				continue;
-			if (n + 1 >= sizeof(buf))
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' is too long");
-			buf[n++] = *s;
-		}
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(v, i, e)
-		{
-			char one[32];
-			if (json_is_integer(e) && json_integer_value(e) >= 0) {
-				snprintf(one, sizeof(one), "%lld",
-					 (long long)json_integer_value(e));
-			} else if (json_is_string(e) && json_string_length(e) < sizeof(one)) {
-				size_t k = 0;
-				for (const char *s = json_string_value(e); *s; s++) {
-					if (!isspace((unsigned char)*s))
-						one[k++] = *s;
-				}
-				one[k] = '\0';
-			} else {
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' elements must be PCR "
-							"numbers");
-			}
-			if (n + strlen(one) + 2 >= sizeof(buf))
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' is too long");
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", one);
-		}
-	} else if (v != NULL && !json_is_null(v)) {
+	if (json_is_string(v) && pcr_list_from_string(json_string_value(v), buf, sizeof(buf), err))
+		return -1;
+	if (json_is_array(v) && pcr_list_from_array(v, buf, sizeof(buf), err) != 0)
+		return -1;
+	if (v != NULL && !json_is_null(v) && !json_is_string(v) && !json_is_array(v))
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"'pcr_ids' must be a string \"0,7\" or an array");
-	}
-	buf[n] = '\0';
+	n = strlen(buf);
 	for (size_t i = 0, start = 0; n > 0 && i <= n; i++) {
 		if (i == n || buf[i] == ',') {
 			if (add_pcr(buf + start, i - start, mask, err) != 0)
