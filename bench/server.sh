@@ -78,7 +78,7 @@ done
 # Both servers must compute the same point: same key, same request.
 R1=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_COT/rec/$KID" | jose fmt -j- -g x -u-)
 R2=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_TANG/rec/$KID" | jose fmt -j- -g x -u-)
-[ -n "$R1" ] && [ "$R1" = "$R2" ] || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
+{ [ -n "$R1" ] && [ "$R1" = "$R2" ]; } || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
 
 # rget FILE KEY: a field of the load generator's RESULT line
 rget() { sed -n "s/^RESULT .* $2=\([^ ]*\).*/\1/p" "$1"; }
