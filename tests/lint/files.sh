@@ -15,6 +15,6 @@ repo_files() {
 }
 
 # server/ and tests/server/: the server's helper is reworking cotterd (see the report of
-# issue 10); tests/vm/: the VM tests' helper.
-OWNED_ELSEWHERE='^(server/|tests/server/|tests/vm/)'
+# issue 10).
+OWNED_ELSEWHERE='^(server/|tests/server/)'
 owned_elsewhere() { [[ $1 =~ $OWNED_ELSEWHERE ]]; }
