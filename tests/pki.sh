@@ -19,11 +19,12 @@ pki_ca() {
 pki_cert() {
 	local ext=$PKI/$1.ext
 	printf 'basicConstraints=CA:FALSE\n%s\n' "${4:+subjectAltName=$4}" >"$ext"
-	(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-subj "/CN=$3" -keyout "$PKI/$1.key" -out "$PKI/$1.csr" 2>/dev/null) &&
-		openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" \
-			-CAcreateserial -days 2 -extfile "$ext" -out "$PKI/$1.pem" 2>/dev/null ||
+	if ! (umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=$3" -keyout "$PKI/$1.key" -out "$PKI/$1.csr" 2>/dev/null) ||
+		! openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" \
+			-CAcreateserial -days 2 -extfile "$ext" -out "$PKI/$1.pem" 2>/dev/null; then
 		fail "openssl: certificate $1"
+	fi
 }
 pki_standard() {
 	pki_ca ca
@@ -41,7 +42,7 @@ start_cotterd_tls() {
 	start_cotterd "$dir" --listen-tls "127.0.0.1:$TPORT" --tls-cert "$PKI/server.pem" \
 		--tls-key "$PKI/server.key" "$@"
 	wait_port "$TPORT"
-	# shellcheck disable=SC2034 # for the tests that source this file
+	# shellcheck disable=SC2034,SC2153 # for the tests that source this file; PORT: start_cotterd
 	HTTP_URL="http://127.0.0.1:$PORT"
 	# shellcheck disable=SC2034 # for the tests that source this file
 	HTTPS_URL="https://127.0.0.1:$TPORT"
