@@ -88,6 +88,15 @@ install() {
 	if cotter_has https && [ -e /etc/ssl/certs/ca-certificates.crt ]; then
 		inst_simple /etc/ssl/certs/ca-certificates.crt
 	fi
+	# The bindings' own CA files and client certificates and keys, at the paths they name,
+	# once checked (tls-files.sh; client keys only from COTTER_TLS_KEY_DIR, default
+	# /etc/cotter, which a file in /etc/dracut.conf.d may set).
+	# shellcheck source=../../tls-files.sh
+	. "$moddir/tls-files.sh"
+	local f
+	for f in $(cotter_tls_files "$(cotter_bindings)"); do
+		inst_simple "$f" || return 1
+	done
 	if cotter_has tpm2; then
 		cotter_inst_module "${libcotter%/*}/cotter/pin-tpm2.so"
 		inst_libdir_file "libtss2-tcti-device.so*"
