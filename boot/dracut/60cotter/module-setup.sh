@@ -69,6 +69,21 @@ cotter_inst_module() {
 	done
 }
 
+# The CA bundle, and the bindings' own CA files and client certificates and keys at the paths
+# they name, once checked (tls-files.sh; client keys only from COTTER_TLS_KEY_DIR, default
+# /etc/cotter, which a file in /etc/dracut.conf.d may set, as COTTER_TLS=no).
+cotter_inst_tls() {
+	local f
+	if [ -e /etc/ssl/certs/ca-certificates.crt ]; then
+		inst_simple /etc/ssl/certs/ca-certificates.crt || return 1
+	fi
+	# shellcheck source=../../tls-files.sh
+	. "$moddir/tls-files.sh"
+	for f in $(cotter_tls_files "$(cotter_bindings)"); do
+		inst_simple "$f" || return 1
+	done
+}
+
 install() {
 	inst_multiple cotter grep sed tr sleep
 	# cotter loads `cotter luks` and the tpm2 pin as modules with dlopen(), unseen by ldd; they
@@ -85,18 +100,9 @@ install() {
 	if [[ $hostonly_cmdline == "yes" ]] && cotter_has tang; then
 		printf 'rd.neednet=1\n' >"${initdir}/etc/cmdline.d/99cotter.conf"
 	fi
-	if cotter_has https && [ -e /etc/ssl/certs/ca-certificates.crt ]; then
-		inst_simple /etc/ssl/certs/ca-certificates.crt
+	if [ "${COTTER_TLS:-auto}" != no ] && cotter_has https; then
+		cotter_inst_tls || return 1
 	fi
-	# The bindings' own CA files and client certificates and keys, at the paths they name,
-	# once checked (tls-files.sh; client keys only from COTTER_TLS_KEY_DIR, default
-	# /etc/cotter, which a file in /etc/dracut.conf.d may set).
-	# shellcheck source=../../tls-files.sh
-	. "$moddir/tls-files.sh"
-	local f
-	for f in $(cotter_tls_files "$(cotter_bindings)"); do
-		inst_simple "$f" || return 1
-	done
 	if cotter_has tpm2; then
 		cotter_inst_module "${libcotter%/*}/cotter/pin-tpm2.so"
 		inst_libdir_file "libtss2-tcti-device.so*"
