@@ -26,10 +26,11 @@ static const char *const tls_members[] = {"cafile", "client_cert", "client_key"}
 static int check_path(const char *where, const char *key, const char *path,
 		      struct cotter_error *err)
 {
-	size_t n = strlen(path);
+	size_t n = path != NULL ? strlen(path) : 0;
 
-	if (path[0] != '/' || n >= COTTER_HTTP_PATH_MAX || strspn(path, PATH_CHARS) != n ||
-	    strstr(path, "/../") != NULL || (n >= 3 && strcmp(path + n - 3, "/..") == 0))
+	if (n == 0 || path[0] != '/' || n >= COTTER_HTTP_PATH_MAX ||
+	    strspn(path, PATH_CHARS) != n || strstr(path, "/../") != NULL ||
+	    (n >= 3 && strcmp(path + n - 3, "/..") == 0))
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"%s: '%s' must be an absolute path of letters, digits and "
 					"'/._+@-' (at most 1023 bytes)",
