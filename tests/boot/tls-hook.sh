@@ -5,7 +5,8 @@
 # CA file, a client key outside the key directory, a file that is no certificate) it copies
 # nothing and warns; it warns when the image would be readable by anyone. The hook's output is
 # packed as mkinitramfs packs it and inspected with lsinitramfs, and the files unpacked from it
-# are enough to unlock the device.
+# are enough to unlock the device. Then the real dracut with the dracut module: the same files
+# in its image (lsinitrd), none of the hostile ones.
 # shellcheck source=../luks/common.sh
 . "$COTTER_SRCDIR/tests/luks/common.sh"
 # shellcheck source=../pki.sh
@@ -115,3 +116,38 @@ for f in "$PKI/ca.pem" "$PKI/client.pem" "$KEYDIR/client.key"; do
 done
 "$C" luks pass -d "$TMP/good.img" -s 1 >"$TMP/pass" || fail "pass with the initramfs's files"
 check "the files from the initramfs unlock the device over mTLS" opens "$TMP/good.img" "$TMP/pass" 1
+
+# --- dracut (dracut-core, dracut-network): the real dracut with the built module, in a copy of
+# its module tree; the same devices through COTTER_CRYPTTAB, cotter through DRACUT_PATH
+need dracut "dracut-core dracut-network"
+need lsinitrd dracut-core
+[ -d /usr/lib/dracut/modules.d/40network ] ||
+	fail "dracut's network module is missing: apt-get install dracut-network"
+DR=$TMP/dracut
+mkdir -p "$DR" "$TMP/dracut.conf.d"
+cp -as /usr/lib/dracut/. "$DR/"
+mkdir "$DR/modules.d/60cotter"
+cp "$COTTER_BUILDDIR/boot/module-setup.sh" "$COTTER_BUILDDIR/boot/cotter-askpass.service" \
+	"$COTTER_SRCDIR/boot/tls-files.sh" "$COTTER_SRCDIR/boot/systemd/cotter-askpass.path" \
+	"$DR/modules.d/60cotter/"
+printf 'good %s none luks\nevil %s none luks\n' "$TMP/good.img" "$TMP/evil.img" >"$TMP/crypttab"
+env dracutbasedir="$DR" DRACUT_PATH="/sbin /bin /usr/sbin /usr/bin ${COTTER%/*}" \
+	COTTER_CRYPTTAB="$TMP/crypttab" COTTER_TLS_KEY_DIR="$KEYDIR" \
+	dracut --no-kernel --no-hostonly -m cotter --tmpdir "$TMP" --conf /dev/null \
+	--confdir "$TMP/dracut.conf.d" --no-compress -f "$TMP/dracut.img" >"$TMP/dracut.log" 2>&1 ||
+	fail "dracut: $(tail -20 "$TMP/dracut.log")"
+lsinitrd "$TMP/dracut.img" 2>/dev/null >"$TMP/dls" || fail "lsinitrd"
+grep -Eq "^-rw------- .* ${KEYDIR#/}/client.key$" "$TMP/dls" ||
+	fail "dracut image: no client key with mode 0600: $(grep client.key "$TMP/dls")"
+for f in "$PKI/ca.pem" "$PKI/client.pem"; do
+	grep -q " ${f#/}$" "$TMP/dls" || fail "dracut image: $f is missing"
+done
+pass "dracut image: the CA file, the client certificate and the key (mode 0600)"
+for f in "$TMP/shadow" "$PKI/server.key" "$TMP/outside.key"; do
+	if grep -q " ${f#/}$" "$TMP/dls"; then fail "dracut image: $f, named by a hostile header"; fi
+done
+pass "dracut image: nothing a hostile header named"
+grep -qF "cafile $TMP/shadow is not a PEM certificate; left out" "$TMP/dracut.log" ||
+	fail "dracut: no warning about the hostile cafile: $(grep -i cotter "$TMP/dracut.log")"
+pass "dracut: the hostile header's files are named in warnings"
+expect_eq "dracut image: readable by root only" "$(stat -c %a "$TMP/dracut.img")" 600

@@ -5,14 +5,15 @@
 # prompt stays open (the first answer wins). With a network pin bound (tang, also inside sss),
 # the network module comes in and, for host-only images, rd.neednet=1 goes on the command line.
 # dracut sources this file and sets moddir, initdir, hostonly, hostonly_cmdline and
-# systemdsystemunitdir for it.
+# systemdsystemunitdir for it. COTTER_CRYPTTAB in the environment replaces /etc/crypttab (tests).
 # shellcheck disable=SC2154
 
 # Bindings of the crypttab devices of this host, one "SLOT: PIN 'CONFIG'" per line; "unknown"
 # for a device that can't be read here, which makes the network and CA parts come in.
 cotter_bindings() {
 	local name src _ dev
-	[ -r /etc/crypttab ] || return 0
+	local tab=${COTTER_CRYPTTAB:-/etc/crypttab}
+	[ -r "$tab" ] || return 0
 	while read -r name src _; do
 		case "$name" in "" | \#*) continue ;; esac
 		case "$src" in
@@ -26,7 +27,7 @@ cotter_bindings() {
 		else
 			echo unknown
 		fi
-	done </etc/crypttab
+	done <"$tab"
 }
 
 cotter_has() {
