@@ -116,11 +116,12 @@ int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
 	return 0;
 }
 
-int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, struct cotter_error *err)
+int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, const char *url,
+				 struct cotter_error *err)
 {
 	struct stat st;
 
-	if (!cfg->client_cert[0] && !cfg->client_key[0])
+	if ((!cfg->client_cert[0] && !cfg->client_key[0]) || strncasecmp(url, "https://", 8) != 0)
 		return 0;
 	if (!cfg->client_cert[0] || !cfg->client_key[0])
 		return cotter_error_set(err, COTTER_E_INVALID,
@@ -447,7 +448,7 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
 		return cotter_error_set(err, COTTER_E_NETWORK, "cannot initialise libcurl");
-	if (cotter_http_check_client_key(cfg, err) != 0)
+	if (cotter_http_check_client_key(cfg, url, err) != 0)
 		return -1;
 
 	for (int tries = 0;; tries++) {

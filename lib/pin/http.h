@@ -41,11 +41,13 @@ int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
 			 const struct cotter_opts *opts, struct cotter_error *err);
 
 /*
- * The client certificate settings, before libcurl reads them: a certificate needs its key and
- * the reverse, and the key file must be a regular file that neither its group nor others may
- * read or write (as ssh insists for its keys). cotter_http_request checks it every time.
+ * The client certificate settings for a request to url (only https uses them), before libcurl
+ * reads them: a certificate needs its key and the reverse, and the key file must be a regular
+ * file that neither its group nor others may read or write (as ssh insists for its keys).
+ * cotter_http_request checks it every time.
  */
-int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, struct cotter_error *err);
+int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, const char *url,
+				 struct cotter_error *err);
 
 /*
  * One request (GET when body is NULL, else POST with content type ctype). Any status other

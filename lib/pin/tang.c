@@ -164,7 +164,7 @@ static json_t *trusted_keys(const json_t *config, const char *url, const json_t 
 		return NULL;
 	if (cotter_http_cfg_init(&hc, config, opts, err) != 0 ||
 	    cotter_tang_tls_apply(tls, &hc, err) != 0 ||
-	    cotter_http_check_client_key(&hc, err) != 0) {
+	    cotter_http_check_client_key(&hc, url, err) != 0) {
 		cotter_error_prefix(err, "tang: ");
 		return NULL;
 	}

@@ -86,6 +86,22 @@ expect_fail "a client key its group may read (encrypt)" "$TMP/m5.out" \
 chmod 600 "$PKI/client.key"
 decrypts "mTLS decrypt once the key is private again" "$TMP/m.jwe"
 
+# --- the environment: for bindings that name no client certificate; never stored; not for http
+CENV=(COTTER_CLIENT_CERT="$PKI/client.pem" COTTER_CLIENT_KEY="$PKI/client.key")
+check "mTLS encrypt with the client certificate from the environment" sh -c "env ${CENV[*]} \
+	'$COTTER' encrypt tang '{\"url\":\"$M\",\"cafile\":\"$PKI/ca.pem\"}' -y <'$TMP/pt' >'$TMP/e.jwe'"
+expect_eq "the environment's certificate is not stored" "$(hdr_member "$TMP/e.jwe" client_cert)" null
+expect_fail "decrypt without it" "$TMP/m6.out" "HTTP 403: forbidden \(no client certificate" \
+	"$COTTER" decrypt <"$TMP/e.jwe"
+decrypts "decrypt with the client certificate from the environment" "$TMP/e.jwe" "${CENV[@]}"
+cp -p "$PKI/client.key" "$TMP/loose.key"
+chmod 644 "$TMP/loose.key"
+check "a loose client key in the environment does not matter over http" sh -c "env \
+	COTTER_CLIENT_CERT='$PKI/client.pem' COTTER_CLIENT_KEY='$TMP/loose.key' \
+	'$COTTER' encrypt tang '{\"url\":\"$A_HTTP\"}' -y <'$TMP/pt' >'$TMP/h.jwe'"
+decrypts "and decrypt over http with it set" "$TMP/h.jwe" COTTER_CLIENT_CERT="$PKI/client.pem" \
+	COTTER_CLIENT_KEY="$TMP/loose.key"
+
 # --- a header is not trusted: its paths are checked as a config's
 jwe_with_member() { # JWE MEMBER VALUE: the same JWE with clevis.tang.MEMBER replaced
 	local h
