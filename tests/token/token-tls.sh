@@ -20,7 +20,7 @@ IMG=$TMP/img
 new_image "$IMG"
 out=$("$COTTER" luks bind -y -d "$IMG" -k "$TMP/pw0" tang "$CFG" 2>&1) ||
 	fail "cotter luks bind over mTLS: $out"
-out=$(COTTER_CAFILE= cs open --token-only --test-passphrase -v "$IMG" </dev/null 2>&1) ||
+out=$(COTTER_CAFILE='' cs open --token-only --test-passphrase -v "$IMG" </dev/null 2>&1) ||
 	fail "--token-only on an mTLS binding: $out"
 grep -q '^Key slot 1 unlocked' <<<"$out" || fail "keyslot 1 not unlocked: $out"
 pass "mTLS binding unlocked by the plugin with the header's TLS files"
