@@ -7,6 +7,9 @@
 #                               otherca, stranger (a client certificate by otherca)
 #   start_cotterd_tls DIR [ARGS]  cotterd with a plain listener ($PORT) and an HTTPS one
 #                               ($TPORT, the certificate "server"); sets HTTP_URL, HTTPS_URL
+#   start_mtls_server KEY       pki_standard, keys in $TMP/db, cotterd wanting certificates of
+#                               clientca; sets MTLS_CFG, a tang config with the CA, "client"
+#                               and its key at KEY (copied there unless it is $PKI/client.key)
 need openssl openssl
 PKI=$TMP/pki
 mkdir -p "$PKI"
@@ -46,4 +49,16 @@ start_cotterd_tls() {
 	HTTP_URL="http://127.0.0.1:$PORT"
 	# shellcheck disable=SC2034 # for the tests that source this file
 	HTTPS_URL="https://127.0.0.1:$TPORT"
+}
+
+start_mtls_server() {
+	need jq jq
+	pki_standard
+	mkdir -p "$TMP/db"
+	"$COTTERD" keygen "$TMP/db" >/dev/null || fail "cotterd keygen"
+	start_cotterd_tls "$TMP/db" --tls-client-ca "$PKI/clientca.pem"
+	if [ "$1" != "$PKI/client.key" ]; then cp -p "$PKI/client.key" "$1"; fi
+	# shellcheck disable=SC2034 # for the tests that source this file
+	MTLS_CFG=$(jq -cn --arg url "$HTTPS_URL" --arg ca "$PKI/ca.pem" --arg cert "$PKI/client.pem" \
+		--arg key "$1" '{url:$url,cafile:$ca,client_cert:$cert,client_key:$key}')
 }

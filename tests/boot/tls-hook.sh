@@ -19,19 +19,13 @@ need cpio cpio
 need jq jq
 need curl curl
 
-pki_standard
 KEYDIR=$TMP/etc-cotter
 mkdir -m 700 "$KEYDIR"
-cp -p "$PKI/client.key" "$KEYDIR/client.key"
-mkdir -p "$TMP/db"
-"$COTTERD" keygen "$TMP/db" >/dev/null || fail "cotterd keygen"
-start_cotterd_tls "$TMP/db" --tls-client-ca "$PKI/clientca.pem"
+start_mtls_server "$KEYDIR/client.key"
 
 # good: bound over mTLS with the key in the key directory
 mkimg "$TMP/good.img" luks2
-"$C" luks bind -y -d "$TMP/good.img" -k "$PW" tang "$(jq -cn --arg u "$HTTPS_URL" \
-	--arg ca "$PKI/ca.pem" --arg c "$PKI/client.pem" --arg k "$KEYDIR/client.key" \
-	'{url:$u,cafile:$ca,client_cert:$c,client_key:$k}')" || fail "bind over mTLS"
+"$C" luks bind -y -d "$TMP/good.img" -k "$PW" tang "$MTLS_CFG" || fail "bind over mTLS"
 # evil: a header naming files that must not go into an initramfs (bound offline with "adv")
 curl -sf "$HTTP_URL/adv" >"$TMP/adv.jws" || fail "GET /adv"
 echo 'root:*:19000:0:99999:7:::' >"$TMP/shadow"

@@ -7,14 +7,9 @@
 # shellcheck source=../pki.sh
 . "$COTTER_SRCDIR/tests/pki.sh"
 [ -x "${COTTERD:-}" ] || fail "COTTERD is not set to the built cotterd"
-need jq jq
 
-pki_standard
-mkdir -p "$TMP/db"
-"$COTTERD" keygen "$TMP/db" >/dev/null || fail "cotterd keygen"
-start_cotterd_tls "$TMP/db" --tls-client-ca "$PKI/clientca.pem"
-CFG=$(jq -cn --arg url "$HTTPS_URL" --arg ca "$PKI/ca.pem" --arg cert "$PKI/client.pem" \
-	--arg key "$PKI/client.key" '{url:$url,cafile:$ca,client_cert:$cert,client_key:$key}')
+start_mtls_server "$PKI/client.key"
+CFG=$MTLS_CFG
 
 for t in luks2 luks1; do
 	img=$TMP/$t.img

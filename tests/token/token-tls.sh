@@ -6,14 +6,9 @@
 . "${COTTER_SRCDIR:-}/tests/token/common.sh" "${1:-none}" || { echo "FAIL: run through meson test" >&2; exit 1; }
 # shellcheck source=../pki.sh
 . "$COTTER_SRCDIR/tests/pki.sh"
-need jq jq
 
-pki_standard
-mkdir -p "$TMP/db"
-"$COTTERD" keygen "$TMP/db" >/dev/null || fail "cotterd keygen"
-start_cotterd_tls "$TMP/db" --tls-client-ca "$PKI/clientca.pem"
-CFG=$(jq -cn --arg url "$HTTPS_URL" --arg ca "$PKI/ca.pem" --arg cert "$PKI/client.pem" \
-	--arg key "$PKI/client.key" '{url:$url,cafile:$ca,client_cert:$cert,client_key:$key}')
+start_mtls_server "$PKI/client.key"
+CFG=$MTLS_CFG
 
 install_plugin
 IMG=$TMP/img
