@@ -9,7 +9,7 @@ BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libm
 # tests/lint (gcc's -fanalyzer comes with gcc).
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
- shellcheck clang-format"
+ shellcheck clang-format initramfs-tools-core cpio dracut-core dracut-network"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 # Debian packages (make deb) and their tests in containers (tests/debian); the VM images are

@@ -4,7 +4,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -104,8 +107,41 @@ int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
 
 	if (cfg_string(config, "cafile", "COTTER_CAFILE", cfg->cafile, sizeof(cfg->cafile), err) !=
 		0 ||
+	    cfg_string(config, "client_cert", "COTTER_CLIENT_CERT", cfg->client_cert,
+		       sizeof(cfg->client_cert), err) != 0 ||
+	    cfg_string(config, "client_key", "COTTER_CLIENT_KEY", cfg->client_key,
+		       sizeof(cfg->client_key), err) != 0 ||
 	    cfg_string(config, "proxy", "COTTER_PROXY", cfg->proxy, sizeof(cfg->proxy), err) != 0)
 		return -1;
+	return 0;
+}
+
+int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, const char *url,
+				 struct cotter_error *err)
+{
+	struct stat st;
+
+	if ((!cfg->client_cert[0] && !cfg->client_key[0]) || strncasecmp(url, "https://", 8) != 0)
+		return 0;
+	if (!cfg->client_cert[0] || !cfg->client_key[0])
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'client_cert' and 'client_key' go together: %s without %s",
+					cfg->client_cert[0] ? "a certificate" : "a key",
+					cfg->client_cert[0] ? "its key" : "its certificate");
+	if (stat(cfg->client_key, &st) != 0)
+		return cotter_error_set(err, COTTER_E_IO, "client key %s: %s", cfg->client_key,
+					strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return cotter_error_set(err, COTTER_E_IO, "client key %s is not a regular file",
+					cfg->client_key);
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		return cotter_error_set(err, COTTER_E_DENIED,
+					"client key %s is accessible to its group or others "
+					"(mode %04o): chmod 600 it",
+					cfg->client_key, (unsigned)(st.st_mode & 07777));
+	if (access(cfg->client_cert, R_OK) != 0)
+		return cotter_error_set(err, COTTER_E_IO, "client certificate %s: %s",
+					cfg->client_cert, strerror(errno));
 	return 0;
 }
 
@@ -190,6 +226,10 @@ static int transfer_setup(struct transfer *t, struct sink *s, struct cotter_erro
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cotter/" COTTER_VERSION);
 	if (cfg->cafile[0])
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->cafile);
+	if (cfg->client_cert[0]) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, cfg->client_cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, cfg->client_key);
+	}
 	if (t->body != NULL) {
 		snprintf(ctbuf, sizeof(ctbuf), "Content-Type: %s", t->ctype);
 		t->hdrs = curl_slist_append(NULL, ctbuf);
@@ -256,6 +296,16 @@ static enum outcome judge_status(struct transfer *t, struct cotter_error *err)
 	if (status == 404) {
 		cotter_error_set(err, COTTER_E_NOTFOUND, "HTTP 404: %s",
 				 t->hint404 ? t->hint404 : "not found");
+		return PERMANENT;
+	}
+	if (status == 403 && strncasecmp(t->url, "https:", 6) == 0) {
+		/* what an operator checks first: cotterd answers 403 to an HTTPS client without a
+		 * certificate of its --tls-client-ca, and to an address outside --allow */
+		cotter_error_set(err, COTTER_E_DENIED, "HTTP 403: forbidden (%s)",
+				 t->cfg->client_cert[0]
+				     ? "client certificate or address refused by the server"
+				     : "no client certificate given (\"client_cert\", "
+				       "\"client_key\"): the server may require one");
 		return PERMANENT;
 	}
 	cotter_error_set(err, COTTER_E_NETWORK, "HTTP %ld", status);
@@ -398,6 +448,8 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
 		return cotter_error_set(err, COTTER_E_NETWORK, "cannot initialise libcurl");
+	if (cotter_http_check_client_key(cfg, url, err) != 0)
+		return -1;
 
 	for (int tries = 0;; tries++) {
 		struct cotter_error aerr = {0};

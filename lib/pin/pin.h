@@ -107,6 +107,21 @@ bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
  * reference), after checking that every signing key in it signed it and that it has one. */
 json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err);
 
+/* ---- the tang pin's TLS files (tang_tls.c) ------------------------------------------------- */
+
+/* "cafile", "client_cert", "client_key" of a tang config, as absolute paths (the files must
+ * exist; only with an https url), in a new object for clevis.tang; {} when none is given. */
+json_t *cotter_tang_tls_from_config(const json_t *config, const char *url,
+				    struct cotter_error *err);
+/* The same members of a header's clevis.tang, checked (absolute, shell-safe paths). */
+json_t *cotter_tang_tls_from_header(const json_t *tang, struct cotter_error *err);
+/* Sets the TLS files of hc from such an object (members it lacks are left as they are). */
+int cotter_tang_tls_apply(const json_t *tls, struct cotter_http_cfg *hc, struct cotter_error *err);
+/* The HTTP settings to reach the server of a binding: opts and the environment, then the TLS
+ * files its header clevis.tang names. */
+int cotter_tang_http_cfg(const json_t *tang, const struct cotter_opts *opts,
+			 struct cotter_http_cfg *hc, struct cotter_error *err);
+
 /* ---- pins that are programs (external.c) ---------------------------------------------------- */
 
 /* The external programs clevis-encrypt-NAME CONFIG [-y] / clevis-decrypt-NAME, from PATH. */

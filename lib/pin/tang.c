@@ -150,9 +150,10 @@ static int read_thp(const json_t *config, const char **thp, struct cotter_error 
 }
 
 /* The verified key set of the advertisement to encrypt to, once trusted (config "adv" or
- * "thp", the caller's trust callback, or -y). */
-static json_t *trusted_keys(const json_t *config, const char *url, const struct cotter_opts *opts,
-			    struct cotter_error *err)
+ * "thp", the caller's trust callback, or -y). A verified https connection does not make an
+ * advertisement trusted: the thumbprint rules are the same as over http. */
+static json_t *trusted_keys(const json_t *config, const char *url, const json_t *tls,
+			    const struct cotter_opts *opts, struct cotter_error *err)
 {
 	struct cotter_http_cfg hc;
 	json_t *jws = NULL, *jwks = NULL;
@@ -161,7 +162,9 @@ static json_t *trusted_keys(const json_t *config, const char *url, const struct 
 
 	if (read_thp(config, &thp, err) != 0)
 		return NULL;
-	if (cotter_http_cfg_init(&hc, config, opts, err) != 0) {
+	if (cotter_http_cfg_init(&hc, config, opts, err) != 0 ||
+	    cotter_tang_tls_apply(tls, &hc, err) != 0 ||
+	    cotter_http_check_client_key(&hc, url, err) != 0) {
 		cotter_error_prefix(err, "tang: ");
 		return NULL;
 	}
@@ -210,18 +213,20 @@ static json_t *exchange_key(const json_t *jwks, const char *url, char kid[COTTER
 static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
 {
-	json_t *jwks = NULL, *exch = NULL, *hdr = NULL;
+	json_t *jwks = NULL, *exch = NULL, *hdr = NULL, *tls = NULL;
 	const char *url;
 	char kid[COTTER_THP_MAX];
 	int ret = -1;
 
 	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL ||
-	    (jwks = trusted_keys(config, url, opts, err)) == NULL ||
+	    (tls = cotter_tang_tls_from_config(config, url, err)) == NULL ||
+	    (jwks = trusted_keys(config, url, tls, opts, err)) == NULL ||
 	    (exch = exchange_key(jwks, url, kid, err)) == NULL)
 		goto out;
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:O}},s:s}", "alg", "ECDH-ES", "enc", "A256GCM",
 			"clevis", "pin", "tang", "tang", "url", url, "adv", jwks, "kid", kid);
-	if (hdr == NULL) {
+	if (hdr == NULL ||
+	    json_object_update(json_object_get(json_object_get(hdr, "clevis"), "tang"), tls) != 0) {
 		cotter_error_nomem(err);
 		goto out;
 	}
@@ -234,6 +239,7 @@ out:
 	json_decref(jwks);
 	json_decref(exch);
 	json_decref(hdr);
+	json_decref(tls);
 	return ret;
 }
 
@@ -282,6 +288,7 @@ static int parse_reply(const char *reply, size_t len, const char *crv, const EC_
 
 /* A tang JWE's header, checked: the server, the key it used, and the two points. */
 struct tang_hdr {
+	const json_t *tang; /* clevis.tang: the url, the keys, the TLS files */
 	const char *url, *kid, *crv;
 	size_t ceklen;
 	const EC_GROUP *group;
@@ -294,7 +301,7 @@ static int read_header(const struct cotter_jwe *jwe, struct tang_hdr *h, struct 
 	const json_t *hdr = jwe->protected_hdr, *srv, *tang, *epk = json_object_get(hdr, "epk");
 	const char *alg, *enc;
 
-	if ((tang = cotter_pin_header_cfg(jwe, "tang", err)) == NULL ||
+	if ((h->tang = tang = cotter_pin_header_cfg(jwe, "tang", err)) == NULL ||
 	    (h->url = cotter_pin_get_string(tang, "url", "clevis.tang", err)) == NULL ||
 	    (alg = cotter_pin_get_string(hdr, "alg", "JWE header", err)) == NULL ||
 	    (enc = cotter_pin_get_string(hdr, "enc", "JWE header", err)) == NULL ||
@@ -336,7 +343,7 @@ static int ask_server(const struct tang_hdr *h, const EC_POINT *x, const struct 
 		cotter_error_nomem(err);
 		goto out;
 	}
-	if (cotter_http_cfg_init(&hc, NULL, opts, err) != 0 ||
+	if (cotter_tang_http_cfg(h->tang, opts, &hc, err) != 0 ||
 	    cotter_http_request(&hc, rec_url, "application/jwk+json", bodystr, strlen(bodystr),
 				"unknown key (rotated and deleted?)", opts, &reply, &rlen,
 				err) != 0 ||

@@ -11,13 +11,14 @@
 #include "http.h"
 #include "pin.h"
 
-/* GET the advertisement (thp NULL: the current one), as a JWS object. */
-static json_t *fetch_adv(const char *url, const char *thp, const char *hint404,
+/* GET the advertisement of the binding's server (thp NULL: the current one) with the TLS
+ * files of its header tang, as a JWS object. */
+static json_t *fetch_adv(const json_t *tang, const char *url, const char *thp, const char *hint404,
 			 const struct cotter_opts *opts, struct cotter_error *err)
 {
 	struct cotter_http_cfg cfg;
 
-	if (cotter_http_cfg_init(&cfg, NULL, opts, err) != 0)
+	if (cotter_tang_http_cfg(tang, opts, &cfg, err) != 0)
 		return NULL;
 	return cotter_tang_adv_fetch(&cfg, url, thp, hint404, opts, err);
 }
@@ -29,9 +30,10 @@ static json_t *fetch_adv(const char *url, const char *thp, const char *hint404,
  * user trusted at bind time are accepted; tang_encrypt() then verifies the current keys' own
  * signatures on it, as for any "adv" given in a configuration.
  */
-static json_t *vouched_adv(const char *url, const json_t *stored, const struct cotter_opts *opts,
+static json_t *vouched_adv(const json_t *tang, const char *url, const struct cotter_opts *opts,
 			   struct cotter_error *err)
 {
+	const json_t *stored = json_object_get(tang, "adv");
 	struct cotter_error last = {0};
 	json_t *k, *jws = NULL;
 	size_t i;
@@ -45,8 +47,9 @@ static json_t *vouched_adv(const char *url, const json_t *stored, const struct c
 		memset(&last, 0, sizeof(last));
 		if (cotter_jwk_thumbprint(k, "S256", thp, &last) != 0)
 			continue;
-		jws = fetch_adv(url, thp, "the server no longer has the key this binding trusted",
-				opts, &last);
+		jws =
+		    fetch_adv(tang, url, thp,
+			      "the server no longer has the key this binding trusted", opts, &last);
 		if (jws != NULL && cotter_jws_verify(jws, k, &last) == 0)
 			return jws;
 		json_decref(jws);
@@ -64,19 +67,25 @@ json_t *cotter_tang_config(const json_t *hdr, const struct cotter_pin_walk *w,
 {
 	const json_t *tang = json_object_get(json_object_get(hdr, "clevis"), "tang");
 	const char *url = json_string_value(json_object_get(tang, "url"));
-	json_t *cfg, *adv;
+	json_t *cfg, *adv, *tls;
 
 	if (url == NULL) {
 		cotter_error_set(err, COTTER_E_INVALID, "tang header without url");
 		return NULL;
 	}
-	if ((cfg = json_pack("{s:s}", "url", url)) == NULL) {
+	if ((tls = cotter_tang_tls_from_header(tang, err)) == NULL)
+		return NULL;
+	cfg = json_pack("{s:s}", "url", url);
+	if (cfg == NULL || json_object_update(cfg, tls) != 0) {
+		json_decref(tls);
+		json_decref(cfg);
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		return NULL;
 	}
+	json_decref(tls);
 	if (!w->rebind)
 		return cfg;
-	if ((adv = vouched_adv(url, json_object_get(tang, "adv"), w->opts, err)) == NULL ||
+	if ((adv = vouched_adv(tang, url, w->opts, err)) == NULL ||
 	    json_object_set_new(cfg, "adv", adv) != 0) {
 		json_decref(cfg);
 		return NULL;
@@ -85,10 +94,10 @@ json_t *cotter_tang_config(const json_t *hdr, const struct cotter_pin_walk *w,
 }
 
 /* The current advertisement's keys, after checking that every signing key in it signed it. */
-static json_t *current_keys(const char *url, const struct cotter_opts *opts,
+static json_t *current_keys(const json_t *tang, const char *url, const struct cotter_opts *opts,
 			    struct cotter_error *err)
 {
-	json_t *jws = fetch_adv(url, NULL, NULL, opts, err), *payload = NULL, *keys = NULL;
+	json_t *jws = fetch_adv(tang, url, NULL, NULL, opts, err), *payload = NULL, *keys = NULL;
 
 	if (jws != NULL && (payload = cotter_tang_adv_verify(jws, err)) != NULL)
 		keys = json_incref(json_object_get(payload, "keys"));
@@ -112,7 +121,7 @@ int cotter_tang_report(const json_t *hdr, const struct cotter_pin_walk *w, json_
 	item = json_pack("{s:s,s:o}", "url", url, "missing", missing);
 	if (item == NULL || json_array_append_new(out, item) != 0)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	if ((cur = current_keys(url, w->opts, &e)) == NULL) {
+	if ((cur = current_keys(tang, url, w->opts, &e)) == NULL) {
 		/* A JSON string must be UTF-8: the message is, since every error message is
 		 * escaped to printable ASCII when it is recorded (cotter/error.h). */
 		json_object_set_new(item, "error", json_string(e.msg));

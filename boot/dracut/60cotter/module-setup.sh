@@ -5,14 +5,15 @@
 # prompt stays open (the first answer wins). With a network pin bound (tang, also inside sss),
 # the network module comes in and, for host-only images, rd.neednet=1 goes on the command line.
 # dracut sources this file and sets moddir, initdir, hostonly, hostonly_cmdline and
-# systemdsystemunitdir for it.
+# systemdsystemunitdir for it. COTTER_CRYPTTAB in the environment replaces /etc/crypttab (tests).
 # shellcheck disable=SC2154
 
 # Bindings of the crypttab devices of this host, one "SLOT: PIN 'CONFIG'" per line; "unknown"
 # for a device that can't be read here, which makes the network and CA parts come in.
 cotter_bindings() {
 	local name src _ dev
-	[ -r /etc/crypttab ] || return 0
+	local tab=${COTTER_CRYPTTAB:-/etc/crypttab}
+	[ -r "$tab" ] || return 0
 	while read -r name src _; do
 		case "$name" in "" | \#*) continue ;; esac
 		case "$src" in
@@ -26,7 +27,7 @@ cotter_bindings() {
 		else
 			echo unknown
 		fi
-	done </etc/crypttab
+	done <"$tab"
 }
 
 cotter_has() {
@@ -69,6 +70,21 @@ cotter_inst_module() {
 	done
 }
 
+# The CA bundle, and the bindings' own CA files and client certificates and keys at the paths
+# they name, once checked (tls-files.sh; client keys only from COTTER_TLS_KEY_DIR, default
+# /etc/cotter, which a file in /etc/dracut.conf.d may set, as COTTER_TLS=no).
+cotter_inst_tls() {
+	local f
+	if [ -e /etc/ssl/certs/ca-certificates.crt ]; then
+		inst_simple /etc/ssl/certs/ca-certificates.crt || return 1
+	fi
+	# shellcheck source=../../tls-files.sh
+	. "$moddir/tls-files.sh"
+	for f in $(cotter_tls_files "$(cotter_bindings)"); do
+		inst_simple "$f" || return 1
+	done
+}
+
 install() {
 	inst_multiple cotter grep sed tr sleep
 	# cotter loads `cotter luks` and the tpm2 pin as modules with dlopen(), unseen by ldd; they
@@ -85,8 +101,8 @@ install() {
 	if [[ $hostonly_cmdline == "yes" ]] && cotter_has tang; then
 		printf 'rd.neednet=1\n' >"${initdir}/etc/cmdline.d/99cotter.conf"
 	fi
-	if cotter_has https && [ -e /etc/ssl/certs/ca-certificates.crt ]; then
-		inst_simple /etc/ssl/certs/ca-certificates.crt
+	if [ "${COTTER_TLS:-auto}" != no ] && cotter_has https; then
+		cotter_inst_tls || return 1
 	fi
 	if cotter_has tpm2; then
 		cotter_inst_module "${libcotter%/*}/cotter/pin-tpm2.so"
