@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -93,6 +94,18 @@ const struct ks_key *keyset_find(const struct keyset *ks, const char *kid);
 /* The set being served: readers take a reference, reload swaps it (keydir.c does both). */
 struct keyset *keyset_current(void);
 void keyset_publish(struct keyset *ks); /* takes over the reference; drops the old set */
+
+/* ---- files holding private keys (keyset.c) ---------------------------------------------- */
+
+struct secret_file {
+	char *data; /* secure heap, NUL-terminated */
+	size_t len, cap;
+	time_t mtime;
+};
+/* Reads dirfd/name (AT_FDCWD for a path), a regular file of at most max bytes. */
+int secret_file_read(int dirfd, const char *name, size_t max, struct secret_file *out,
+		     struct cotter_error *err);
+void secret_file_free(struct secret_file *f);
 
 /* ---- key generation (keygen.c) ----------------------------------------------------------- */
 

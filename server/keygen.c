@@ -169,7 +169,6 @@ int cmd_keygen(int argc, char **argv)
 		fprintf(stderr, "Usage: cotterd keygen DIR [SIG EXC]\n");
 		return 2;
 	}
-	cotter_secmem_init();
 	dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		fprintf(stderr, "cotterd keygen: %s: %s\n", argv[1], strerror(errno));

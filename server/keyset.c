@@ -125,35 +125,33 @@ out:
 	return ret;
 }
 
-/* Reads and parses one key file. Returns 1 when the file is not JSON (Tang skips it). */
-static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_error *err)
+/* Files that hold private keys (JWKs, the TLS key) are read straight into the secure heap with
+ * read(2): stdio, and the file readers of other libraries, would leave a copy in a buffer that is
+ * freed without being wiped. */
+int secret_file_read(int dirfd, const char *name, size_t max, struct secret_file *out,
+		     struct cotter_error *err)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	json_error_t jerr;
 	int fd, ret = -1;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		cotter_error_set(err, COTTER_E_IO, "%s: %s", name, strerror(errno));
-		return -1;
-	}
+	*out = (struct secret_file){.data = NULL};
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
+		return cotter_error_set(err, COTTER_E_IO, "%s: %s", name, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		cotter_error_set(err, COTTER_E_IO, "%s: not a regular file", name);
 		goto out;
 	}
-	if (st.st_size > KEY_FILE_MAX) {
-		cotter_error_set(err, COTTER_E_INVALID, "%s: larger than %d bytes", name,
-				 KEY_FILE_MAX);
+	if ((size_t)st.st_size > max) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s: larger than %zu bytes", name, max);
 		goto out;
 	}
-	cap = (size_t)st.st_size + 1;
-	if ((buf = cotter_secure_alloc(cap)) == NULL) {
+	out->cap = (size_t)st.st_size + 1;
+	if ((out->data = cotter_secure_alloc(out->cap)) == NULL) {
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		goto out;
 	}
-	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
+	while (out->len < out->cap - 1) {
+		ssize_t r = read(fd, out->data + out->len, out->cap - 1 - out->len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -163,18 +161,41 @@ static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_err
 		}
 		if (r == 0)
 			break;
-		len += (size_t)r;
+		out->len += (size_t)r;
 	}
-	*out = json_loadb(buf, len, 0, &jerr);
+	out->data[out->len] = '\0';
+	out->mtime = st.st_mtime;
+	ret = 0;
+out:
+	if (ret < 0)
+		secret_file_free(out);
+	close(fd);
+	return ret;
+}
+
+void secret_file_free(struct secret_file *f)
+{
+	cotter_secure_free(f->data, f->cap);
+	*f = (struct secret_file){.data = NULL};
+}
+
+/* Reads and parses one key file. Returns 1 when the file is not JSON (Tang skips it). */
+static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_error *err)
+{
+	struct secret_file f;
+	json_error_t jerr;
+	int ret;
+
+	if (secret_file_read(dirfd, name, KEY_FILE_MAX, &f, err) < 0)
+		return -1;
+	*out = json_loadb(f.data, f.len, 0, &jerr);
 	ret = *out == NULL ? 1 : 0;
 	/* Only the position: jansson's text quotes the offending token, which in a damaged key
 	 * file can be part of "d". */
 	if (ret == 1)
 		cotter_error_set(err, COTTER_E_INVALID, "%s: not JSON (line %d, column %d)", name,
 				 jerr.line, jerr.column);
-out:
-	cotter_secure_free(buf, cap);
-	close(fd);
+	secret_file_free(&f);
 	return ret;
 }
 

@@ -8,8 +8,10 @@
  * Where it listens: --listen ADDR:PORT (repeatable), Tang's -l [-p PORT] (every address, 9090),
  * sockets from systemd (LISTEN_FDS), or else Tang's inetd mode: the one connection on stdin.
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "cotter/cotter.h"
 #include "cotterd.h"
 
 int main(int argc, char **argv)
@@ -23,6 +25,13 @@ int main(int argc, char **argv)
 	    {"show-keys", cmd_show_keys},
 	};
 
+	struct cotter_error err = {0};
+
+	/* the secure heap, and jansson wiping what it frees (key files parse into it) */
+	if (cotter_init(&err) < 0) {
+		fprintf(stderr, "cotterd: %s\n", err.msg);
+		return 1;
+	}
 	if (argc >= 2)
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 			if (strcmp(argv[1], cmds[i].name) == 0)

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cotter/secmem.h"
 #include "cotterd.h"
 
 int cmd_rotate(int argc, char **argv)
@@ -37,7 +36,6 @@ int cmd_rotate(int argc, char **argv)
 		fprintf(stderr, "Usage: cotterd rotate DIR\n");
 		return 2;
 	}
-	cotter_secmem_init();
 	if ((dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (d = fdopendir(fd)) == NULL) {

@@ -16,7 +16,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cotter/secmem.h"
 #include "cotterd.h"
 
 struct listeners {
@@ -195,7 +194,6 @@ int cmd_serve(int argc, char **argv)
 	if ((ret = options_parse(argc, argv, &o)) >= 0)
 		goto out;
 	upgrade_init();
-	cotter_secmem_init();
 	raise_nofile();
 	signals_block(); /* before any thread starts: they go to the main loop's signalfd */
 
