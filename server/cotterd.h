@@ -9,6 +9,7 @@
  *   rec.c       the /rec exchange             listen.c   listening sockets, sd_notify
  *   accept.c    the acceptor, connections     clients.c  per-address caps and rate limit
  *   allow.c     --allow                       http.c     libmicrohttpd workers
+ *   endpoints.c the key sets and their prefixes
  *   request.c   one request, to its answer    inetd.c    Tang's inetd mode
  *   upgrade.c   SIGUSR2 binary upgrades       log.c      the log
  */
@@ -37,6 +38,7 @@
 #define COTTERD_NAME_MAX 256  /* key file names we create or print */
 #define COTTERD_MAX_LISTEN 16 /* --listen options */
 #define COTTERD_MAX_FDS 64    /* listening sockets in all */
+#define COTTERD_MAX_ALLOW 256 /* --allow options */
 
 /* A prepared answer: the shared response, and its body to copy when a variant is needed
  * (Connection: close while draining). body lives as long as resp. */
@@ -90,10 +92,6 @@ struct keyset *keyset_ref(struct keyset *ks);
 void keyset_unref(struct keyset *ks);
 /* Key whose thumbprint (any of the five hashes) is kid, or NULL. */
 const struct ks_key *keyset_find(const struct keyset *ks, const char *kid);
-
-/* The set being served: readers take a reference, reload swaps it (keydir.c does both). */
-struct keyset *keyset_current(void);
-void keyset_publish(struct keyset *ks); /* takes over the reference; drops the old set */
 
 /* ---- files holding private keys (keyset.c) ---------------------------------------------- */
 
@@ -168,7 +166,6 @@ void sd_notify_state(const char *state);
 /* ---- HTTP (http.c) ----------------------------------------------------------------------- */
 
 struct http_config {
-	const char *prefix; /* endpoint prefix, NULL for none */
 	unsigned threads;
 	unsigned idle_timeout;	  /* s without traffic */
 	unsigned request_timeout; /* s from a request's first byte to its last */
@@ -195,7 +192,7 @@ void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz);
 
 /* ---- one request (request.c) ------------------------------------------------------------- */
 
-int request_init(const char *prefix, size_t body_memory, struct cotter_error *err);
+int request_init(size_t body_memory, struct cotter_error *err);
 void request_fini(void);
 /* An answer with a copy of body; Content-Type if ctype, Connection: close if close. */
 struct MHD_Response *response_new(const char *body, size_t len, const char *ctype, bool close);
@@ -238,7 +235,13 @@ void tls_fini(void);
 
 /* ---- access control (allow.c) ----------------------------------------------------------- */
 
-/* Adds an --allow ADDRESS[/PREFIX] rule; without any rule every peer is allowed. */
+struct allow_list;
+/* Adds a rule ADDRESS[/PREFIX] to *list (allocated on first use). */
+int allow_list_add(struct allow_list **list, const char *cidr, struct cotter_error *err);
+/* Whether sa is in the list; an empty (or NULL) list allows everyone. */
+bool allow_list_match(const struct allow_list *list, const struct sockaddr *sa);
+void allow_list_free(struct allow_list *list);
+/* The global rules; without any, every peer is allowed. */
 int allow_add(const char *cidr, struct cotter_error *err);
 bool allow_enabled(void);
 bool allow_peer(const struct sockaddr *sa); /* NULL or not IP: refused when rules exist */
@@ -274,32 +277,73 @@ void upgrade_ready(void);
 int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t *child,
 		  int *ready_fd, struct cotter_error *err);
 
-/* ---- the key directory (keydir.c) -------------------------------------------------------- */
+/* ---- a key directory (keydir.c) ---------------------------------------------------------- */
 
-/* Follows the directory at path (made absolute). watch: inotify, else SIGHUP only. */
-int keydir_init(const char *path, bool watch, struct cotter_error *err);
+struct keydir;
+/* Follows the directory at path (made absolute). watch: inotify, else SIGHUP only. id names
+ * its key set for endpoint_keys_changed(); label, when not NULL, starts its log lines. */
+struct keydir *keydir_new(const char *path, bool watch, unsigned id, const char *label,
+			  struct cotter_error *err);
 /* First load, creating keys when none is advertised; the set is published. */
-int keydir_load(struct cotter_error *err);
+int keydir_load(struct keydir *kd, struct cotter_error *err);
 /* The set to serve a request with (a reference): reloaded first if the directory changed. */
-struct keyset *keydir_current(void);
-const char *keydir_path(void);
-int keydir_watch_fd(void); /* -1 without inotify */
-/* Main loop: reads the inotify queue; true when the keys may have changed. */
-bool keydir_notice(void);
-/* Reloads if anything changed (always with generate). Returns 0, -1 (previous set kept), or
- * 1 when nothing is advertised and generate is false (reload again later). */
-int keydir_reload(bool generate);
-void keydir_fini(void);
+struct keyset *keydir_current(struct keydir *kd);
+/* The set being served (a reference, or NULL), without looking for changes. */
+struct keyset *keydir_peek(struct keydir *kd);
+const char *keydir_path(const struct keydir *kd);
+int keydir_watch_fd(const struct keydir *kd); /* -1 without inotify */
+/* The main loop: SIGHUP (reload, creating keys if none is advertised), the watch descriptor
+ * readable, and the background reload; keydir_due returns its next deadline (0: none). */
+void keydir_hup(struct keydir *kd);
+void keydir_on_event(struct keydir *kd, long long now);
+long long keydir_due(struct keydir *kd, long long now);
+void keydir_free(struct keydir *kd);
+
+/* ---- served key sets (endpoints.c) ------------------------------------------------------- */
+
+#define COTTERD_MAX_KEYSETS 64
+#define COTTERD_LABEL_MAX 128 /* "/" and a prefix */
+
+struct endpoint {
+	char *prefix;		      /* route prefix without surrounding slashes, "" for none */
+	char name[COTTERD_LABEL_MAX]; /* "/" + prefix: logs, audit, metrics */
+	const char *dir;
+	struct keydir *kd;
+	struct allow_list *allow; /* --allow PREFIX=CIDR, NULL for none */
+	unsigned id;		  /* index */
+};
+
+/* DIR under Tang's -e prefix (NULL: none); --keyset PREFIX=DIR; --allow [PREFIX=]CIDR. */
+int endpoints_add_tang(const char *endpoint, const char *dir, struct cotter_error *err);
+int endpoints_add_spec(const char *spec, struct cotter_error *err);
+int endpoints_allow_spec(const char *spec, struct cotter_error *err);
+/* Follows and loads every key directory. */
+int endpoints_open(bool watch, struct cotter_error *err);
+size_t endpoints_count(void);
+struct endpoint *endpoint_at(size_t i);
+/* The set a request target belongs to and its route (NULL and ROUTE_NONE: none). */
+const struct endpoint *endpoint_route(const char *target, enum route *route, char *kid,
+				      size_t kidsz);
+bool endpoint_allows(const struct endpoint *ep, const struct sockaddr *sa);
+void endpoints_fini(void);
+enum reload_result { RELOAD_INITIAL, RELOAD_OK, RELOAD_FAILED, RELOAD_GONE };
+/* Called by keydir.c whenever a set was (re)loaded, failed to, or its directory went away. */
+void endpoint_keys_changed(unsigned id, const struct keyset *ks, enum reload_result result);
 
 /* ---- serving (serve.c, options.c, inetd.c, loop.c) ---------------------------------------- */
 
 struct serve_options {
-	const char *dir;
+	const char *dir;      /* NULL with --keyset only */
+	const char *endpoint; /* -e */
 	const char *listen_specs[COTTERD_MAX_LISTEN];
 	size_t nspecs;
 	const char *tls_specs[COTTERD_MAX_LISTEN]; /* --listen-tls */
 	size_t ntls_specs;
 	const char *tls_cert, *tls_key, *tls_client_ca;
+	const char *keyset_specs[COTTERD_MAX_KEYSETS]; /* --keyset PREFIX=DIR */
+	size_t nkeysets;
+	const char *allow_specs[COTTERD_MAX_ALLOW]; /* --allow [PREFIX=]CIDR */
+	size_t nallow;
 	bool listen_all;
 	unsigned port;
 	const char *user;

@@ -18,7 +18,6 @@
 #include "cotterd.h"
 
 static struct http_config cfg;
-static char *prefix;
 static char inetd_peer[64];
 static int closed_notify_fd = -1;
 static bool unix_peer;
@@ -89,23 +88,13 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 int http_init(const struct http_config *c, struct cotter_error *err)
 {
 	cfg = *c;
-	if (c->prefix != NULL) {
-		const char *p = c->prefix;
-
-		while (*p == '/')
-			p++;
-		if (*p != '\0' && (prefix = strdup(p)) == NULL)
-			return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	}
 	clients_init(c->max_per_client, c->rec_rate, c->rec_burst);
-	return request_init(prefix, c->body_memory, err);
+	return request_init(c->body_memory, err);
 }
 
 void http_fini(void)
 {
 	request_fini();
-	free(prefix);
-	prefix = NULL;
 }
 
 /* after MHD_OPTION_EXTERNAL_LOGGER, which must come first */

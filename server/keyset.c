@@ -492,27 +492,3 @@ const struct ks_key *keyset_find(const struct keyset *ks, const char *kid)
 	}
 	return NULL;
 }
-
-static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct keyset *current;
-
-struct keyset *keyset_current(void)
-{
-	struct keyset *ks;
-
-	pthread_mutex_lock(&current_lock);
-	ks = current != NULL ? keyset_ref(current) : NULL;
-	pthread_mutex_unlock(&current_lock);
-	return ks;
-}
-
-void keyset_publish(struct keyset *ks)
-{
-	struct keyset *old;
-
-	pthread_mutex_lock(&current_lock);
-	old = current;
-	current = ks;
-	pthread_mutex_unlock(&current_lock);
-	keyset_unref(old);
-}

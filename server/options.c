@@ -32,6 +32,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_CLIENT_CA,
+	OPT_KEYSET,
 };
 
 static const struct option long_options[] = {
@@ -56,6 +57,7 @@ static const struct option long_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"keyset", required_argument, NULL, OPT_KEYSET},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -79,6 +81,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "Usage: cotterd [OPTIONS] DIR\n"
+	    "       cotterd [OPTIONS] [DIR] --keyset PREFIX=DIR...\n"
 	    "       cotterd keygen DIR [SIG EXC]\n"
 	    "       cotterd rotate DIR\n"
 	    "       cotterd show-keys DIR | --url URL\n"
@@ -91,7 +94,9 @@ static void usage(FILE *f)
 	    "  --listen-tls ADDR:PORT   the same, serving HTTPS (with --tls-cert, --tls-key)\n"
 	    "  -l, --listen-all         listen on every address (port from -p, default 9090)\n"
 	    "  -p, --port PORT          port for -l\n"
-	    "  -e, --endpoint PATH      serve under the prefix /PATH (e.g. /PATH/adv)\n"
+	    "  -e, --endpoint PATH      serve DIR under the prefix /PATH (e.g. /PATH/adv)\n"
+	    "      --keyset PREFIX=DIR  also serve the key directory DIR under /PREFIX\n"
+	    "                           (repeatable; e.g. rack1=/var/db/rack1: /rack1/adv)\n"
 	    "  -u, --user USER          drop privileges to USER after opening the sockets\n"
 	    "      --idle-timeout S     close idle connections after S seconds (default 30)\n"
 	    "      --request-timeout S  a request (headers and body) must arrive within S\n"
@@ -111,6 +116,7 @@ static void usage(FILE *f)
 	    "      --no-watch           reload keys on SIGHUP only (no inotify on DIR)\n"
 	    "      --allow CIDR         answer only these client addresses (repeatable; other\n"
 	    "                           peers get 403); default: every address\n"
+	    "      --allow PREFIX=CIDR  the same for the key set under /PREFIX only\n"
 	    "      --tls-cert FILE      PEM certificate (chain) of the HTTPS listeners; SIGHUP\n"
 	    "                           reloads it\n"
 	    "      --tls-key FILE       its PEM private key\n"
@@ -214,6 +220,27 @@ static void set_defaults(struct serve_options *o)
 	};
 }
 
+/* The served key sets: DIR first, then --keyset in order; then the --allow rules, which may
+ * name a set. */
+static int configure_keysets(const struct serve_options *o)
+{
+	struct cotter_error err = {0};
+	size_t i;
+
+	if (o->dir != NULL && endpoints_add_tang(o->endpoint, o->dir, &err) < 0)
+		goto fail;
+	for (i = 0; i < o->nkeysets; i++)
+		if (endpoints_add_spec(o->keyset_specs[i], &err) < 0)
+			goto fail;
+	for (i = 0; i < o->nallow; i++)
+		if (endpoints_allow_spec(o->allow_specs[i], &err) < 0)
+			goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "cotterd: %s\n", err.msg);
+	return -1;
+}
+
 int options_parse(int argc, char **argv, struct serve_options *o)
 {
 	unsigned long port;
@@ -242,7 +269,15 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			o->listen_all = true;
 			break;
 		case 'e':
-			o->http.prefix = optarg;
+			o->endpoint = optarg;
+			break;
+		case OPT_KEYSET:
+			if (o->nkeysets == COTTERD_MAX_KEYSETS) {
+				fprintf(stderr, "cotterd: at most %d --keyset\n",
+					COTTERD_MAX_KEYSETS);
+				return 2;
+			}
+			o->keyset_specs[o->nkeysets++] = optarg;
 			break;
 		case 'u':
 			o->user = optarg;
@@ -267,15 +302,13 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_TLS_CLIENT_CA:
 			o->tls_client_ca = optarg;
 			break;
-		case OPT_ALLOW: {
-			struct cotter_error err = {0};
-
-			if (allow_add(optarg, &err) < 0) {
-				fprintf(stderr, "cotterd: %s\n", err.msg);
+		case OPT_ALLOW:
+			if (o->nallow == COTTERD_MAX_ALLOW) {
+				fprintf(stderr, "cotterd: at most %d --allow\n", COTTERD_MAX_ALLOW);
 				return 2;
 			}
+			o->allow_specs[o->nallow++] = optarg;
 			break;
-		}
 		case 'q':
 			log_quiet = true;
 			break;
@@ -294,11 +327,17 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			break;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 && !(optind == argc && o->nkeysets > 0)) {
 		usage(stderr);
 		return 2;
 	}
-	o->dir = argv[optind];
+	o->dir = optind < argc ? argv[optind] : NULL;
+	if (o->dir == NULL && o->endpoint != NULL) {
+		fprintf(stderr, "cotterd: -e is the prefix of DIR; give --keyset PREFIX=DIR\n");
+		return 2;
+	}
+	if (configure_keysets(o) < 0)
+		return 2;
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL) ||
 	    (o->tls_client_ca != NULL && o->tls_cert == NULL)) {
 		fprintf(stderr, "cotterd: --tls-cert and --tls-key go together (and "

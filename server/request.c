@@ -24,6 +24,7 @@
 
 struct req {
 	size_t rawlen;
+	const struct endpoint *ep; /* NULL: no key set's route */
 	enum route route;
 	bool started;
 	bool too_big;
@@ -34,7 +35,6 @@ struct req {
 	size_t blen, bcap;
 };
 
-static const char *prefix;
 static size_t body_budget;
 static size_t body_in_use; /* atomic */
 
@@ -164,7 +164,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct req *r, const c
 		return reply_error(c, r, method, 405);
 	if (r->route == ROUTE_REC && !clients_rec_allowed(conn_client(c), &retry))
 		return reply_rate_limited(c, r, method, retry);
-	if ((ks = keydir_current()) == NULL)
+	if ((ks = keydir_current(r->ep->kd)) == NULL)
 		return reply_error(c, r, method, 500);
 
 	switch (r->route) {
@@ -227,7 +227,8 @@ static bool body_append(struct req *r, const char *data, size_t n)
 }
 
 /* A peer outside --allow: 403, and a log line (at most one a second, with a count). */
-static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, const char *method)
+static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, const char *method,
+				   const char *set)
 {
 	static long long last_ms;
 	static unsigned quiet_count;
@@ -239,7 +240,8 @@ static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, cons
 		unsigned more = __atomic_exchange_n(&quiet_count, 0, __ATOMIC_RELAXED);
 
 		http_peer_name(c, peer, sizeof(peer));
-		log_msg("%s is not in --allow: 403%s", peer,
+		log_msg("%s is not in --allow%s%s: 403%s", peer, set != NULL ? " of key set " : "",
+			set != NULL ? set : "",
 			more > 0 ? " (and other refusals in the last second)" : "");
 	} else {
 		__atomic_add_fetch(&quiet_count, 1, __ATOMIC_RELAXED);
@@ -262,12 +264,15 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
 		log_msg("%s has no valid client certificate (--tls-client-ca): 403", peer);
 		return reply_error(c, r, method, 403);
 	}
-	if (allow_enabled()) {
+	if (allow_enabled() || (r->ep != NULL && r->ep->allow != NULL)) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-		if (!allow_peer(ci != NULL ? ci->client_addr : NULL))
-			return refuse_peer(c, r, method);
+		if (!allow_peer(sa))
+			return refuse_peer(c, r, method, NULL);
+		if (r->ep != NULL && !endpoint_allows(r->ep, sa))
+			return refuse_peer(c, r, method, r->ep->name);
 	}
 	if (r->rawlen >= COTTERD_MAX_PATH)
 		return reply_error(c, r, method, 414);
@@ -324,7 +329,7 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (r == NULL)
 		return NULL;
 	r->rawlen = strlen(uri);
-	r->route = route_match(prefix, uri, r->kid, sizeof(r->kid));
+	r->ep = endpoint_route(uri, &r->route, r->kid, sizeof(r->kid));
 	if (!log_quiet)
 		log_sanitize(uri, r->path, sizeof(r->path));
 	return r;
@@ -345,9 +350,8 @@ void request_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	conn_request_ends(c);
 }
 
-int request_init(const char *endpoint_prefix, size_t body_memory, struct cotter_error *err)
+int request_init(size_t body_memory, struct cotter_error *err)
 {
-	prefix = endpoint_prefix;
 	body_budget = body_memory;
 	for (size_t i = 0; i < sizeof(error_codes) / sizeof(error_codes[0]); i++) {
 		error_replies[i] = (struct canned){.body = "", .len = 0};

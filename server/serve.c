@@ -201,14 +201,17 @@ int cmd_serve(int argc, char **argv)
 		goto fail;
 	if (o.user != NULL && drop_privileges(o.user, &err) < 0)
 		goto fail;
-	if (keydir_init(o.dir, o.watch && ls.n > 0, &err) < 0 || keydir_load(&err) < 0)
+	if (endpoints_open(o.watch && ls.n > 0, &err) < 0)
 		goto fail;
 	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
 		goto fail;
-	if (ls.n > 0) {
-		struct keyset *ks = keyset_current();
+	for (size_t i = 0; ls.n > 0 && i < endpoints_count(); i++) {
+		const struct endpoint *ep = endpoint_at(i);
+		struct keyset *ks = keydir_peek(ep->kd);
 
-		log_msg("serving %s: %zu signing, %zu exchange, %zu hidden keys", o.dir,
+		log_msg("serving %s%s%s: %zu signing, %zu exchange, %zu hidden keys", ep->dir,
+			endpoints_count() > 1 || ep->prefix[0] != '\0' ? " under " : "",
+			endpoints_count() > 1 || ep->prefix[0] != '\0' ? ep->name : "",
 			ks->nsigners, ks->nexchange, ks->nhidden);
 		keyset_unref(ks);
 	}
@@ -223,7 +226,7 @@ fail:
 	ret = err.code == COTTER_E_USAGE ? 2 : 1;
 out:
 	close_listeners(&ls);
-	keydir_fini();
+	endpoints_fini();
 	http_fini();
 	tls_fini();
 	free(args);
