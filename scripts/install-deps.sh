@@ -7,7 +7,8 @@ BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libm
  libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
 # Reference implementations (interop peers and test oracles) and test tools.
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
- socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq"
+ socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
+ logrotate"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 # Debian packages (make deb) and their tests in containers (tests/debian); the VM images are

@@ -150,6 +150,24 @@ void log_request(const char *peer, const char *method, const char *path, unsigne
  * and what does not fit in out is cut with "...". Every log line is escaped again on output. */
 void log_sanitize(const char *in, char *out, size_t outsz);
 
+/* ---- the audit trail (audit.c) ---------------------------------------------------------- */
+
+struct audit_record {
+	const char *peer; /* client address (or inetd's REMOTE_ADDR) */
+	unsigned port;
+	const char *keyset; /* "/" or "/PREFIX" */
+	const char *kid;    /* as asked for ("" when longer than any thumbprint) */
+	const char *thp;    /* S256 thumbprint of the key kid names, NULL for none */
+	unsigned status;
+};
+/* spec: "journal", a file to append JSON lines to, or NULL for none. */
+int audit_open(const char *spec, struct cotter_error *err);
+bool audit_enabled(void);
+void audit_rec(const struct audit_record *r);
+void audit_reopen(void); /* SIGHUP: the file again (logrotate) */
+uint64_t audit_errors(void);
+void audit_close(void);
+
 /* ---- listeners (listen.c) ---------------------------------------------------------------- */
 
 /* Binds ADDR:PORT ("127.0.0.1:7500", "[::1]:7500", "*:7500"); returns a bound fd or -1. */
@@ -188,7 +206,10 @@ void http_stop_workers(void); /* closes every connection */
 /* Inetd mode: a daemon without listener serving the connection on fd; closed_fd becomes
  * readable when that connection has ended. */
 struct MHD_Daemon *http_start_single(int fd, int closed_fd, struct cotter_error *err);
+/* "ADDR:PORT", "[ADDR6]:PORT", or the peer of inetd mode */
 void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz);
+/* The client address alone, and its port (0 when unknown) */
+void http_peer_addr(struct MHD_Connection *c, char *out, size_t outsz, unsigned *port);
 
 /* ---- one request (request.c) ------------------------------------------------------------- */
 
@@ -340,6 +361,7 @@ struct serve_options {
 	const char *tls_specs[COTTERD_MAX_LISTEN]; /* --listen-tls */
 	size_t ntls_specs;
 	const char *tls_cert, *tls_key, *tls_client_ca;
+	const char *audit;			       /* --audit */
 	const char *keyset_specs[COTTERD_MAX_KEYSETS]; /* --keyset PREFIX=DIR */
 	size_t nkeysets;
 	const char *allow_specs[COTTERD_MAX_ALLOW]; /* --allow [PREFIX=]CIDR */

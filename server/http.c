@@ -24,28 +24,38 @@ static bool unix_peer;
 static struct MHD_Daemon **workers;
 static unsigned nworkers;
 
-void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz)
+void http_peer_addr(struct MHD_Connection *c, char *out, size_t outsz, unsigned *port)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-	char host[INET6_ADDRSTRLEN];
 
+	*port = 0;
 	if (inetd_peer[0] != '\0') {
 		snprintf(out, outsz, "%s", inetd_peer);
 	} else if (sa != NULL && sa->sa_family == AF_INET &&
-		   inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host,
-			     sizeof(host)) != NULL) {
-		snprintf(out, outsz, "%s:%u", host,
-			 ntohs(((const struct sockaddr_in *)sa)->sin_port));
+		   inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			     (socklen_t)outsz) != NULL) {
+		*port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 	} else if (sa != NULL && sa->sa_family == AF_INET6 &&
-		   inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-			     sizeof(host)) != NULL) {
-		snprintf(out, outsz, "[%s]:%u", host,
-			 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+		   inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			     (socklen_t)outsz) != NULL) {
+		*port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	} else {
 		snprintf(out, outsz, "<unknown>");
 	}
+}
+
+void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz)
+{
+	char host[INET6_ADDRSTRLEN + 64];
+	unsigned port;
+
+	http_peer_addr(c, host, sizeof(host), &port);
+	if (port == 0)
+		snprintf(out, outsz, "%s", host);
+	else
+		snprintf(out, outsz, strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 static void on_single_connection(void *cls, struct MHD_Connection *c, void **socket_context,

@@ -184,6 +184,7 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 			for (size_t i = 0; i < nsets; i++)
 				keydir_hup(endpoint_at(i)->kd);
 			tls_reload();
+			audit_reopen();
 		}
 		now = now_ms();
 		deadline = 0;

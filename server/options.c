@@ -33,6 +33,7 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_CLIENT_CA,
 	OPT_KEYSET,
+	OPT_AUDIT,
 };
 
 static const struct option long_options[] = {
@@ -58,6 +59,7 @@ static const struct option long_options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"keyset", required_argument, NULL, OPT_KEYSET},
+    {"audit", required_argument, NULL, OPT_AUDIT},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -121,12 +123,16 @@ static void usage(FILE *f)
 	    "                           reloads it\n"
 	    "      --tls-key FILE       its PEM private key\n"
 	    "      --tls-client-ca FILE HTTPS clients must present a certificate of this CA\n"
+	    "      --audit journal|FILE one record per /rec request (time, client, key set,\n"
+	    "                           kid, status) to the journal or as JSON lines to FILE\n"
+	    "                           (reopened on SIGHUP)\n"
 	    "  -q, --quiet              do not log one line per request\n"
 	    "  -v, --version            print the version\n"
 	    "  -h, --help               print this help\n"
 	    "\n"
-	    "Signals: SIGHUP reloads the keys, SIGTERM stops after the requests in flight,\n"
-	    "SIGUSR2 starts the installed binary on the same sockets (--listen/-l), then stops.\n");
+	    "Signals: SIGHUP reloads the keys and certificates and reopens --audit, SIGTERM\n"
+	    "stops after the requests in flight, SIGUSR2 starts the installed binary on the\n"
+	    "same sockets (--listen/-l), then stops.\n");
 }
 
 static const char *option_name(int val)
@@ -292,6 +298,9 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 				return 2;
 			}
 			o->tls_specs[o->ntls_specs++] = optarg;
+			break;
+		case OPT_AUDIT:
+			o->audit = optarg;
 			break;
 		case OPT_TLS_CERT:
 			o->tls_cert = optarg;

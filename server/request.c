@@ -30,6 +30,7 @@ struct req {
 	bool too_big;
 	size_t discarded;
 	char kid[COTTER_THP_MAX];
+	char thp[COTTER_THP_MAX]; /* /rec: S256 thumbprint of the key kid names, or "" */
 	char path[LOG_PATH_MAX];
 	char *body;
 	size_t blen, bcap;
@@ -67,16 +68,27 @@ struct MHD_Response *response_new(const char *body, size_t len, const char *ctyp
 	return r;
 }
 
-static void log_reply(struct MHD_Connection *c, const struct req *r, const char *method,
-		      unsigned status)
+/* Every answer: the log line, the audit record of a /rec. */
+static void account(struct MHD_Connection *c, const struct req *r, const char *method,
+		    unsigned status)
 {
 	char peer[96];
 
-	if (log_quiet)
-		return;
-	http_peer_name(c, peer, sizeof(peer));
-	log_request(peer, method, r != NULL ? r->path : "-", status,
-		    r != NULL && r->route != ROUTE_ADV ? r->kid : NULL);
+	if (!log_quiet) {
+		http_peer_name(c, peer, sizeof(peer));
+		log_request(peer, method, r != NULL ? r->path : "-", status,
+			    r != NULL && r->route != ROUTE_ADV ? r->kid : NULL);
+	}
+	if (r != NULL && r->route == ROUTE_REC && audit_enabled()) {
+		struct audit_record a = {.peer = peer,
+					 .keyset = r->ep->name,
+					 .kid = r->kid,
+					 .thp = r->thp[0] != '\0' ? r->thp : NULL,
+					 .status = status};
+
+		http_peer_addr(c, peer, sizeof(peer), &a.port);
+		audit_rec(&a);
+	}
 }
 
 /* Queues a prepared answer; while draining, a copy of it that closes the connection. */
@@ -91,7 +103,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, const char
 	ret = MHD_queue_response(c, status, fresh != NULL ? fresh : cn->resp);
 	if (fresh != NULL)
 		MHD_destroy_response(fresh);
-	log_reply(c, r, method, status);
+	account(c, r, method, status);
 	return ret;
 }
 
@@ -111,7 +123,7 @@ static enum MHD_Result reply_body(struct MHD_Connection *c, struct req *r, const
 		return reply_error(c, r, method, 500);
 	ret = MHD_queue_response(c, 200, resp);
 	MHD_destroy_response(resp);
-	log_reply(c, r, method, 200);
+	account(c, r, method, 200);
 	return ret;
 }
 
@@ -131,18 +143,21 @@ static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, struct req *
 	}
 	ret = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, resp);
 	MHD_destroy_response(resp);
-	log_reply(c, r, method, MHD_HTTP_TOO_MANY_REQUESTS);
+	account(c, r, method, MHD_HTTP_TOO_MANY_REQUESTS);
 	return ret;
 }
 
 static enum MHD_Result serve_rec(struct MHD_Connection *c, struct req *r, const char *method,
 				 const struct keyset *ks)
 {
+	const struct ks_key *key;
 	enum MHD_Result ret;
 	char *body = NULL;
 	size_t len = 0;
 	unsigned status;
 
+	if ((key = keyset_find(ks, r->kid)) != NULL)
+		memcpy(r->thp, key->s256, sizeof(r->thp));
 	status = rec_exchange(ks, r->kid, r->body != NULL ? r->body : "", r->blen, &body, &len);
 	if (status != 200)
 		return reply_error(c, r, method, status);

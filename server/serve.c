@@ -201,7 +201,7 @@ int cmd_serve(int argc, char **argv)
 		goto fail;
 	if (o.user != NULL && drop_privileges(o.user, &err) < 0)
 		goto fail;
-	if (endpoints_open(o.watch && ls.n > 0, &err) < 0)
+	if (endpoints_open(o.watch && ls.n > 0, &err) < 0 || audit_open(o.audit, &err) < 0)
 		goto fail;
 	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
 		goto fail;
@@ -227,6 +227,7 @@ fail:
 out:
 	close_listeners(&ls);
 	endpoints_fini();
+	audit_close();
 	http_fini();
 	tls_fini();
 	free(args);
