@@ -62,6 +62,8 @@ struct ks_key {
 	char s256[COTTER_THP_MAX];
 	struct cotter_ec_key ec; /* priv only for keys with d (secure heap) */
 	struct canned adv;	 /* /adv/{kid} for keys that can sign */
+	time_t mtime;		 /* of its file: when it was made */
+	struct usage_entry *use; /* its usage (--state-dir), NULL without */
 };
 
 struct ks_thp {
@@ -82,6 +84,7 @@ struct keyset {
 enum {
 	KS_NO_GENERATE = 1 << 0, /* never create keys (show-keys) */
 	KS_NO_ADV = 1 << 1,	 /* skip signing and responses (show-keys) */
+	KS_ANY = 1 << 2,	 /* no advertised signing key needed (listing keys) */
 };
 
 /* Loads the directory behind dirfd. Returns a set with one reference, or NULL. When the
@@ -116,6 +119,8 @@ void jwk_free_wiped(json_t *jwk);
 int cmd_keygen(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_show_keys(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
 
 /* ---- routes (routes.c) ------------------------------------------------------------------- */
 
@@ -167,6 +172,73 @@ void audit_rec(const struct audit_record *r);
 void audit_reopen(void); /* SIGHUP: the file again (logrotate) */
 uint64_t audit_errors(void);
 void audit_close(void);
+
+/* ---- the key state file (state.c) -------------------------------------------------------- */
+
+#define COTTERD_DEFAULT_STATE_DIR "/var/lib/cotterd-state"
+
+struct state_key {
+	int64_t first_seen, hidden_since, last_use; /* s since the epoch, 0: none */
+};
+/* The state directory (created 0750 if create and missing); returns its descriptor. */
+int state_open_dir(const char *dir, bool create, struct cotter_error *err);
+int state_lock(int dirfd, bool exclusive, struct cotter_error *err);
+void state_unlock(int dirfd);
+/* The "keys" object of the file (empty without a file), and the interval of its writer (0 if
+ * unknown); COTTER_E_INVALID if it is not a key state. */
+json_t *state_read(int dirfd, int64_t *interval, struct cotter_error *err);
+/* Renames an invalid file aside (keys.json.corrupt-TIME), with a log line. */
+int state_set_aside(int dirfd, struct cotter_error *err);
+/* Atomically replaces the file with keys (hold the lock). */
+int state_write(int dirfd, json_t *keys, int64_t interval, struct cotter_error *err);
+/* A key's entry (zeros if absent); false when absent. */
+bool state_get(const json_t *keys, const char *thp, struct state_key *out);
+/* Merges k into the key's entry: earliest first sight, latest use; k says whether the key is
+ * hidden (hidden_since 0: advertised), and the later of two hiding times counts. */
+int state_merge(json_t *keys, const char *thp, const struct state_key *k);
+
+/* ---- `cotterd keys` and `purge` (keys.c, purge.c) ------------------------------------------ */
+
+struct key_row {
+	const struct ks_key *k;
+	struct state_key st;
+	bool tracked; /* the state has an entry for it */
+};
+struct key_report {
+	struct keyset *ks;
+	int dirfd;
+	const char *state_dir;
+	int state_dirfd;      /* -1 without state */
+	json_t *state;	      /* its "keys", NULL without state */
+	int64_t interval;     /* of the state's writer */
+	struct key_row *rows; /* advertised first, by file name */
+	size_t n;
+};
+/* The keys of dir and their state (locked, exclusively for a purge, until freed). A missing
+ * state directory is an error only when given explicitly. */
+int key_report_load(const char *dir, const char *state_dir, bool state_explicit, bool exclusive,
+		    struct key_report *r, struct cotter_error *err);
+void key_report_free(struct key_report *r);
+const char *key_role(const struct ks_key *k);
+void format_age(int64_t seconds, char *out, size_t outsz); /* "40d", "3h", "12m", "5s" */
+void format_time(int64_t t, char *out, size_t outsz);	   /* ISO 8601, UTC */
+
+/* ---- key usage (usage.c) ---------------------------------------------------------------- */
+
+struct usage_entry;
+/* Tracks usage in dir (NULL: off); uses are written when interval s newer than the file. */
+int usage_open(const char *dir, unsigned interval, struct cotter_error *err);
+bool usage_enabled(void);
+/* The entry of a key in a set just loaded (creating it); NULL when off. */
+struct usage_entry *usage_key(const char *thp, bool hidden);
+void usage_used(struct usage_entry *e); /* a request used the key (e may be NULL) */
+/* The main loop: readable when a write is wanted; usage_due writes when due, returns the next
+ * deadline (0: none); usage_flush writes what is left, at the end. */
+int usage_wake_fd(void);
+long long usage_due(long long now);
+void usage_flush(void);
+void usage_writes(uint64_t *ok, uint64_t *failed);
+void usage_close(void);
 
 /* ---- listeners (listen.c) ---------------------------------------------------------------- */
 
@@ -349,7 +421,7 @@ bool endpoint_allows(const struct endpoint *ep, const struct sockaddr *sa);
 void endpoints_fini(void);
 enum reload_result { RELOAD_INITIAL, RELOAD_OK, RELOAD_FAILED, RELOAD_GONE };
 /* Called by keydir.c whenever a set was (re)loaded, failed to, or its directory went away. */
-void endpoint_keys_changed(unsigned id, const struct keyset *ks, enum reload_result result);
+void endpoint_keys_changed(unsigned id, struct keyset *ks, enum reload_result result);
 
 /* ---- serving (serve.c, options.c, inetd.c, loop.c) ---------------------------------------- */
 
@@ -361,7 +433,9 @@ struct serve_options {
 	const char *tls_specs[COTTERD_MAX_LISTEN]; /* --listen-tls */
 	size_t ntls_specs;
 	const char *tls_cert, *tls_key, *tls_client_ca;
-	const char *audit;			       /* --audit */
+	const char *audit;     /* --audit */
+	const char *state_dir; /* --state-dir */
+	unsigned state_interval;
 	const char *keyset_specs[COTTERD_MAX_KEYSETS]; /* --keyset PREFIX=DIR */
 	size_t nkeysets;
 	const char *allow_specs[COTTERD_MAX_ALLOW]; /* --allow [PREFIX=]CIDR */

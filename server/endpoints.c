@@ -182,9 +182,10 @@ void endpoints_fini(void)
 	neps = 0;
 }
 
-void endpoint_keys_changed(unsigned id, const struct keyset *ks, enum reload_result result)
+void endpoint_keys_changed(unsigned id, struct keyset *ks, enum reload_result result)
 {
 	(void)id;
-	(void)ks;
 	(void)result;
+	for (size_t i = 0; ks != NULL && i < ks->nkeys; i++)
+		ks->keys[i].use = usage_key(ks->keys[i].s256, ks->keys[i].hidden);
 }

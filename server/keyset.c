@@ -180,7 +180,8 @@ void secret_file_free(struct secret_file *f)
 }
 
 /* Reads and parses one key file. Returns 1 when the file is not JSON (Tang skips it). */
-static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_error *err)
+static int read_jwk(int dirfd, const char *name, json_t **out, time_t *mtime,
+		    struct cotter_error *err)
 {
 	struct secret_file f;
 	json_error_t jerr;
@@ -189,6 +190,7 @@ static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_err
 	if (secret_file_read(dirfd, name, KEY_FILE_MAX, &f, err) < 0)
 		return -1;
 	*out = json_loadb(f.data, f.len, 0, &jerr);
+	*mtime = f.mtime;
 	ret = *out == NULL ? 1 : 0;
 	/* Only the position: jansson's text quotes the offending token, which in a damaged key
 	 * file can be part of "d". */
@@ -384,7 +386,7 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 	for (;;) {
 		if (scan_dir(dirfd, &ld.names, &ld.nnames, &advertised, err) < 0)
 			goto fail;
-		if (advertised > 0 || generated)
+		if (advertised > 0 || generated || (flags & KS_ANY))
 			break;
 		if (flags & KS_NO_GENERATE) {
 			cotter_error_set(err, COTTER_E_NOTFOUND, "no advertised keys");
@@ -411,7 +413,8 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 	for (i = 0; i < ld.nnames; i++) {
 		struct cotter_error ferr = {0};
 		json_t *jwk = NULL;
-		int r = read_jwk(dirfd, ld.names[i], &jwk, &ferr);
+		time_t mtime = 0;
+		int r = read_jwk(dirfd, ld.names[i], &jwk, &mtime, &ferr);
 
 		if (r == 1) {
 			log_msg("skipping %s", ferr.msg);
@@ -426,12 +429,13 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 				jwk_free_wiped(jwk);
 			goto fail;
 		}
+		ks->keys[ks->nkeys - 1].mtime = mtime;
 	}
-	if (ks->nsigners == 0) {
+	if (ks->nsigners == 0 && !(flags & KS_ANY)) {
 		cotter_error_set(err, COTTER_E_INVALID, "no advertised signing key");
 		goto fail;
 	}
-	if (ks->nexchange == 0)
+	if (ks->nexchange == 0 && !(flags & KS_ANY))
 		log_msg("warning: no advertised exchange (deriveKey) key: clients cannot encrypt");
 	qsort(ks->thp, ks->nthp, sizeof(*ks->thp), cmp_thp);
 	if (!(flags & KS_NO_ADV) && build_adv(ks, &ld, err) < 0)

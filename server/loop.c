@@ -115,7 +115,7 @@ static void reap_children(struct upgrade_state *u)
 
 enum loop_end serve_loop(const struct loop_ctx *ctx)
 {
-	enum { P_SIGNAL, P_STOP, P_UPGRADE, P_KEYDIRS };
+	enum { P_SIGNAL, P_STOP, P_UPGRADE, P_USAGE, P_KEYDIRS };
 	struct upgrade_state up = {.child = -1, .ready_fd = -1};
 	enum loop_end end = LOOP_STOP;
 	struct pollfd pfd[P_KEYDIRS + COTTERD_MAX_KEYSETS];
@@ -136,6 +136,7 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 	}
 	pfd[P_SIGNAL] = (struct pollfd){.fd = sfd, .events = POLLIN};
 	pfd[P_STOP] = (struct pollfd){.fd = ctx->stop_fd, .events = POLLIN};
+	pfd[P_USAGE] = (struct pollfd){.fd = usage_wake_fd(), .events = POLLIN};
 	for (size_t i = 0; i < nsets; i++)
 		pfd[P_KEYDIRS + i] =
 		    (struct pollfd){.fd = keydir_watch_fd(endpoint_at(i)->kd), .events = POLLIN};
@@ -187,7 +188,7 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 			audit_reopen();
 		}
 		now = now_ms();
-		deadline = 0;
+		deadline = usage_due(now);
 		for (size_t i = 0; i < nsets; i++) {
 			struct keydir *kd = endpoint_at(i)->kd;
 			long long d;

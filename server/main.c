@@ -5,6 +5,8 @@
  *   cotterd keygen DIR [SIG EXC]     create a key pair, like tangd-keygen (keygen.c)
  *   cotterd rotate DIR               hide the current keys, create a new pair (rotate.c)
  *   cotterd show-keys DIR | --url U  thumbprints of the advertised signing keys (showkeys.c)
+ *   cotterd keys DIR                 every key, its state, age and last use (keys.c)
+ *   cotterd purge DIR --unused-for T delete hidden keys unused for T (purge.c)
  * Where it listens: --listen ADDR:PORT (repeatable), Tang's -l [-p PORT] (every address, 9090),
  * sockets from systemd (LISTEN_FDS), or else Tang's inetd mode: the one connection on stdin.
  */
@@ -20,9 +22,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"keygen", cmd_keygen},
-	    {"rotate", cmd_rotate},
-	    {"show-keys", cmd_show_keys},
+	    {"keygen", cmd_keygen}, {"rotate", cmd_rotate}, {"show-keys", cmd_show_keys},
+	    {"keys", cmd_keys},	    {"purge", cmd_purge},
 	};
 
 	struct cotter_error err = {0};

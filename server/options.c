@@ -34,6 +34,8 @@ enum {
 	OPT_TLS_CLIENT_CA,
 	OPT_KEYSET,
 	OPT_AUDIT,
+	OPT_STATE_DIR,
+	OPT_STATE_INTERVAL,
 };
 
 static const struct option long_options[] = {
@@ -60,6 +62,8 @@ static const struct option long_options[] = {
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"keyset", required_argument, NULL, OPT_KEYSET},
     {"audit", required_argument, NULL, OPT_AUDIT},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"state-interval", required_argument, NULL, OPT_STATE_INTERVAL},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -76,6 +80,7 @@ static const struct {
     {OPT_PERCLIENT, 0, 1000000},    {OPT_THREADS, 1, 1024},
     {OPT_CONNMEM, 4096, 1ul << 24}, {OPT_BODYMEM, COTTERD_MAX_BODY, 1ul << 34},
     {OPT_REC_RATE, 0, 1000000},	    {OPT_REC_BURST, 1, 1000000},
+    {OPT_STATE_INTERVAL, 1, 86400},
 };
 
 static void usage(FILE *f)
@@ -87,6 +92,8 @@ static void usage(FILE *f)
 	    "       cotterd keygen DIR [SIG EXC]\n"
 	    "       cotterd rotate DIR\n"
 	    "       cotterd show-keys DIR | --url URL\n"
+	    "       cotterd keys DIR [--state-dir DIR] [--json]\n"
+	    "       cotterd purge DIR --unused-for TIME [--dry-run] [--state-dir DIR]\n"
 	    "\n"
 	    "Serves the Tang key directory DIR (GET /adv, GET /adv/KID, POST /rec/KID).\n"
 	    "Without --listen, -l or sockets from systemd, serves the one connection on\n"
@@ -126,6 +133,10 @@ static void usage(FILE *f)
 	    "      --audit journal|FILE one record per /rec request (time, client, key set,\n"
 	    "                           kid, status) to the journal or as JSON lines to FILE\n"
 	    "                           (reopened on SIGHUP)\n"
+	    "      --state-dir DIR      record when each key was first seen, hidden and last\n"
+	    "                           used, in DIR/keys.json (see cotterd keys, purge)\n"
+	    "      --state-interval S   write a key's use to the state once it is S seconds\n"
+	    "                           newer than the file's (default 60)\n"
 	    "  -q, --quiet              do not log one line per request\n"
 	    "  -v, --version            print the version\n"
 	    "  -h, --help               print this help\n"
@@ -200,6 +211,9 @@ static int set_numeric(struct serve_options *o, int opt, const char *arg)
 	case OPT_REC_RATE:
 		h->rec_rate = (unsigned)v;
 		break;
+	case OPT_STATE_INTERVAL:
+		o->state_interval = (unsigned)v;
+		break;
 	default:
 		h->rec_burst = (unsigned)v;
 		break;
@@ -214,6 +228,7 @@ static void set_defaults(struct serve_options *o)
 	memset(o, 0, sizeof(*o));
 	o->port = 9090;
 	o->watch = true;
+	o->state_interval = 60;
 	o->http = (struct http_config){
 	    .threads = ncpu > 0 ? (unsigned)ncpu : 1,
 	    .idle_timeout = 30,
@@ -301,6 +316,9 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			break;
 		case OPT_AUDIT:
 			o->audit = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
 			break;
 		case OPT_TLS_CERT:
 			o->tls_cert = optarg;

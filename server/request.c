@@ -161,6 +161,7 @@ static enum MHD_Result serve_rec(struct MHD_Connection *c, struct req *r, const 
 	status = rec_exchange(ks, r->kid, r->body != NULL ? r->body : "", r->blen, &body, &len);
 	if (status != 200)
 		return reply_error(c, r, method, status);
+	usage_used(key->use);
 	ret = reply_body(c, r, method, body, len, "application/jwk+json");
 	free(body);
 	return ret;
@@ -189,9 +190,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct req *r, const c
 	case ROUTE_ADV_KID:
 		/* only keys that can sign: an exchange key's kid is a 404 (CVE-2021-4076) */
 		key = keyset_find(ks, r->kid);
-		if (key != NULL && key->adv.resp != NULL)
+		if (key != NULL && key->adv.resp != NULL) {
+			usage_used(key->use);
 			ret = reply(c, r, method, 200, &key->adv);
-		else
+		} else
 			ret = reply_error(c, r, method, 404);
 		break;
 	default:

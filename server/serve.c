@@ -128,6 +128,7 @@ static int serve_inetd(struct cotter_error *err)
 	    (d = http_start_single(fd, stop_fd, err)) == NULL)
 		goto out;
 	ret = serve_loop(&(struct loop_ctx){.stop_fd = stop_fd}) == LOOP_ERROR ? -1 : 0;
+	usage_flush();
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
 out:
@@ -168,6 +169,7 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 	sd_notify_state("STOPPING=1");
 	if (acceptor_drain(o->http.drain_timeout) && end != LOOP_ERROR)
 		log_msg("every request answered; exiting");
+	usage_flush();
 	ret = end == LOOP_ERROR ? -1 : 0;
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
@@ -201,7 +203,9 @@ int cmd_serve(int argc, char **argv)
 		goto fail;
 	if (o.user != NULL && drop_privileges(o.user, &err) < 0)
 		goto fail;
-	if (endpoints_open(o.watch && ls.n > 0, &err) < 0 || audit_open(o.audit, &err) < 0)
+	/* the state before the keys: loading them records them */
+	if (usage_open(o.state_dir, o.state_interval, &err) < 0 ||
+	    endpoints_open(o.watch && ls.n > 0, &err) < 0 || audit_open(o.audit, &err) < 0)
 		goto fail;
 	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
 		goto fail;
@@ -227,6 +231,7 @@ fail:
 out:
 	close_listeners(&ls);
 	endpoints_fini();
+	usage_close();
 	audit_close();
 	http_fini();
 	tls_fini();
