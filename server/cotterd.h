@@ -248,8 +248,9 @@ int listen_addr(const char *spec, struct cotter_error *err);
 int listen_start(int fd, struct cotter_error *err);
 /* Tang's -l: every address (dual-stack IPv6 socket, IPv4 if IPv6 is unavailable). */
 int listen_all(unsigned port, struct cotter_error *err);
-/* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); returns their count (0 if none). */
-int listen_systemd(int **fds, bool **tls, struct cotter_error *err);
+/* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); returns their count (0 if none). One
+ * named "metrics" goes to *metrics_fd instead (when it is -1). */
+int listen_systemd(int **fds, bool **tls, int *metrics_fd, struct cotter_error *err);
 /* Tells systemd (NOTIFY_SOCKET) a state such as "READY=1"; silent without systemd. */
 void sd_notify_state(const char *state);
 
@@ -341,6 +342,11 @@ bool allow_peer(const struct sockaddr *sa); /* NULL or not IP: refused when rule
 
 /* ---- connections (accept.c) -------------------------------------------------------------- */
 
+struct conn_stats {
+	unsigned open;
+	uint64_t accepted, refused_per_client, refused_total, deadlines;
+};
+void acceptor_stats(struct conn_stats *out);
 /* Accepts on fds (which it then owns and closes) and hands connections to the workers. */
 int acceptor_start(const int *fds, const bool *tls, size_t n, unsigned nworkers,
 		   const struct http_config *cfg, struct cotter_error *err);
@@ -367,8 +373,8 @@ bool upgrade_inherited(void);
 void upgrade_ready(void);
 /* Starts the installed binary with argv on the listening sockets fds. Returns the child's pid
  * and the descriptor that becomes readable when it serves (or has failed). */
-int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t *child,
-		  int *ready_fd, struct cotter_error *err);
+int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, int metrics_fd,
+		  pid_t *child, int *ready_fd, struct cotter_error *err);
 
 /* ---- a key directory (keydir.c) ---------------------------------------------------------- */
 
@@ -423,6 +429,22 @@ enum reload_result { RELOAD_INITIAL, RELOAD_OK, RELOAD_FAILED, RELOAD_GONE };
 /* Called by keydir.c whenever a set was (re)loaded, failed to, or its directory went away. */
 void endpoint_keys_changed(unsigned id, struct keyset *ks, enum reload_result result);
 
+/* ---- metrics and health (metrics.c) ----------------------------------------------------- */
+
+void metrics_init(void);
+long long metrics_clock_ns(void); /* CLOCK_MONOTONIC, for the /rec latency */
+/* An answer: by key set (NULL: none), route and status; start_ns of a /rec (0: none). */
+void metrics_request(const struct endpoint *ep, enum route route, unsigned status,
+		     long long start_ns);
+void metrics_reload(unsigned set, enum reload_result result);
+void metrics_tls_reload(bool ok);
+void metrics_tls_failure(void);
+char *metrics_text(size_t *len);	 /* the exposition, malloc'ed */
+char *metrics_health(unsigned *status); /* /healthz's body, malloc'ed */
+/* Serves /metrics and /healthz on the listening socket fd (-1: none), in a thread. */
+int metrics_start(int fd, struct cotter_error *err);
+void metrics_stop(void);
+
 /* ---- serving (serve.c, options.c, inetd.c, loop.c) ---------------------------------------- */
 
 struct serve_options {
@@ -434,6 +456,7 @@ struct serve_options {
 	size_t ntls_specs;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *audit;     /* --audit */
+	const char *metrics;   /* --metrics */
 	const char *state_dir; /* --state-dir */
 	unsigned state_interval;
 	const char *keyset_specs[COTTERD_MAX_KEYSETS]; /* --keyset PREFIX=DIR */
@@ -470,6 +493,7 @@ struct loop_ctx {
 	const int *fds;
 	const bool *tls;
 	size_t nfds;
+	int metrics_fd; /* passed on too, -1 */
 };
 enum loop_end { LOOP_STOP, LOOP_UPGRADED, LOOP_ERROR };
 /* Runs until SIGTERM/SIGINT, stop_fd, or a successful upgrade: reloads on SIGHUP and when the

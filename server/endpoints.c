@@ -184,8 +184,7 @@ void endpoints_fini(void)
 
 void endpoint_keys_changed(unsigned id, struct keyset *ks, enum reload_result result)
 {
-	(void)id;
-	(void)result;
+	metrics_reload(id, result);
 	for (size_t i = 0; ks != NULL && i < ks->nkeys; i++)
 		ks->keys[i].use = usage_key(ks->keys[i].s256, ks->keys[i].hidden);
 }

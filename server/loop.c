@@ -72,8 +72,8 @@ static void on_sigusr2(const struct loop_ctx *ctx, struct upgrade_state *u)
 			(long)u->child);
 		return;
 	}
-	if (upgrade_start(ctx->argv, ctx->fds, ctx->tls, ctx->nfds, &u->child, &u->ready_fd, &err) <
-	    0) {
+	if (upgrade_start(ctx->argv, ctx->fds, ctx->tls, ctx->nfds, ctx->metrics_fd, &u->child,
+			  &u->ready_fd, &err) < 0) {
 		log_msg("upgrade failed: %s", err.msg);
 		return;
 	}

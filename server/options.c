@@ -36,6 +36,7 @@ enum {
 	OPT_AUDIT,
 	OPT_STATE_DIR,
 	OPT_STATE_INTERVAL,
+	OPT_METRICS,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +65,7 @@ static const struct option long_options[] = {
     {"audit", required_argument, NULL, OPT_AUDIT},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"state-interval", required_argument, NULL, OPT_STATE_INTERVAL},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -133,6 +135,7 @@ static void usage(FILE *f)
 	    "      --audit journal|FILE one record per /rec request (time, client, key set,\n"
 	    "                           kid, status) to the journal or as JSON lines to FILE\n"
 	    "                           (reopened on SIGHUP)\n"
+	    "      --metrics ADDR:PORT  serve Prometheus metrics (/metrics) and /healthz there\n"
 	    "      --state-dir DIR      record when each key was first seen, hidden and last\n"
 	    "                           used, in DIR/keys.json (see cotterd keys, purge)\n"
 	    "      --state-interval S   write a key's use to the state once it is S seconds\n"
@@ -316,6 +319,9 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			break;
 		case OPT_AUDIT:
 			o->audit = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_STATE_DIR:
 			o->state_dir = optarg;

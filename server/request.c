@@ -26,6 +26,7 @@ struct req {
 	size_t rawlen;
 	const struct endpoint *ep; /* NULL: no key set's route */
 	enum route route;
+	long long start_ns; /* of a /rec: its latency */
 	bool started;
 	bool too_big;
 	size_t discarded;
@@ -74,6 +75,8 @@ static void account(struct MHD_Connection *c, const struct req *r, const char *m
 {
 	char peer[96];
 
+	metrics_request(r != NULL ? r->ep : NULL, r != NULL ? r->route : ROUTE_NONE, status,
+			r != NULL ? r->start_ns : 0);
 	if (!log_quiet) {
 		http_peer_name(c, peer, sizeof(peer));
 		log_request(peer, method, r != NULL ? r->path : "-", status,
@@ -347,6 +350,8 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		return NULL;
 	r->rawlen = strlen(uri);
 	r->ep = endpoint_route(uri, &r->route, r->kid, sizeof(r->kid));
+	if (r->route == ROUTE_REC)
+		r->start_ns = metrics_clock_ns();
 	if (!log_quiet)
 		log_sanitize(uri, r->path, sizeof(r->path));
 	return r;

@@ -22,6 +22,7 @@ struct listeners {
 	int fds[COTTERD_MAX_FDS];
 	bool tls[COTTERD_MAX_FDS]; /* HTTPS */
 	size_t n;
+	int metrics_fd;	 /* --metrics, or a socket named "metrics"; -1 */
 	bool owned;	 /* ours to close (not yet handed to the acceptor) */
 	bool upgradable; /* --listen/-l sockets (not systemd's): SIGUSR2 may pass them on */
 };
@@ -76,7 +77,7 @@ static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			  struct cotter_error *err)
 {
 	bool inherited = upgrade_inherited();
-	int *sd = NULL, nsd, ret = -1;
+	int *sd = NULL, nsd, ret = -1, sd_metrics = -1;
 	bool *sd_tls = NULL;
 	size_t i;
 
@@ -89,8 +90,18 @@ static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			return -1;
 	if (!inherited && o->listen_all && add_fd(ls, listen_all(o->port, err), false, err) < 0)
 		return -1;
-	if ((nsd = listen_systemd(&sd, &sd_tls, err)) < 0)
+	if (!inherited && o->metrics != NULL && (ls->metrics_fd = listen_addr(o->metrics, err)) < 0)
 		return -1;
+	if ((nsd = listen_systemd(&sd, &sd_tls, &sd_metrics, err)) < 0)
+		return -1;
+	if (sd_metrics >= 0 && ls->metrics_fd >= 0) {
+		close(sd_metrics);
+		cotter_error_set(err, COTTER_E_USAGE,
+				 "--metrics and a socket named \"metrics\" from systemd: give one");
+		goto out;
+	}
+	if (sd_metrics >= 0)
+		ls->metrics_fd = sd_metrics;
 	for (i = 0; i < (size_t)nsd; i++)
 		if (add_fd(ls, sd[i], sd_tls[i], err) < 0)
 			goto out;
@@ -113,6 +124,9 @@ static void close_listeners(struct listeners *ls)
 	for (size_t i = 0; ls->owned && i < ls->n; i++)
 		close(ls->fds[i]); /* never shutdown(): systemd's sockets outlive us */
 	ls->n = 0;
+	if (ls->metrics_fd >= 0 && ls->owned)
+		close(ls->metrics_fd);
+	ls->metrics_fd = -1;
 }
 
 /* Inetd mode: one connection, one worker; returns once the connection has ended. */
@@ -148,7 +162,8 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 			       .argv = ls->upgradable ? argv : NULL,
 			       .fds = ls->fds,
 			       .tls = ls->tls,
-			       .nfds = ls->n};
+			       .nfds = ls->n,
+			       .metrics_fd = ls->metrics_fd};
 	bool plain = false, tls = false;
 	enum loop_end end;
 	int ret = -1;
@@ -159,8 +174,11 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 		tls |= ls->tls[i];
 		plain |= !ls->tls[i];
 	}
+	if (ls->metrics_fd >= 0 && listen_start(ls->metrics_fd, err) < 0)
+		return -1;
 	if (http_start_workers(plain, tls, err) < 0 ||
-	    acceptor_start(ls->fds, ls->tls, ls->n, o->http.threads, &o->http, err) < 0)
+	    acceptor_start(ls->fds, ls->tls, ls->n, o->http.threads, &o->http, err) < 0 ||
+	    metrics_start(ls->metrics_fd, err) < 0)
 		goto out;
 	ls->owned = false;
 	sd_notify_state("READY=1");
@@ -174,6 +192,7 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
 out:
+	metrics_stop();
 	http_stop_workers();
 	acceptor_fini();
 	return ret;
@@ -182,7 +201,7 @@ out:
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_options o;
-	struct listeners ls = {.n = 0};
+	struct listeners ls = {.n = 0, .metrics_fd = -1};
 	struct cotter_error err = {0};
 	char **args = NULL;
 	int ret;
@@ -196,6 +215,7 @@ int cmd_serve(int argc, char **argv)
 	if ((ret = options_parse(argc, argv, &o)) >= 0)
 		goto out;
 	upgrade_init();
+	metrics_init();
 	raise_nofile();
 	signals_block(); /* before any thread starts: they go to the main loop's signalfd */
 

@@ -135,6 +135,7 @@ void tls_reload(void)
 		return;
 	if ((p = pair_load(&err)) == NULL) {
 		log_msg("TLS certificate reload failed, keeping the previous one: %s", err.msg);
+		metrics_tls_reload(false);
 		return;
 	}
 	pthread_mutex_lock(&T.lock);
@@ -142,6 +143,7 @@ void tls_reload(void)
 	T.current = p;
 	pthread_mutex_unlock(&T.lock);
 	log_msg("TLS certificate reloaded from %s", T.cert_file);
+	metrics_tls_reload(true);
 }
 
 int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
