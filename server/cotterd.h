@@ -114,6 +114,9 @@ void secret_file_free(struct secret_file *f);
  * name is NULL), mode 0440, atomically. The created file names go to out (may be NULL). */
 int keygen_pair(int dirfd, const char *signame, const char *excname, char out[2][COTTERD_NAME_MAX],
 		struct cotter_error *err);
+/* The owner of the files cotterd makes from now on (keys, the state directory). */
+void file_owner_set(uid_t uid, gid_t gid);
+void file_owner_give(int fd);
 /* Wipes a JWK's "d" in place, then releases it. */
 void jwk_free_wiped(json_t *jwk);
 int cmd_keygen(int argc, char **argv);
@@ -439,11 +442,20 @@ void metrics_request(const struct endpoint *ep, enum route route, unsigned statu
 void metrics_reload(unsigned set, enum reload_result result);
 void metrics_tls_reload(bool ok);
 void metrics_tls_failure(void);
-char *metrics_text(size_t *len);	 /* the exposition, malloc'ed */
+char *metrics_text(size_t *len);	/* the exposition, malloc'ed */
 char *metrics_health(unsigned *status); /* /healthz's body, malloc'ed */
 /* Serves /metrics and /healthz on the listening socket fd (-1: none), in a thread. */
 int metrics_start(int fd, struct cotter_error *err);
 void metrics_stop(void);
+
+/* ---- privileges and the seccomp filter (confine.c) ---------------------------------------- */
+
+/* --user: who to become. Files made before confine_drop() (keys, the state directory) are
+ * given to that user (file_owner_give) when cotterd runs as root. */
+int confine_user(const char *user, struct cotter_error *err);
+int confine_drop(struct cotter_error *err);
+/* Allows only what serving needs, in every thread; upgrades: exec for SIGUSR2. */
+int confine_seccomp(bool upgrades, struct cotter_error *err);
 
 /* ---- serving (serve.c, options.c, inetd.c, loop.c) ---------------------------------------- */
 
@@ -467,6 +479,7 @@ struct serve_options {
 	unsigned port;
 	const char *user;
 	bool watch;
+	bool seccomp; /* false: --no-seccomp */
 	struct http_config http;
 };
 

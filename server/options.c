@@ -37,6 +37,7 @@ enum {
 	OPT_STATE_DIR,
 	OPT_STATE_INTERVAL,
 	OPT_METRICS,
+	OPT_NO_SECCOMP,
 };
 
 static const struct option long_options[] = {
@@ -66,6 +67,7 @@ static const struct option long_options[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"state-interval", required_argument, NULL, OPT_STATE_INTERVAL},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -108,7 +110,8 @@ static void usage(FILE *f)
 	    "  -e, --endpoint PATH      serve DIR under the prefix /PATH (e.g. /PATH/adv)\n"
 	    "      --keyset PREFIX=DIR  also serve the key directory DIR under /PREFIX\n"
 	    "                           (repeatable; e.g. rack1=/var/db/rack1: /rack1/adv)\n"
-	    "  -u, --user USER          drop privileges to USER after opening the sockets\n"
+	    "  -u, --user USER          started as root: open the sockets, read the keys,\n"
+	    "                           then become USER\n"
 	    "      --idle-timeout S     close idle connections after S seconds (default 30)\n"
 	    "      --request-timeout S  a request (headers and body) must arrive within S\n"
 	    "                           seconds of its first byte (default 10)\n"
@@ -140,6 +143,8 @@ static void usage(FILE *f)
 	    "                           used, in DIR/keys.json (see cotterd keys, purge)\n"
 	    "      --state-interval S   write a key's use to the state once it is S seconds\n"
 	    "                           newer than the file's (default 60)\n"
+	    "      --no-seccomp         no system call filter (it stops the process on any\n"
+	    "                           call serving does not need)\n"
 	    "  -q, --quiet              do not log one line per request\n"
 	    "  -v, --version            print the version\n"
 	    "  -h, --help               print this help\n"
@@ -231,6 +236,7 @@ static void set_defaults(struct serve_options *o)
 	memset(o, 0, sizeof(*o));
 	o->port = 9090;
 	o->watch = true;
+	o->seccomp = true;
 	o->state_interval = 60;
 	o->http = (struct http_config){
 	    .threads = ncpu > 0 ? (unsigned)ncpu : 1,
@@ -305,6 +311,9 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			break;
 		case 'u':
 			o->user = optarg;
+			break;
+		case OPT_NO_SECCOMP:
+			o->seccomp = false;
 			break;
 		case OPT_NOWATCH:
 			o->watch = false;

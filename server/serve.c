@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * `cotterd [OPTIONS] DIR`: serve a key directory. The steps, in order: read the options, open
- * the listening sockets (as root, before privileges are dropped), drop privileges, load the
- * keys, start the HTTP workers and the acceptor, run the main loop until a stop or an upgrade,
- * then drain the requests in flight and stop.
+ * the listening sockets, load the keys, the TLS pair, the state and the audit file (as root
+ * when started so), drop privileges, load the seccomp filter, start the HTTP workers and the
+ * acceptor, run the main loop until a stop or an upgrade, then drain the requests in flight
+ * and stop.
  * Without a listening socket, Tang's inetd mode serves the one connection on stdin.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,25 +25,6 @@ struct listeners {
 	bool owned;	 /* ours to close (not yet handed to the acceptor) */
 	bool upgradable; /* --listen/-l sockets (not systemd's): SIGUSR2 may pass them on */
 };
-
-static int drop_privileges(const char *user, struct cotter_error *err)
-{
-	struct passwd *pw;
-
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL)
-		return cotter_error_set(err, COTTER_E_USAGE, "unknown user '%s'", user);
-	/* started by an upgrade from a process that had dropped them already */
-	if (pw->pw_uid != 0 && getuid() == pw->pw_uid && geteuid() == pw->pw_uid &&
-	    getgid() == pw->pw_gid && getegid() == pw->pw_gid)
-		return 0;
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-		return cotter_error_set(err, COTTER_E_IO, "cannot become '%s': %s", user,
-					strerror(errno));
-	if (pw->pw_uid != 0 && setuid(0) == 0)
-		return cotter_error_set(err, COTTER_E_IO, "privileges could not be dropped");
-	return 0;
-}
 
 static void raise_nofile(void)
 {
@@ -219,15 +199,18 @@ int cmd_serve(int argc, char **argv)
 	raise_nofile();
 	signals_block(); /* before any thread starts: they go to the main loop's signalfd */
 
-	if (open_listeners(&o, &ls, &err) < 0)
+	if (o.user != NULL && confine_user(o.user, &err) < 0)
 		goto fail;
-	if (o.user != NULL && drop_privileges(o.user, &err) < 0)
+	if (open_listeners(&o, &ls, &err) < 0)
 		goto fail;
 	/* the state before the keys: loading them records them */
 	if (usage_open(o.state_dir, o.state_interval, &err) < 0 ||
 	    endpoints_open(o.watch && ls.n > 0, &err) < 0 || audit_open(o.audit, &err) < 0)
 		goto fail;
 	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
+		goto fail;
+	if ((o.user != NULL && confine_drop(&err) < 0) ||
+	    (o.seccomp && confine_seccomp(ls.upgradable, &err) < 0))
 		goto fail;
 	for (size_t i = 0; ls.n > 0 && i < endpoints_count(); i++) {
 		const struct endpoint *ep = endpoint_at(i);

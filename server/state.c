@@ -42,6 +42,8 @@ int state_open_dir(const char *dir, bool create, struct cotter_error *err)
 			return cotter_error_set(err, COTTER_E_IO, "--state-dir %s: %s", dir,
 						strerror(errno));
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0)
+			file_owner_give(fd); /* made as root for --user: theirs to write */
 	}
 	if (fd < 0)
 		return cotter_error_set(err, COTTER_E_IO, "--state-dir %s: %s", dir,
