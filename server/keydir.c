@@ -326,12 +326,15 @@ void keydir_hup(struct keydir *kd)
 
 void keydir_on_event(struct keydir *kd, long long now)
 {
-	bool relevant;
+	bool relevant, was_dirty;
 
+	/* dirty while the events are being read: a request that finds the queue empty meanwhile
+	 * must not serve the old set (it waits for the lock, then looks again) */
 	pthread_mutex_lock(&kd->lock);
+	was_dirty = __atomic_exchange_n(&kd->dirty, true, __ATOMIC_ACQ_REL);
 	relevant = drain_events(kd);
-	if (relevant)
-		__atomic_store_n(&kd->dirty, true, __ATOMIC_RELEASE);
+	if (!relevant && !was_dirty)
+		__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&kd->lock);
 	if (relevant) {
 		kd->deadline = now + QUIET_MS;
