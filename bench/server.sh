@@ -73,7 +73,7 @@ done
 # Both servers must compute the same point: same key, same request.
 R1=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_COT/rec/$KID" | jose fmt -j- -g x -u-)
 R2=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_TANG/rec/$KID" | jose fmt -j- -g x -u-)
-[ -n "$R1" ] && [ "$R1" = "$R2" ] || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
+{ [ -n "$R1" ] && [ "$R1" = "$R2" ]; } || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
 
 # rget FILE KEY: a field of the load generator's RESULT line
 rget() { sed -n "s/^RESULT .* $2=\([^ ]*\).*/\1/p" "$1"; }
@@ -256,6 +256,7 @@ for c in $CASES; do
 done
 printf '  %-16s %10s op/s\n' openssl-limit "$LIMIT"
 R=${RPS[cotterd-rec-keepalive]}
+# shellcheck disable=SC2046 # pct_runs prints one number per word
 target "/rec keep-alive ($CONNS conns) vs OpenSSL ecdhp521 limit, minimum of $REPS" \
 	"min $(minof $(pct_runs cotterd-rec-keepalive))% (median $R / $LIMIT = $(calc "100 * $R / $LIMIT")%)" ">= 80%" \
 	"$(minof $(pct_runs cotterd-rec-keepalive)) >= 80"

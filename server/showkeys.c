@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/pin/http.h"
-#include "../lib/pin/pin.h"
+#include "http.h" /* cotter-pin: the HTTP client */
+#include "pin.h"  /* cotter-pin: a Tang advertisement's checks */
 #include "cotterd.h"
 
 /* The client's HTTP path (lib/pin/http.c): timeouts, no redirects, no proxy from the
