@@ -19,7 +19,7 @@ int cmd_rotate(int argc, char **argv)
 {
 	struct cotter_error err = {0};
 	char files[2][COTTERD_NAME_MAX];
-	char **old = NULL;
+	char **old = NULL, *copy;
 	size_t n = 0, cap = 0, i, hidden = 0;
 	struct dirent *e;
 	DIR *d = NULL;
@@ -54,9 +54,9 @@ int cmd_rotate(int argc, char **argv)
 				goto nomem;
 			old = bigger;
 		}
-		if ((old[n] = strdup(e->d_name)) == NULL)
+		if ((copy = strdup(e->d_name)) == NULL)
 			goto nomem;
-		n++;
+		old[n++] = copy;
 	}
 	if (keygen_pair(dirfd, NULL, NULL, files, &err) < 0) {
 		fprintf(stderr, "cotterd rotate: %s: %s\n", argv[1], err.msg);

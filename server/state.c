@@ -157,7 +157,7 @@ int state_write(int dirfd, json_t *keys, int64_t interval, struct cotter_error *
 {
 	json_t *root = json_pack("{s:i,s:I,s:O}", "version", 1, "interval", (json_int_t)interval,
 				 "keys", keys);
-	char tmp[64], *text = NULL;
+	char tmp[64] = "", *text = NULL;
 	uint64_t r = 0;
 	int fd = -1, ret = -1;
 
