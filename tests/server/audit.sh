@@ -156,8 +156,8 @@ done
 journalctl -D /run/log/journal/* -o json --no-pager MESSAGE_ID=475fe57ac89d419f947d0d5a3bc22b09 >"$TMP/journal.json"
 kill $J; wait $J
 EOF
-TMP=$TMP LOG=$LOG COTTERD=$COTTERD R1=$R1 ROOT=$ROOT EXC1=$EXC1 \
-	unshare -m --propagation private bash "$TMP/journal.sh" >"$TMP/journal.out" ||
+export TMP LOG COTTERD R1 ROOT EXC1
+unshare -m --propagation private bash "$TMP/journal.sh" >"$TMP/journal.out" ||
 	fail "the journal run failed: $(cat "$TMP/journal.out" "$TMP/journald.log" 2>/dev/null)"
 expect_eq "the journal run: /rack1/rec 200, /rec/nokid 404" "$(paste -sd' ' "$TMP/journal.out")" "200 404"
 python3 - "$TMP/journal.json" "$EXC1" <<'PY' || fail "journal entries: $(cat "$TMP/journal.json")"

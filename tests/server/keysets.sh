@@ -21,7 +21,7 @@ keylist() {
 		python3 -c 'import json,sys; [print(json.dumps(k)) for k in sorted(json.load(sys.stdin)["keys"], key=json.dumps)]'
 }
 adv_thps() { fetch "$1" | payload_keys | jose jwk thp -i- -a S256 | sort | paste -sd' '; }
-dir_thps() { for f in "$1"/[!.]*.jwk; do echo "$(thp "$f")"; done | sort | paste -sd' '; }
+dir_thps() { for f in "$1"/[!.]*.jwk; do thp "$f"; echo; done | sort | paste -sd' '; }
 
 start_cotterd "$ROOT" --keyset rack1="$R1" --keyset /rack2/="$R2" --allow rack2=127.0.0.2 \
 	--allow rack2=::1

@@ -207,8 +207,9 @@ expect_code "socket activation: Tang's port" 200 GET /adv
 expect_eq "socket activation: the socket named metrics serves /healthz" "$(mget /healthz)" ok
 expect_eq "socket activation: /metrics not on the Tang port" "$(code GET /metrics)" 404
 
-"$COTTERD" --listen "127.0.0.1:$(free_port)" --metrics nonsense "$ROOT" 2>"$TMP/bad.err"
-[ $? -ne 0 ] || fail "--metrics nonsense accepted"
+if "$COTTERD" --listen "127.0.0.1:$(free_port)" --metrics nonsense "$ROOT" 2>"$TMP/bad.err"; then
+	fail "--metrics nonsense accepted"
+fi
 grep -q nonsense "$TMP/bad.err" || fail "the bad --metrics is not named: $(cat "$TMP/bad.err")"
 pass "a bad --metrics address is refused"
 finish

@@ -40,12 +40,14 @@ confined() {
 	local t s
 	for t in /proc/"$1"/task/*; do
 		s=$(cat "$t/status") || return 1
-		grep -Eq "^Uid:\s+$NOBODY\s+$NOBODY\s+$NOBODY\s+$NOBODY$" <<<"$s" &&
+		if ! { grep -Eq "^Uid:\s+$NOBODY\s+$NOBODY\s+$NOBODY\s+$NOBODY$" <<<"$s" &&
 			grep -Eq "^Gid:\s+$NOGROUP\s+$NOGROUP\s+$NOGROUP\s+$NOGROUP$" <<<"$s" &&
 			grep -Eq "^Groups:\s*$" <<<"$s" &&
 			grep -Eq "^CapPrm:\s+0+$" <<<"$s" && grep -Eq "^CapEff:\s+0+$" <<<"$s" &&
-			grep -Eq "^CapBnd:\s+" <<<"$s" && grep -Eq "^NoNewPrivs:\s+1$" <<<"$s" &&
-			grep -Eq "^Seccomp:\s+2$" <<<"$s" || { echo "$t: $s" >&2; return 1; }
+			grep -Eq "^NoNewPrivs:\s+1$" <<<"$s" && grep -Eq "^Seccomp:\s+2$" <<<"$s"; }; then
+			echo "$t: $s" >&2
+			return 1
+		fi
 	done
 }
 
