@@ -160,11 +160,13 @@ static int reload_locked(struct keydir *kd, bool generate, bool initial, struct 
 
 	if (err == NULL)
 		err = &e;
+	/* dirty stays set until the new set is published: a request meanwhile waits for the lock
+	 * rather than serve the set being replaced */
+	__atomic_store_n(&kd->dirty, true, __ATOMIC_RELEASE);
 	if (kd->ifd >= 0) {
 		(void)drain_events(kd);
 		rewatch(kd);
 	}
-	__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE);
 	if ((dirfd = open(kd->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		int saved = errno;
 
@@ -176,6 +178,7 @@ static int reload_locked(struct keydir *kd, bool generate, bool initial, struct 
 				       kd->path);
 			__atomic_store_n(&kd->missing, true, __ATOMIC_RELEASE);
 			publish(kd, NULL);
+			__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE);
 			endpoint_keys_changed(kd->id, NULL, RELOAD_GONE);
 			return 0;
 		}
@@ -198,8 +201,10 @@ static int reload_locked(struct keydir *kd, bool generate, bool initial, struct 
 	__atomic_store_n(&kd->missing, false, __ATOMIC_RELEASE);
 	endpoint_keys_changed(kd->id, ks, initial ? RELOAD_INITIAL : RELOAD_OK);
 	publish(kd, ks);
+	__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE);
 	return 0;
 failed:
+	__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE); /* the previous set stays */
 	if (!initial) {
 		kd_log(kd, "reload failed, keeping the previous key set: %s", err->msg);
 		endpoint_keys_changed(kd->id, NULL, RELOAD_FAILED);
