@@ -48,14 +48,9 @@ mkdir -p "$T/keys"
 chmod 0440 "$T"/keys/*.jwk
 
 P_COT=$(free_port)
-P_TLS=$(free_port)
-# HTTPS on a second listener of the same cotterd (a self-signed P-256 certificate)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench \
-	-addext subjectAltName=IP:127.0.0.1 -keyout "$T/tls.key" -out "$T/tls.pem" 2>/dev/null ||
-	die "openssl could not make the TLS certificate"
 # shellcheck disable=SC2086
-bg "$COTTERD" --listen "127.0.0.1:$P_COT" --listen-tls "127.0.0.1:$P_TLS" --tls-cert "$T/tls.pem" \
-	--tls-key "$T/tls.key" --max-per-client 0 ${BENCH_COTTERD_ARGS:-} "$T/keys" 2>/dev/null
+bg "$COTTERD" --listen "127.0.0.1:$P_COT" --max-per-client 0 ${BENCH_COTTERD_ARGS:-} "$T/keys" \
+	2>/dev/null
 COT_PID=$LAST_PID
 P_TANG=$(free_port)
 bg socat "TCP-LISTEN:$P_TANG,bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=128" \
@@ -216,46 +211,6 @@ md "cotterd CPU µs/req is cotterd's own CPU (/proc/PID/stat, all threads) over 
 md "unlike req/s it does not depend on what else runs on the machine."
 md ""
 
-# /rec over HTTPS vs plain, both with wrk (cotter-loadgen has no TLS), keep-alive, interleaved
-# over the repetitions; the target holds for the minimum ratio.
-if command -v wrk >/dev/null 2>&1; then
-	printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/jwk+json"\nwrk.body = io.open("%s"):read("*a")\n' \
-		"$T/rec.jwk" >"$T/rec.lua"
-	: >"$T/tls.runs"
-	# wrk_second URL: WRK_N requests answered in one second and WRK_TICKS cotterd's CPU ticks
-	# meanwhile (plain and HTTPS alternate second by second, so that the other load of the
-	# machine hits both alike)
-	wrk_second() {
-		local c0
-		c0=$(cot_ticks)
-		WRK_N=$(wrk -t1 -c"$CONNS" -d1s -s "$T/rec.lua" "$1" 2>/dev/null | awk '/requests in/{print $1}')
-		WRK_TICKS=$(($(cot_ticks) - c0))
-	}
-	for rep in $(seq 1 "$REPS"); do
-		plain=0 tls=0 tp=0 tt=0
-		for _ in $(seq 1 "$SECS"); do
-			wrk_second "http://127.0.0.1:$P_COT/rec/$KID"
-			plain=$((plain + ${WRK_N:-0}))
-			tp=$((tp + WRK_TICKS))
-			wrk_second "https://127.0.0.1:$P_TLS/rec/$KID"
-			tls=$((tls + ${WRK_N:-0}))
-			tt=$((tt + WRK_TICKS))
-		done
-		echo "$plain $tls $tp $tt" >>"$T/tls.runs"
-		printf '    %-22s rep %d: plain %8s requests  https %8s requests (%s x 1 s each)\n' \
-			"wrk-rec-keepalive" "$rep" "$plain" "$tls" "$SECS"
-	done
-	TLS_PCT=$(awk '{ if ($1 > 0) printf "%.1f\n", 100 * $2 / $1; else print 0 }' "$T/tls.runs")
-	TLS_CPU=$(awk -v hz="$HZ" '{p+=$3; t+=$4; np+=$1; nt+=$2} END{ if (np > 0 && nt > 0) printf "%.1f vs %.1f us", 1e6*p/hz/np, 1e6*t/hz/nt; else print "-" }' "$T/tls.runs")
-	# shellcheck disable=SC2086
-	TLS_MIN=$(minof $TLS_PCT)
-	md "/rec keep-alive over HTTPS (\`--listen-tls\`, P-256 certificate, wrk -t1 -c$CONNS, POST) vs plain,"
-	md "alternating second by second, $SECS s each per repetition (plain → https requests):"
-	md "$(awk '{printf "%s → %s; ", $1, $2}' "$T/tls.runs") minimum **$TLS_MIN%** of plain."
-	md "cotterd CPU per /rec, plain vs https: $TLS_CPU."
-	md ""
-fi
-
 # Cross-check of the load generator with wrk on the cheapest case (it must not be the bottleneck).
 if command -v wrk >/dev/null 2>&1; then
 	WRK=$(wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$P_COT/adv" 2>/dev/null |
@@ -319,11 +274,6 @@ target "/rec new connection per request vs tangd" \
 ok_idle="$PER_CONN_RSS <= 16 and ${OPENED:-0} == $IDLE and ${OPEN_END:-0} == $IDLE"
 target "memory per idle connection ($IDLE open)" "$PER_CONN_RSS KiB RSS ($PER_CONN_PSS KiB PSS), ${OPEN_END:-0}/$IDLE open" \
 	"<= 16 KiB" "$ok_idle"
-if [ -n "${TLS_MIN:-}" ]; then
-	target "/rec keep-alive over HTTPS vs plain (wrk), minimum of $REPS" "$TLS_MIN% (runs $(xargs <<<"$TLS_PCT"))" ">= 70%" \
-		"$TLS_MIN >= 70"
-	info "cotterd CPU per /rec keep-alive, plain vs HTTPS" "$TLS_CPU"
-fi
 info "/adv new connection vs tangd" "$(calc "${RPS[cotterd-adv-newconn]} / ${RPS[tangd-adv-newconn]}")x"
 info "/rec keep-alive vs tangd" "$(calc "${RPS[cotterd-rec-keepalive]} / ${RPS[tangd-rec-keepalive]}")x"
 RCPU=$(col cotterd-rec-keepalive 6)

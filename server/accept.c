@@ -66,7 +66,8 @@ static struct {
 	int ep, wake;
 	pthread_t thread;
 	bool running, accepting, draining, quit;
-	unsigned refused_cap, refused_total, deadlines;
+	unsigned refused_cap, refused_total, deadlines; /* since the last log line */
+	uint64_t accepted, all_refused_cap, all_refused_total, all_deadlines; /* metrics */
 	const struct http_config *cfg;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1};
 
@@ -147,6 +148,10 @@ void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
 		}
 		*socket_context = c;
 	} else if ((c = *socket_context) != NULL) {
+		/* HTTPS without a single request: the handshake failed or was abandoned (the
+		 * session itself is gone by now) */
+		if (c->worker >= A.nworkers && c->requests == 0 && !c->in_request)
+			metrics_tls_failure();
 		unlink_conn(&A.conns, c);
 		free_conn(c);
 		*socket_context = NULL;
@@ -221,6 +226,7 @@ static void take(int fd, bool tls, const struct sockaddr *sa, socklen_t sl)
 	pthread_mutex_lock(&A.lock);
 	if (A.nconns >= A.cfg->max_connections) {
 		A.refused_total++;
+		A.all_refused_total++;
 		pthread_mutex_unlock(&A.lock);
 		reset_and_close(fd);
 		return;
@@ -230,6 +236,7 @@ static void take(int fd, bool tls, const struct sockaddr *sa, socklen_t sl)
 	if (v != CLIENT_OK) {
 		pthread_mutex_lock(&A.lock);
 		A.refused_cap += v == CLIENT_TOO_MANY;
+		A.all_refused_cap += v == CLIENT_TOO_MANY;
 		pthread_mutex_unlock(&A.lock);
 		reset_and_close(fd);
 		return;
@@ -247,6 +254,7 @@ static void take(int fd, bool tls, const struct sockaddr *sa, socklen_t sl)
 	c->worker = least_busy_worker(tls);
 	A.per_worker[c->worker]++;
 	A.nconns++;
+	A.accepted++;
 	link_conn(&A.pending, c);
 	pthread_mutex_unlock(&A.lock);
 	if (http_add_connection(c->worker, fd, sa, sl) == 0)
@@ -312,6 +320,7 @@ static void sweep(long long now)
 		}
 		if (c->req_start_ms != 0 && now - c->req_start_ms > deadline) {
 			A.deadlines++;
+			A.all_deadlines++;
 			c->shut = true;
 			(void)shutdown(c->fd, SHUT_RDWR);
 		} else if (idle && A.draining) {
@@ -422,6 +431,17 @@ int acceptor_start(const int *fds, const bool *tls, size_t n, unsigned nworkers,
 		return cotter_error_set(err, COTTER_E_IO, "cannot start the acceptor thread");
 	}
 	return 0;
+}
+
+void acceptor_stats(struct conn_stats *out)
+{
+	pthread_mutex_lock(&A.lock);
+	*out = (struct conn_stats){.open = A.nconns,
+				   .accepted = A.accepted,
+				   .refused_per_client = A.all_refused_cap,
+				   .refused_total = A.all_refused_total,
+				   .deadlines = A.all_deadlines};
+	pthread_mutex_unlock(&A.lock);
 }
 
 void acceptor_stop_accepting(void)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * --allow CIDR: the client addresses cotterd answers. Without any --allow every address is
- * answered (Tang's behaviour); with some, other peers get 403 on every request, and a log
- * line says which address was refused. IPv4 rules also match IPv4-mapped IPv6 peers (a dual-
- * stack socket), so "--allow 192.0.2.0/24" means the same on every listener.
+ * --allow [PREFIX=]CIDR: the client addresses cotterd answers. Without any rule every address
+ * is answered (Tang's behaviour). Global rules (no PREFIX) apply to every request: other peers
+ * get 403 whatever the route. Rules of a key set (--allow rack1=CIDR) apply to its routes on
+ * top of the global ones. IPv4 rules also match IPv4-mapped IPv6 peers (a dual-stack socket),
+ * so "--allow 192.0.2.0/24" means the same on every listener.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,12 +21,16 @@ struct rule {
 	unsigned bits;	  /* prefix length over the 16 bytes */
 };
 
-static struct rule rules[MAX_RULES];
-static size_t nrules;
+struct allow_list {
+	struct rule rules[MAX_RULES];
+	size_t n;
+};
+
+static struct allow_list global;
 
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-int allow_add(const char *cidr, struct cotter_error *err)
+int allow_list_add(struct allow_list **list, const char *cidr, struct cotter_error *err)
 {
 	char host[INET6_ADDRSTRLEN];
 	const char *slash = strchr(cidr, '/');
@@ -35,8 +40,9 @@ int allow_add(const char *cidr, struct cotter_error *err)
 	unsigned max;
 	char *end;
 
-	if (nrules == MAX_RULES)
-		return cotter_error_set(err, COTTER_E_USAGE, "at most %d --allow", MAX_RULES);
+	if (*list != NULL && (*list)->n == MAX_RULES)
+		return cotter_error_set(err, COTTER_E_USAGE, "at most %d --allow per key set",
+					MAX_RULES);
 	if (hl == 0 || hl >= sizeof(host))
 		goto bad;
 	memcpy(host, cidr, hl);
@@ -59,7 +65,9 @@ int allow_add(const char *cidr, struct cotter_error *err)
 	/* host bits set in the address are ignored, as routers do */
 	for (unsigned i = r.bits; i < 128; i++)
 		r.addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-	rules[nrules++] = r;
+	if (*list == NULL && (*list = calloc(1, sizeof(**list))) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	(*list)->rules[(*list)->n++] = r;
 	return 0;
 bad:
 	return cotter_error_set(err, COTTER_E_USAGE,
@@ -68,16 +76,11 @@ bad:
 				cidr);
 }
 
-bool allow_enabled(void)
-{
-	return nrules > 0;
-}
-
-bool allow_peer(const struct sockaddr *sa)
+bool allow_list_match(const struct allow_list *list, const struct sockaddr *sa)
 {
 	uint8_t a[16];
 
-	if (nrules == 0)
+	if (list == NULL || list->n == 0)
 		return true;
 	if (sa == NULL)
 		return false;
@@ -89,14 +92,36 @@ bool allow_peer(const struct sockaddr *sa)
 	} else {
 		return false; /* not IP: no address to allow */
 	}
-	for (size_t i = 0; i < nrules; i++) {
-		unsigned full = rules[i].bits / 8, rest = rules[i].bits % 8;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct rule *r = &list->rules[i];
+		unsigned full = r->bits / 8, rest = r->bits % 8;
 
-		if (memcmp(a, rules[i].addr, full) != 0)
+		if (memcmp(a, r->addr, full) != 0)
 			continue;
-		if (rest == 0 ||
-		    ((a[full] ^ rules[i].addr[full]) & (uint8_t)(0xff00u >> rest)) == 0)
+		if (rest == 0 || ((a[full] ^ r->addr[full]) & (uint8_t)(0xff00u >> rest)) == 0)
 			return true;
 	}
 	return false;
+}
+
+void allow_list_free(struct allow_list *list)
+{
+	free(list);
+}
+
+int allow_add(const char *cidr, struct cotter_error *err)
+{
+	struct allow_list *g = &global;
+
+	return allow_list_add(&g, cidr, err);
+}
+
+bool allow_enabled(void)
+{
+	return global.n > 0;
+}
+
+bool allow_peer(const struct sockaddr *sa)
+{
+	return allow_list_match(&global, sa);
 }

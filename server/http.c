@@ -18,35 +18,44 @@
 #include "cotterd.h"
 
 static struct http_config cfg;
-static char *prefix;
 static char inetd_peer[64];
 static int closed_notify_fd = -1;
 static bool unix_peer;
 static struct MHD_Daemon **workers;
 static unsigned nworkers;
 
-void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz)
+void http_peer_addr(struct MHD_Connection *c, char *out, size_t outsz, unsigned *port)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-	char host[INET6_ADDRSTRLEN];
 
+	*port = 0;
 	if (inetd_peer[0] != '\0') {
 		snprintf(out, outsz, "%s", inetd_peer);
 	} else if (sa != NULL && sa->sa_family == AF_INET &&
-		   inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host,
-			     sizeof(host)) != NULL) {
-		snprintf(out, outsz, "%s:%u", host,
-			 ntohs(((const struct sockaddr_in *)sa)->sin_port));
+		   inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			     (socklen_t)outsz) != NULL) {
+		*port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 	} else if (sa != NULL && sa->sa_family == AF_INET6 &&
-		   inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-			     sizeof(host)) != NULL) {
-		snprintf(out, outsz, "[%s]:%u", host,
-			 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+		   inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			     (socklen_t)outsz) != NULL) {
+		*port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	} else {
 		snprintf(out, outsz, "<unknown>");
 	}
+}
+
+void http_peer_name(struct MHD_Connection *c, char *out, size_t outsz)
+{
+	char host[INET6_ADDRSTRLEN + 64];
+	unsigned port;
+
+	http_peer_addr(c, host, sizeof(host), &port);
+	if (port == 0)
+		snprintf(out, outsz, "%s", host);
+	else
+		snprintf(out, outsz, strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 static void on_single_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -89,23 +98,13 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 int http_init(const struct http_config *c, struct cotter_error *err)
 {
 	cfg = *c;
-	if (c->prefix != NULL) {
-		const char *p = c->prefix;
-
-		while (*p == '/')
-			p++;
-		if (*p != '\0' && (prefix = strdup(p)) == NULL)
-			return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	}
 	clients_init(c->max_per_client, c->rec_rate, c->rec_burst);
-	return request_init(prefix, c->body_memory, err);
+	return request_init(c->body_memory, err);
 }
 
 void http_fini(void)
 {
 	request_fini();
-	free(prefix);
-	prefix = NULL;
 }
 
 /* after MHD_OPTION_EXTERNAL_LOGGER, which must come first */

@@ -20,6 +20,27 @@
 #include "cotter/secmem.h"
 #include "cotterd.h"
 
+/* who the files cotterd makes belong to (see confine.c); unset: whoever runs it */
+static struct {
+	bool set;
+	uid_t uid;
+	gid_t gid;
+} owner;
+
+void file_owner_set(uid_t uid, gid_t gid)
+{
+	owner.uid = uid;
+	owner.gid = gid;
+	owner.set = true;
+}
+
+void file_owner_give(int fd)
+{
+	if (owner.set && fchown(fd, owner.uid, owner.gid) < 0)
+		log_msg("cannot give a new file to uid %u: %s", (unsigned)owner.uid,
+			strerror(errno));
+}
+
 static int write_key_file(int dirfd, const char *name, const json_t *jwk, struct cotter_error *err)
 {
 	char tmp[64];
@@ -56,6 +77,7 @@ static int write_key_file(int dirfd, const char *name, const json_t *jwk, struct
 		goto out;
 	}
 	created = true;
+	file_owner_give(fd); /* root making keys for --user: theirs to reload and rotate */
 	if (cotter_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
 		cotter_error_set(err, COTTER_E_IO, "cannot write key file: %s", strerror(errno));
 		goto out;
@@ -169,7 +191,6 @@ int cmd_keygen(int argc, char **argv)
 		fprintf(stderr, "Usage: cotterd keygen DIR [SIG EXC]\n");
 		return 2;
 	}
-	cotter_secmem_init();
 	dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		fprintf(stderr, "cotterd keygen: %s: %s\n", argv[1], strerror(errno));

@@ -72,7 +72,7 @@ static int scan_dir(int dirfd, char ***out, size_t *count, size_t *advertised,
 {
 	DIR *d = NULL;
 	struct dirent *e;
-	char **names = NULL;
+	char **names = NULL, *copy;
 	size_t n = 0, cap = 0, adv = 0;
 	int fd, ret = -1;
 
@@ -95,11 +95,11 @@ static int scan_dir(int dirfd, char ***out, size_t *count, size_t *advertised,
 				goto nomem;
 			names = bigger;
 		}
-		if ((names[n] = strdup(e->d_name)) == NULL)
+		if ((copy = strdup(e->d_name)) == NULL)
 			goto nomem;
+		names[n++] = copy;
 		if (e->d_name[0] != '.')
 			adv++;
-		n++;
 		errno = 0;
 	}
 	if (errno != 0) {
@@ -125,35 +125,33 @@ out:
 	return ret;
 }
 
-/* Reads and parses one key file. Returns 1 when the file is not JSON (Tang skips it). */
-static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_error *err)
+/* Files that hold private keys (JWKs, the TLS key) are read straight into the secure heap with
+ * read(2): stdio, and the file readers of other libraries, would leave a copy in a buffer that is
+ * freed without being wiped. */
+int secret_file_read(int dirfd, const char *name, size_t max, struct secret_file *out,
+		     struct cotter_error *err)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	json_error_t jerr;
 	int fd, ret = -1;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		cotter_error_set(err, COTTER_E_IO, "%s: %s", name, strerror(errno));
-		return -1;
-	}
+	*out = (struct secret_file){.data = NULL};
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
+		return cotter_error_set(err, COTTER_E_IO, "%s: %s", name, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		cotter_error_set(err, COTTER_E_IO, "%s: not a regular file", name);
 		goto out;
 	}
-	if (st.st_size > KEY_FILE_MAX) {
-		cotter_error_set(err, COTTER_E_INVALID, "%s: larger than %d bytes", name,
-				 KEY_FILE_MAX);
+	if ((size_t)st.st_size > max) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s: larger than %zu bytes", name, max);
 		goto out;
 	}
-	cap = (size_t)st.st_size + 1;
-	if ((buf = cotter_secure_alloc(cap)) == NULL) {
+	out->cap = (size_t)st.st_size + 1;
+	if ((out->data = cotter_secure_alloc(out->cap)) == NULL) {
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		goto out;
 	}
-	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
+	while (out->len < out->cap - 1) {
+		ssize_t r = read(fd, out->data + out->len, out->cap - 1 - out->len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -163,18 +161,43 @@ static int read_jwk(int dirfd, const char *name, json_t **out, struct cotter_err
 		}
 		if (r == 0)
 			break;
-		len += (size_t)r;
+		out->len += (size_t)r;
 	}
-	*out = json_loadb(buf, len, 0, &jerr);
+	out->data[out->len] = '\0';
+	out->mtime = st.st_mtime;
+	ret = 0;
+out:
+	if (ret < 0)
+		secret_file_free(out);
+	close(fd);
+	return ret;
+}
+
+void secret_file_free(struct secret_file *f)
+{
+	cotter_secure_free(f->data, f->cap);
+	*f = (struct secret_file){.data = NULL};
+}
+
+/* Reads and parses one key file. Returns 1 when the file is not JSON (Tang skips it). */
+static int read_jwk(int dirfd, const char *name, json_t **out, time_t *mtime,
+		    struct cotter_error *err)
+{
+	struct secret_file f;
+	json_error_t jerr;
+	int ret;
+
+	if (secret_file_read(dirfd, name, KEY_FILE_MAX, &f, err) < 0)
+		return -1;
+	*out = json_loadb(f.data, f.len, 0, &jerr);
+	*mtime = f.mtime;
 	ret = *out == NULL ? 1 : 0;
 	/* Only the position: jansson's text quotes the offending token, which in a damaged key
 	 * file can be part of "d". */
 	if (ret == 1)
 		cotter_error_set(err, COTTER_E_INVALID, "%s: not JSON (line %d, column %d)", name,
 				 jerr.line, jerr.column);
-out:
-	cotter_secure_free(buf, cap);
-	close(fd);
+	secret_file_free(&f);
 	return ret;
 }
 
@@ -189,8 +212,17 @@ static int add_key(struct keyset *ks, struct loading *ld, const char *name, json
 	if (!json_is_object(jwk) || !json_is_string(json_object_get(jwk, "kty")) ||
 	    strcmp(json_string_value(json_object_get(jwk, "kty")), "EC") != 0)
 		return cotter_error_set(err, COTTER_E_INVALID, "%s: not an EC JWK", name);
+/* gcc 12's analyser loses the name once it is stored in the set's array: keyset_unref() frees
+ * every counted key's name, this one too on the error returns below (it is counted first). */
+#ifndef __clang__ /* the analyser is gcc's: clang knows no such warning */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 	if ((k->file = strdup(name)) == NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 	ld->jwks[ks->nkeys] = jwk;
 	ks->nkeys++; /* from here on the key is owned by the set */
 
@@ -363,7 +395,7 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 	for (;;) {
 		if (scan_dir(dirfd, &ld.names, &ld.nnames, &advertised, err) < 0)
 			goto fail;
-		if (advertised > 0 || generated)
+		if (advertised > 0 || generated || (flags & KS_ANY))
 			break;
 		if (flags & KS_NO_GENERATE) {
 			cotter_error_set(err, COTTER_E_NOTFOUND, "no advertised keys");
@@ -390,7 +422,8 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 	for (i = 0; i < ld.nnames; i++) {
 		struct cotter_error ferr = {0};
 		json_t *jwk = NULL;
-		int r = read_jwk(dirfd, ld.names[i], &jwk, &ferr);
+		time_t mtime = 0;
+		int r = read_jwk(dirfd, ld.names[i], &jwk, &mtime, &ferr);
 
 		if (r == 1) {
 			log_msg("skipping %s", ferr.msg);
@@ -405,12 +438,13 @@ struct keyset *keyset_load(int dirfd, unsigned flags, struct cotter_error *err)
 				jwk_free_wiped(jwk);
 			goto fail;
 		}
+		ks->keys[ks->nkeys - 1].mtime = mtime;
 	}
-	if (ks->nsigners == 0) {
+	if (ks->nsigners == 0 && !(flags & KS_ANY)) {
 		cotter_error_set(err, COTTER_E_INVALID, "no advertised signing key");
 		goto fail;
 	}
-	if (ks->nexchange == 0)
+	if (ks->nexchange == 0 && !(flags & KS_ANY))
 		log_msg("warning: no advertised exchange (deriveKey) key: clients cannot encrypt");
 	qsort(ks->thp, ks->nthp, sizeof(*ks->thp), cmp_thp);
 	if (!(flags & KS_NO_ADV) && build_adv(ks, &ld, err) < 0)
@@ -470,28 +504,4 @@ const struct ks_key *keyset_find(const struct keyset *ks, const char *kid)
 			lo = mid + 1;
 	}
 	return NULL;
-}
-
-static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct keyset *current;
-
-struct keyset *keyset_current(void)
-{
-	struct keyset *ks;
-
-	pthread_mutex_lock(&current_lock);
-	ks = current != NULL ? keyset_ref(current) : NULL;
-	pthread_mutex_unlock(&current_lock);
-	return ks;
-}
-
-void keyset_publish(struct keyset *ks)
-{
-	struct keyset *old;
-
-	pthread_mutex_lock(&current_lock);
-	old = current;
-	current = ks;
-	pthread_mutex_unlock(&current_lock);
-	keyset_unref(old);
 }

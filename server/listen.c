@@ -122,19 +122,22 @@ int listen_start(int fd, struct cotter_error *err)
 	return 0;
 }
 
-/* Whether the i-th of the colon-separated LISTEN_FDNAMES is "https". */
-static bool named_https(const char *names, int i)
+/* Whether the i-th of the colon-separated LISTEN_FDNAMES is name. */
+static bool named(const char *names, int i, const char *name)
 {
 	const char *p = names;
+	size_t n = strlen(name);
 
 	for (; p != NULL && i > 0; i--)
 		if ((p = strchr(p, ':')) != NULL)
 			p++;
-	return p != NULL && strncmp(p, "https", 5) == 0 && (p[5] == '\0' || p[5] == ':');
+	return p != NULL && strncmp(p, name, n) == 0 && (p[n] == '\0' || p[n] == ':');
 }
 
-int listen_systemd(int **fds, bool **tls, struct cotter_error *err)
+int listen_systemd(int **fds, bool **tls, int *metrics_fd, struct cotter_error *err)
 {
+	int k = 0;
+
 	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
 	char *names = getenv("LISTEN_FDNAMES") != NULL ? strdup(getenv("LISTEN_FDNAMES")) : NULL;
 	long count;
@@ -183,11 +186,15 @@ int listen_systemd(int **fds, bool **tls, struct cotter_error *err)
 		}
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		(*fds)[i] = fd;
-		(*tls)[i] = named_https(names, i);
+		if (named(names, i, "metrics") && *metrics_fd < 0) {
+			*metrics_fd = fd;
+			continue;
+		}
+		(*fds)[k] = fd;
+		(*tls)[k++] = named(names, i, "https");
 	}
 	free(names);
-	return (int)count;
+	return k;
 }
 
 void sd_notify_state(const char *state)

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The main thread's loop, while the workers serve: signals (SIGHUP reloads, SIGTERM/SIGINT
- * stop, SIGUSR2 upgrades the binary), the key directory's inotify queue, and an upgrade's
- * new process. Directory events are debounced (a quiet
- * period), since tools write several files in a row; requests meanwhile reload on their own
- * (keydir.c), so the quiet period never shows. When a background reload finds no advertised
- * key at all, another tool is most likely between hiding the old keys and writing new ones
- * (tangd-rotate-keys), so creating a pair waits one more period.
+ * stop, SIGUSR2 upgrades the binary), the inotify queue of each key directory (keydir.c
+ * debounces and reloads; requests meanwhile reload on their own), and an upgrade's new process.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <stdio.h>
@@ -20,8 +17,6 @@
 
 #include "cotterd.h"
 
-#define QUIET_MS 150
-#define EMPTY_GRACE_MS 1000
 #define UPGRADE_READY_MS 30000
 
 long long now_ms(void)
@@ -77,8 +72,8 @@ static void on_sigusr2(const struct loop_ctx *ctx, struct upgrade_state *u)
 			(long)u->child);
 		return;
 	}
-	if (upgrade_start(ctx->argv, ctx->fds, ctx->tls, ctx->nfds, &u->child, &u->ready_fd, &err) <
-	    0) {
+	if (upgrade_start(ctx->argv, ctx->fds, ctx->tls, ctx->nfds, ctx->metrics_fd, &u->child,
+			  &u->ready_fd, &err) < 0) {
 		log_msg("upgrade failed: %s", err.msg);
 		return;
 	}
@@ -120,11 +115,12 @@ static void reap_children(struct upgrade_state *u)
 
 enum loop_end serve_loop(const struct loop_ctx *ctx)
 {
+	enum { P_SIGNAL, P_STOP, P_UPGRADE, P_USAGE, P_KEYDIRS };
 	struct upgrade_state up = {.child = -1, .ready_fd = -1};
 	enum loop_end end = LOOP_STOP;
-	struct pollfd pfd[4];
+	struct pollfd pfd[P_KEYDIRS + COTTERD_MAX_KEYSETS];
+	size_t nsets = endpoints_count(), npfd = P_KEYDIRS + nsets;
 	long long deadline = 0;
-	bool generate = false;
 	sigset_t set;
 	int sfd;
 
@@ -138,12 +134,15 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 		log_msg("signalfd: %s", strerror(errno));
 		return LOOP_ERROR;
 	}
-	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = keydir_watch_fd(), .events = POLLIN};
-	pfd[2] = (struct pollfd){.fd = ctx->stop_fd, .events = POLLIN};
+	pfd[P_SIGNAL] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfd[P_STOP] = (struct pollfd){.fd = ctx->stop_fd, .events = POLLIN};
+	pfd[P_USAGE] = (struct pollfd){.fd = usage_wake_fd(), .events = POLLIN};
+	for (size_t i = 0; i < nsets; i++)
+		pfd[P_KEYDIRS + i] =
+		    (struct pollfd){.fd = keydir_watch_fd(endpoint_at(i)->kd), .events = POLLIN};
 
 	for (;;) {
-		long long t = deadline ? deadline - now_ms() : -1;
+		long long t = deadline ? deadline - now_ms() : -1, now;
 		struct signalfd_siginfo si;
 		bool hup = false, stop = false, usr2 = false, chld = false;
 
@@ -151,13 +150,13 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 			t = up.deadline - now_ms();
 		if (t < -1)
 			t = 0;
-		pfd[3] = (struct pollfd){.fd = up.ready_fd, .events = POLLIN};
-		if (poll(pfd, 4, t > 0x7fffffff ? 0x7fffffff : (int)t) < 0 && errno != EINTR) {
+		pfd[P_UPGRADE] = (struct pollfd){.fd = up.ready_fd, .events = POLLIN};
+		if (poll(pfd, npfd, t > 0x7fffffff ? 0x7fffffff : (int)t) < 0 && errno != EINTR) {
 			log_msg("poll: %s", strerror(errno));
 			end = LOOP_ERROR;
 			break;
 		}
-		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
+		if (pfd[P_STOP].revents & (POLLIN | POLLHUP | POLLERR))
 			break;
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			hup |= si.ssi_signo == SIGHUP;
@@ -169,7 +168,7 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 			log_msg("stopping: no new connections, draining the requests in flight");
 			break;
 		}
-		if (up.ready_fd >= 0 && (pfd[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (up.ready_fd >= 0 && (pfd[P_UPGRADE].revents & (POLLIN | POLLHUP | POLLERR))) {
 			if (upgrade_answered(&up)) {
 				end = LOOP_UPGRADED;
 				break;
@@ -183,21 +182,21 @@ enum loop_end serve_loop(const struct loop_ctx *ctx)
 			on_sigusr2(ctx, &up);
 		if (hup) {
 			log_msg("SIGHUP: reloading keys");
-			(void)keydir_reload(true);
+			for (size_t i = 0; i < nsets; i++)
+				keydir_hup(endpoint_at(i)->kd);
 			tls_reload();
-			deadline = 0;
-			continue;
+			audit_reopen();
 		}
-		if ((pfd[1].revents & POLLIN) && keydir_notice()) {
-			deadline = now_ms() + QUIET_MS;
-			generate = false;
-		}
-		if (deadline && now_ms() >= deadline) {
-			/* 1: nothing advertised; create a pair if it stays so */
-			bool empty = keydir_reload(generate) == 1;
+		now = now_ms();
+		deadline = usage_due(now);
+		for (size_t i = 0; i < nsets; i++) {
+			struct keydir *kd = endpoint_at(i)->kd;
+			long long d;
 
-			deadline = empty ? now_ms() + EMPTY_GRACE_MS : 0;
-			generate = empty;
+			if (pfd[P_KEYDIRS + i].revents & POLLIN)
+				keydir_on_event(kd, now);
+			if ((d = keydir_due(kd, now)) != 0 && (deadline == 0 || d < deadline))
+				deadline = d;
 		}
 	}
 	if (end != LOOP_UPGRADED && up.child > 0)

@@ -5,11 +5,15 @@
  *   cotterd keygen DIR [SIG EXC]     create a key pair, like tangd-keygen (keygen.c)
  *   cotterd rotate DIR               hide the current keys, create a new pair (rotate.c)
  *   cotterd show-keys DIR | --url U  thumbprints of the advertised signing keys (showkeys.c)
+ *   cotterd keys DIR                 every key, its state, age and last use (keys.c)
+ *   cotterd purge DIR --unused-for T delete hidden keys unused for T (purge.c)
  * Where it listens: --listen ADDR:PORT (repeatable), Tang's -l [-p PORT] (every address, 9090),
  * sockets from systemd (LISTEN_FDS), or else Tang's inetd mode: the one connection on stdin.
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "cotter/cotter.h"
 #include "cotterd.h"
 
 int main(int argc, char **argv)
@@ -18,11 +22,17 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"keygen", cmd_keygen},
-	    {"rotate", cmd_rotate},
-	    {"show-keys", cmd_show_keys},
+	    {"keygen", cmd_keygen}, {"rotate", cmd_rotate}, {"show-keys", cmd_show_keys},
+	    {"keys", cmd_keys},	    {"purge", cmd_purge},
 	};
 
+	struct cotter_error err = {0};
+
+	/* the secure heap, and jansson wiping what it frees (key files parse into it) */
+	if (cotter_init(&err) < 0) {
+		fprintf(stderr, "cotterd: %s\n", err.msg);
+		return 1;
+	}
 	if (argc >= 2)
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 			if (strcmp(argv[1], cmds[i].name) == 0)

@@ -32,6 +32,12 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_CLIENT_CA,
+	OPT_KEYSET,
+	OPT_AUDIT,
+	OPT_STATE_DIR,
+	OPT_STATE_INTERVAL,
+	OPT_METRICS,
+	OPT_NO_SECCOMP,
 };
 
 static const struct option long_options[] = {
@@ -56,6 +62,12 @@ static const struct option long_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"keyset", required_argument, NULL, OPT_KEYSET},
+    {"audit", required_argument, NULL, OPT_AUDIT},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"state-interval", required_argument, NULL, OPT_STATE_INTERVAL},
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -72,6 +84,7 @@ static const struct {
     {OPT_PERCLIENT, 0, 1000000},    {OPT_THREADS, 1, 1024},
     {OPT_CONNMEM, 4096, 1ul << 24}, {OPT_BODYMEM, COTTERD_MAX_BODY, 1ul << 34},
     {OPT_REC_RATE, 0, 1000000},	    {OPT_REC_BURST, 1, 1000000},
+    {OPT_STATE_INTERVAL, 1, 86400},
 };
 
 static void usage(FILE *f)
@@ -79,9 +92,12 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "Usage: cotterd [OPTIONS] DIR\n"
+	    "       cotterd [OPTIONS] [DIR] --keyset PREFIX=DIR...\n"
 	    "       cotterd keygen DIR [SIG EXC]\n"
 	    "       cotterd rotate DIR\n"
 	    "       cotterd show-keys DIR | --url URL\n"
+	    "       cotterd keys DIR [--state-dir DIR] [--json]\n"
+	    "       cotterd purge DIR --unused-for TIME [--dry-run] [--state-dir DIR]\n"
 	    "\n"
 	    "Serves the Tang key directory DIR (GET /adv, GET /adv/KID, POST /rec/KID).\n"
 	    "Without --listen, -l or sockets from systemd, serves the one connection on\n"
@@ -91,8 +107,11 @@ static void usage(FILE *f)
 	    "  --listen-tls ADDR:PORT   the same, serving HTTPS (with --tls-cert, --tls-key)\n"
 	    "  -l, --listen-all         listen on every address (port from -p, default 9090)\n"
 	    "  -p, --port PORT          port for -l\n"
-	    "  -e, --endpoint PATH      serve under the prefix /PATH (e.g. /PATH/adv)\n"
-	    "  -u, --user USER          drop privileges to USER after opening the sockets\n"
+	    "  -e, --endpoint PATH      serve DIR under the prefix /PATH (e.g. /PATH/adv)\n"
+	    "      --keyset PREFIX=DIR  also serve the key directory DIR under /PREFIX\n"
+	    "                           (repeatable; e.g. rack1=/var/db/rack1: /rack1/adv)\n"
+	    "  -u, --user USER          started as root: open the sockets, read the keys,\n"
+	    "                           then become USER\n"
 	    "      --idle-timeout S     close idle connections after S seconds (default 30)\n"
 	    "      --request-timeout S  a request (headers and body) must arrive within S\n"
 	    "                           seconds of its first byte (default 10)\n"
@@ -111,16 +130,28 @@ static void usage(FILE *f)
 	    "      --no-watch           reload keys on SIGHUP only (no inotify on DIR)\n"
 	    "      --allow CIDR         answer only these client addresses (repeatable; other\n"
 	    "                           peers get 403); default: every address\n"
+	    "      --allow PREFIX=CIDR  the same for the key set under /PREFIX only\n"
 	    "      --tls-cert FILE      PEM certificate (chain) of the HTTPS listeners; SIGHUP\n"
 	    "                           reloads it\n"
 	    "      --tls-key FILE       its PEM private key\n"
 	    "      --tls-client-ca FILE HTTPS clients must present a certificate of this CA\n"
+	    "      --audit journal|FILE one record per /rec request (time, client, key set,\n"
+	    "                           kid, status) to the journal or as JSON lines to FILE\n"
+	    "                           (reopened on SIGHUP)\n"
+	    "      --metrics ADDR:PORT  serve Prometheus metrics (/metrics) and /healthz there\n"
+	    "      --state-dir DIR      record when each key was first seen, hidden and last\n"
+	    "                           used, in DIR/keys.json (see cotterd keys, purge)\n"
+	    "      --state-interval S   write a key's use to the state once it is S seconds\n"
+	    "                           newer than the file's (default 60)\n"
+	    "      --no-seccomp         no system call filter (it stops the process on any\n"
+	    "                           call serving does not need)\n"
 	    "  -q, --quiet              do not log one line per request\n"
 	    "  -v, --version            print the version\n"
 	    "  -h, --help               print this help\n"
 	    "\n"
-	    "Signals: SIGHUP reloads the keys, SIGTERM stops after the requests in flight,\n"
-	    "SIGUSR2 starts the installed binary on the same sockets (--listen/-l), then stops.\n");
+	    "Signals: SIGHUP reloads the keys and certificates and reopens --audit, SIGTERM\n"
+	    "stops after the requests in flight, SIGUSR2 starts the installed binary on the\n"
+	    "same sockets (--listen/-l), then stops.\n");
 }
 
 static const char *option_name(int val)
@@ -188,6 +219,9 @@ static int set_numeric(struct serve_options *o, int opt, const char *arg)
 	case OPT_REC_RATE:
 		h->rec_rate = (unsigned)v;
 		break;
+	case OPT_STATE_INTERVAL:
+		o->state_interval = (unsigned)v;
+		break;
 	default:
 		h->rec_burst = (unsigned)v;
 		break;
@@ -202,6 +236,8 @@ static void set_defaults(struct serve_options *o)
 	memset(o, 0, sizeof(*o));
 	o->port = 9090;
 	o->watch = true;
+	o->seccomp = true;
+	o->state_interval = 60;
 	o->http = (struct http_config){
 	    .threads = ncpu > 0 ? (unsigned)ncpu : 1,
 	    .idle_timeout = 30,
@@ -212,6 +248,27 @@ static void set_defaults(struct serve_options *o)
 	    .conn_memory = 8192,
 	    .body_memory = 16ul << 20,
 	};
+}
+
+/* The served key sets: DIR first, then --keyset in order; then the --allow rules, which may
+ * name a set. */
+static int configure_keysets(const struct serve_options *o)
+{
+	struct cotter_error err = {0};
+	size_t i;
+
+	if (o->dir != NULL && endpoints_add_tang(o->endpoint, o->dir, &err) < 0)
+		goto fail;
+	for (i = 0; i < o->nkeysets; i++)
+		if (endpoints_add_spec(o->keyset_specs[i], &err) < 0)
+			goto fail;
+	for (i = 0; i < o->nallow; i++)
+		if (endpoints_allow_spec(o->allow_specs[i], &err) < 0)
+			goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "cotterd: %s\n", err.msg);
+	return -1;
 }
 
 int options_parse(int argc, char **argv, struct serve_options *o)
@@ -242,10 +299,21 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			o->listen_all = true;
 			break;
 		case 'e':
-			o->http.prefix = optarg;
+			o->endpoint = optarg;
+			break;
+		case OPT_KEYSET:
+			if (o->nkeysets == COTTERD_MAX_KEYSETS) {
+				fprintf(stderr, "cotterd: at most %d --keyset\n",
+					COTTERD_MAX_KEYSETS);
+				return 2;
+			}
+			o->keyset_specs[o->nkeysets++] = optarg;
 			break;
 		case 'u':
 			o->user = optarg;
+			break;
+		case OPT_NO_SECCOMP:
+			o->seccomp = false;
 			break;
 		case OPT_NOWATCH:
 			o->watch = false;
@@ -258,6 +326,15 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			}
 			o->tls_specs[o->ntls_specs++] = optarg;
 			break;
+		case OPT_AUDIT:
+			o->audit = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
+			break;
 		case OPT_TLS_CERT:
 			o->tls_cert = optarg;
 			break;
@@ -267,15 +344,13 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_TLS_CLIENT_CA:
 			o->tls_client_ca = optarg;
 			break;
-		case OPT_ALLOW: {
-			struct cotter_error err = {0};
-
-			if (allow_add(optarg, &err) < 0) {
-				fprintf(stderr, "cotterd: %s\n", err.msg);
+		case OPT_ALLOW:
+			if (o->nallow == COTTERD_MAX_ALLOW) {
+				fprintf(stderr, "cotterd: at most %d --allow\n", COTTERD_MAX_ALLOW);
 				return 2;
 			}
+			o->allow_specs[o->nallow++] = optarg;
 			break;
-		}
 		case 'q':
 			log_quiet = true;
 			break;
@@ -294,11 +369,17 @@ int options_parse(int argc, char **argv, struct serve_options *o)
 			break;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 && !(optind == argc && o->nkeysets > 0)) {
 		usage(stderr);
 		return 2;
 	}
-	o->dir = argv[optind];
+	o->dir = optind < argc ? argv[optind] : NULL;
+	if (o->dir == NULL && o->endpoint != NULL) {
+		fprintf(stderr, "cotterd: -e is the prefix of DIR; give --keyset PREFIX=DIR\n");
+		return 2;
+	}
+	if (configure_keysets(o) < 0)
+		return 2;
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL) ||
 	    (o->tls_client_ca != NULL && o->tls_cert == NULL)) {
 		fprintf(stderr, "cotterd: --tls-cert and --tls-key go together (and "

@@ -24,17 +24,19 @@
 
 struct req {
 	size_t rawlen;
+	const struct endpoint *ep; /* NULL: no key set's route */
 	enum route route;
+	long long start_ns; /* of a /rec: its latency */
 	bool started;
 	bool too_big;
 	size_t discarded;
 	char kid[COTTER_THP_MAX];
+	char thp[COTTER_THP_MAX]; /* /rec: S256 thumbprint of the key kid names, or "" */
 	char path[LOG_PATH_MAX];
 	char *body;
 	size_t blen, bcap;
 };
 
-static const char *prefix;
 static size_t body_budget;
 static size_t body_in_use; /* atomic */
 
@@ -67,16 +69,29 @@ struct MHD_Response *response_new(const char *body, size_t len, const char *ctyp
 	return r;
 }
 
-static void log_reply(struct MHD_Connection *c, const struct req *r, const char *method,
-		      unsigned status)
+/* Every answer: the log line, the audit record of a /rec. */
+static void account(struct MHD_Connection *c, const struct req *r, const char *method,
+		    unsigned status)
 {
 	char peer[96];
 
-	if (log_quiet)
-		return;
-	http_peer_name(c, peer, sizeof(peer));
-	log_request(peer, method, r != NULL ? r->path : "-", status,
-		    r != NULL && r->route != ROUTE_ADV ? r->kid : NULL);
+	metrics_request(r != NULL ? r->ep : NULL, r != NULL ? r->route : ROUTE_NONE, status,
+			r != NULL ? r->start_ns : 0);
+	if (!log_quiet) {
+		http_peer_name(c, peer, sizeof(peer));
+		log_request(peer, method, r != NULL ? r->path : "-", status,
+			    r != NULL && r->route != ROUTE_ADV ? r->kid : NULL);
+	}
+	if (r != NULL && r->route == ROUTE_REC && audit_enabled()) {
+		struct audit_record a = {.peer = peer,
+					 .keyset = r->ep->name,
+					 .kid = r->kid,
+					 .thp = r->thp[0] != '\0' ? r->thp : NULL,
+					 .status = status};
+
+		http_peer_addr(c, peer, sizeof(peer), &a.port);
+		audit_rec(&a);
+	}
 }
 
 /* Queues a prepared answer; while draining, a copy of it that closes the connection. */
@@ -91,7 +106,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, const char
 	ret = MHD_queue_response(c, status, fresh != NULL ? fresh : cn->resp);
 	if (fresh != NULL)
 		MHD_destroy_response(fresh);
-	log_reply(c, r, method, status);
+	account(c, r, method, status);
 	return ret;
 }
 
@@ -111,7 +126,7 @@ static enum MHD_Result reply_body(struct MHD_Connection *c, struct req *r, const
 		return reply_error(c, r, method, 500);
 	ret = MHD_queue_response(c, 200, resp);
 	MHD_destroy_response(resp);
-	log_reply(c, r, method, 200);
+	account(c, r, method, 200);
 	return ret;
 }
 
@@ -131,21 +146,25 @@ static enum MHD_Result reply_rate_limited(struct MHD_Connection *c, struct req *
 	}
 	ret = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, resp);
 	MHD_destroy_response(resp);
-	log_reply(c, r, method, MHD_HTTP_TOO_MANY_REQUESTS);
+	account(c, r, method, MHD_HTTP_TOO_MANY_REQUESTS);
 	return ret;
 }
 
 static enum MHD_Result serve_rec(struct MHD_Connection *c, struct req *r, const char *method,
 				 const struct keyset *ks)
 {
+	const struct ks_key *key;
 	enum MHD_Result ret;
 	char *body = NULL;
 	size_t len = 0;
 	unsigned status;
 
+	if ((key = keyset_find(ks, r->kid)) != NULL)
+		memcpy(r->thp, key->s256, sizeof(r->thp));
 	status = rec_exchange(ks, r->kid, r->body != NULL ? r->body : "", r->blen, &body, &len);
 	if (status != 200)
 		return reply_error(c, r, method, status);
+	usage_used(key->use);
 	ret = reply_body(c, r, method, body, len, "application/jwk+json");
 	free(body);
 	return ret;
@@ -164,7 +183,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct req *r, const c
 		return reply_error(c, r, method, 405);
 	if (r->route == ROUTE_REC && !clients_rec_allowed(conn_client(c), &retry))
 		return reply_rate_limited(c, r, method, retry);
-	if ((ks = keydir_current()) == NULL)
+	if ((ks = keydir_current(r->ep->kd)) == NULL)
 		return reply_error(c, r, method, 500);
 
 	switch (r->route) {
@@ -174,9 +193,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, struct req *r, const c
 	case ROUTE_ADV_KID:
 		/* only keys that can sign: an exchange key's kid is a 404 (CVE-2021-4076) */
 		key = keyset_find(ks, r->kid);
-		if (key != NULL && key->adv.resp != NULL)
+		if (key != NULL && key->adv.resp != NULL) {
+			usage_used(key->use);
 			ret = reply(c, r, method, 200, &key->adv);
-		else
+		} else
 			ret = reply_error(c, r, method, 404);
 		break;
 	default:
@@ -227,7 +247,8 @@ static bool body_append(struct req *r, const char *data, size_t n)
 }
 
 /* A peer outside --allow: 403, and a log line (at most one a second, with a count). */
-static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, const char *method)
+static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, const char *method,
+				   const char *set)
 {
 	static long long last_ms;
 	static unsigned quiet_count;
@@ -239,7 +260,8 @@ static enum MHD_Result refuse_peer(struct MHD_Connection *c, struct req *r, cons
 		unsigned more = __atomic_exchange_n(&quiet_count, 0, __ATOMIC_RELAXED);
 
 		http_peer_name(c, peer, sizeof(peer));
-		log_msg("%s is not in --allow: 403%s", peer,
+		log_msg("%s is not in --allow%s%s: 403%s", peer, set != NULL ? " of key set " : "",
+			set != NULL ? set : "",
 			more > 0 ? " (and other refusals in the last second)" : "");
 	} else {
 		__atomic_add_fetch(&quiet_count, 1, __ATOMIC_RELAXED);
@@ -262,12 +284,15 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
 		log_msg("%s has no valid client certificate (--tls-client-ca): 403", peer);
 		return reply_error(c, r, method, 403);
 	}
-	if (allow_enabled()) {
+	if (allow_enabled() || (r->ep != NULL && r->ep->allow != NULL)) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-		if (!allow_peer(ci != NULL ? ci->client_addr : NULL))
-			return refuse_peer(c, r, method);
+		if (!allow_peer(sa))
+			return refuse_peer(c, r, method, NULL);
+		if (r->ep != NULL && !endpoint_allows(r->ep, sa))
+			return refuse_peer(c, r, method, r->ep->name);
 	}
 	if (r->rawlen >= COTTERD_MAX_PATH)
 		return reply_error(c, r, method, 414);
@@ -324,7 +349,9 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (r == NULL)
 		return NULL;
 	r->rawlen = strlen(uri);
-	r->route = route_match(prefix, uri, r->kid, sizeof(r->kid));
+	r->ep = endpoint_route(uri, &r->route, r->kid, sizeof(r->kid));
+	if (r->route == ROUTE_REC)
+		r->start_ns = metrics_clock_ns();
 	if (!log_quiet)
 		log_sanitize(uri, r->path, sizeof(r->path));
 	return r;
@@ -345,9 +372,8 @@ void request_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	conn_request_ends(c);
 }
 
-int request_init(const char *endpoint_prefix, size_t body_memory, struct cotter_error *err)
+int request_init(size_t body_memory, struct cotter_error *err)
 {
-	prefix = endpoint_prefix;
 	body_budget = body_memory;
 	for (size_t i = 0; i < sizeof(error_codes) / sizeof(error_codes[0]); i++) {
 		error_replies[i] = (struct canned){.body = "", .len = 0};

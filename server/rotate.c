@@ -13,14 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cotter/secmem.h"
 #include "cotterd.h"
 
 int cmd_rotate(int argc, char **argv)
 {
 	struct cotter_error err = {0};
 	char files[2][COTTERD_NAME_MAX];
-	char **old = NULL;
+	char **old = NULL, *copy;
 	size_t n = 0, cap = 0, i, hidden = 0;
 	struct dirent *e;
 	DIR *d = NULL;
@@ -37,7 +36,6 @@ int cmd_rotate(int argc, char **argv)
 		fprintf(stderr, "Usage: cotterd rotate DIR\n");
 		return 2;
 	}
-	cotter_secmem_init();
 	if ((dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (d = fdopendir(fd)) == NULL) {
@@ -56,9 +54,9 @@ int cmd_rotate(int argc, char **argv)
 				goto nomem;
 			old = bigger;
 		}
-		if ((old[n] = strdup(e->d_name)) == NULL)
+		if ((copy = strdup(e->d_name)) == NULL)
 			goto nomem;
-		n++;
+		old[n++] = copy;
 	}
 	if (keygen_pair(dirfd, NULL, NULL, files, &err) < 0) {
 		fprintf(stderr, "cotterd rotate: %s: %s\n", argv[1], err.msg);

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * `cotterd [OPTIONS] DIR`: serve a key directory. The steps, in order: read the options, open
- * the listening sockets (as root, before privileges are dropped), drop privileges, load the
- * keys, start the HTTP workers and the acceptor, run the main loop until a stop or an upgrade,
- * then drain the requests in flight and stop.
+ * the listening sockets, load the keys, the TLS pair, the state and the audit file (as root
+ * when started so), drop privileges, load the seccomp filter, start the HTTP workers and the
+ * acceptor, run the main loop until a stop or an upgrade, then drain the requests in flight
+ * and stop.
  * Without a listening socket, Tang's inetd mode serves the one connection on stdin.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,35 +15,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cotter/secmem.h"
 #include "cotterd.h"
 
 struct listeners {
 	int fds[COTTERD_MAX_FDS];
 	bool tls[COTTERD_MAX_FDS]; /* HTTPS */
 	size_t n;
+	int metrics_fd;	 /* --metrics, or a socket named "metrics"; -1 */
 	bool owned;	 /* ours to close (not yet handed to the acceptor) */
 	bool upgradable; /* --listen/-l sockets (not systemd's): SIGUSR2 may pass them on */
 };
-
-static int drop_privileges(const char *user, struct cotter_error *err)
-{
-	struct passwd *pw;
-
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL)
-		return cotter_error_set(err, COTTER_E_USAGE, "unknown user '%s'", user);
-	/* started by an upgrade from a process that had dropped them already */
-	if (pw->pw_uid != 0 && getuid() == pw->pw_uid && geteuid() == pw->pw_uid &&
-	    getgid() == pw->pw_gid && getegid() == pw->pw_gid)
-		return 0;
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-		return cotter_error_set(err, COTTER_E_IO, "cannot become '%s': %s", user,
-					strerror(errno));
-	if (pw->pw_uid != 0 && setuid(0) == 0)
-		return cotter_error_set(err, COTTER_E_IO, "privileges could not be dropped");
-	return 0;
-}
 
 static void raise_nofile(void)
 {
@@ -77,7 +57,7 @@ static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			  struct cotter_error *err)
 {
 	bool inherited = upgrade_inherited();
-	int *sd = NULL, nsd, ret = -1;
+	int *sd = NULL, nsd, ret = -1, sd_metrics = -1;
 	bool *sd_tls = NULL;
 	size_t i;
 
@@ -90,8 +70,18 @@ static int open_listeners(const struct serve_options *o, struct listeners *ls,
 			return -1;
 	if (!inherited && o->listen_all && add_fd(ls, listen_all(o->port, err), false, err) < 0)
 		return -1;
-	if ((nsd = listen_systemd(&sd, &sd_tls, err)) < 0)
+	if (!inherited && o->metrics != NULL && (ls->metrics_fd = listen_addr(o->metrics, err)) < 0)
 		return -1;
+	if ((nsd = listen_systemd(&sd, &sd_tls, &sd_metrics, err)) < 0)
+		return -1;
+	if (sd_metrics >= 0 && ls->metrics_fd >= 0) {
+		close(sd_metrics);
+		cotter_error_set(err, COTTER_E_USAGE,
+				 "--metrics and a socket named \"metrics\" from systemd: give one");
+		goto out;
+	}
+	if (sd_metrics >= 0)
+		ls->metrics_fd = sd_metrics;
 	for (i = 0; i < (size_t)nsd; i++)
 		if (add_fd(ls, sd[i], sd_tls[i], err) < 0)
 			goto out;
@@ -114,6 +104,9 @@ static void close_listeners(struct listeners *ls)
 	for (size_t i = 0; ls->owned && i < ls->n; i++)
 		close(ls->fds[i]); /* never shutdown(): systemd's sockets outlive us */
 	ls->n = 0;
+	if (ls->metrics_fd >= 0 && ls->owned)
+		close(ls->metrics_fd);
+	ls->metrics_fd = -1;
 }
 
 /* Inetd mode: one connection, one worker; returns once the connection has ended. */
@@ -129,6 +122,7 @@ static int serve_inetd(struct cotter_error *err)
 	    (d = http_start_single(fd, stop_fd, err)) == NULL)
 		goto out;
 	ret = serve_loop(&(struct loop_ctx){.stop_fd = stop_fd}) == LOOP_ERROR ? -1 : 0;
+	usage_flush();
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
 out:
@@ -148,7 +142,8 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 			       .argv = ls->upgradable ? argv : NULL,
 			       .fds = ls->fds,
 			       .tls = ls->tls,
-			       .nfds = ls->n};
+			       .nfds = ls->n,
+			       .metrics_fd = ls->metrics_fd};
 	bool plain = false, tls = false;
 	enum loop_end end;
 	int ret = -1;
@@ -159,8 +154,11 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 		tls |= ls->tls[i];
 		plain |= !ls->tls[i];
 	}
+	if (ls->metrics_fd >= 0 && listen_start(ls->metrics_fd, err) < 0)
+		return -1;
 	if (http_start_workers(plain, tls, err) < 0 ||
-	    acceptor_start(ls->fds, ls->tls, ls->n, o->http.threads, &o->http, err) < 0)
+	    acceptor_start(ls->fds, ls->tls, ls->n, o->http.threads, &o->http, err) < 0 ||
+	    metrics_start(ls->metrics_fd, err) < 0)
 		goto out;
 	ls->owned = false;
 	sd_notify_state("READY=1");
@@ -169,10 +167,12 @@ static int serve_listeners(const struct serve_options *o, struct listeners *ls, 
 	sd_notify_state("STOPPING=1");
 	if (acceptor_drain(o->http.drain_timeout) && end != LOOP_ERROR)
 		log_msg("every request answered; exiting");
+	usage_flush();
 	ret = end == LOOP_ERROR ? -1 : 0;
 	if (ret < 0)
 		cotter_error_set(err, COTTER_E_IO, "main loop failed");
 out:
+	metrics_stop();
 	http_stop_workers();
 	acceptor_fini();
 	return ret;
@@ -181,7 +181,7 @@ out:
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_options o;
-	struct listeners ls = {.n = 0};
+	struct listeners ls = {.n = 0, .metrics_fd = -1};
 	struct cotter_error err = {0};
 	char **args = NULL;
 	int ret;
@@ -195,22 +195,30 @@ int cmd_serve(int argc, char **argv)
 	if ((ret = options_parse(argc, argv, &o)) >= 0)
 		goto out;
 	upgrade_init();
-	cotter_secmem_init();
+	metrics_init();
 	raise_nofile();
 	signals_block(); /* before any thread starts: they go to the main loop's signalfd */
 
+	if (o.user != NULL && confine_user(o.user, &err) < 0)
+		goto fail;
 	if (open_listeners(&o, &ls, &err) < 0)
 		goto fail;
-	if (o.user != NULL && drop_privileges(o.user, &err) < 0)
-		goto fail;
-	if (keydir_init(o.dir, o.watch && ls.n > 0, &err) < 0 || keydir_load(&err) < 0)
+	/* the state before the keys: loading them records them */
+	if (usage_open(o.state_dir, o.state_interval, &err) < 0 ||
+	    endpoints_open(o.watch && ls.n > 0, &err) < 0 || audit_open(o.audit, &err) < 0)
 		goto fail;
 	if (o.tls_cert != NULL && tls_init(o.tls_cert, o.tls_key, o.tls_client_ca, &err) < 0)
 		goto fail;
-	if (ls.n > 0) {
-		struct keyset *ks = keyset_current();
+	if ((o.user != NULL && confine_drop(&err) < 0) ||
+	    (o.seccomp && confine_seccomp(ls.upgradable, &err) < 0))
+		goto fail;
+	for (size_t i = 0; ls.n > 0 && i < endpoints_count(); i++) {
+		const struct endpoint *ep = endpoint_at(i);
+		struct keyset *ks = keydir_peek(ep->kd);
 
-		log_msg("serving %s: %zu signing, %zu exchange, %zu hidden keys", o.dir,
+		log_msg("serving %s%s%s: %zu signing, %zu exchange, %zu hidden keys", ep->dir,
+			endpoints_count() > 1 || ep->prefix[0] != '\0' ? " under " : "",
+			endpoints_count() > 1 || ep->prefix[0] != '\0' ? ep->name : "",
 			ks->nsigners, ks->nexchange, ks->nhidden);
 		keyset_unref(ks);
 	}
@@ -225,7 +233,9 @@ fail:
 	ret = err.code == COTTER_E_USAGE ? 2 : 1;
 out:
 	close_listeners(&ls);
-	keydir_fini();
+	endpoints_fini();
+	usage_close();
+	audit_close();
 	http_fini();
 	tls_fini();
 	free(args);

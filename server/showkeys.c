@@ -12,9 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/pin/http.h"
-#include "../lib/pin/pin.h"
-#include "cotter/secmem.h"
+#include "http.h" /* cotter-pin: the HTTP client */
+#include "pin.h"  /* cotter-pin: a Tang advertisement's checks */
 #include "cotterd.h"
 
 /* The client's HTTP path (lib/pin/http.c): timeouts, no redirects, no proxy from the
@@ -97,7 +96,6 @@ int cmd_show_keys(int argc, char **argv)
 		    "Prints the S256 thumbprints of the advertised signing keys, one per line.\n");
 		return 0;
 	}
-	cotter_secmem_init();
 	if (argc == 3 && strcmp(argv[1], "--url") == 0)
 		return show_url(argv[2]);
 	if (argc == 2 && strncmp(argv[1], "--url=", 6) == 0)

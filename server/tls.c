@@ -11,6 +11,7 @@
  * handshake asks for one, and a request on a connection without a valid one is answered 403.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -21,6 +22,7 @@
 #include "cotterd.h"
 
 #define MAX_CHAIN 16
+#define TLS_KEY_MAX (1024 * 1024)
 
 struct tls_pair {
 	struct tls_pair *older;
@@ -56,14 +58,17 @@ static struct tls_pair *pair_load(struct cotter_error *err)
 {
 	gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
 	struct tls_pair *p = calloc(1, sizeof(*p));
+	struct secret_file kf = {.data = NULL};
 	int r;
 
 	if (p == NULL) {
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		return NULL;
 	}
-	if (read_file(T.cert_file, &cert, err) < 0 || read_file(T.key_file, &key, err) < 0)
+	if (read_file(T.cert_file, &cert, err) < 0 ||
+	    secret_file_read(AT_FDCWD, T.key_file, TLS_KEY_MAX, &kf, err) < 0)
 		goto fail;
+	key = (gnutls_datum_t){(unsigned char *)kf.data, (unsigned)kf.len};
 	p->nchain = MAX_CHAIN;
 	if ((r = gnutls_pcert_list_import_x509_raw(p->chain, &p->nchain, &cert, GNUTLS_X509_FMT_PEM,
 						   0)) < 0) {
@@ -76,15 +81,11 @@ static struct tls_pair *pair_load(struct cotter_error *err)
 		cotter_error_set(err, COTTER_E_INVALID, "%s: %s", T.key_file, gnutls_strerror(r));
 		goto fail;
 	}
-	gnutls_memset(key.data, 0, key.size);
-	gnutls_free(key.data);
+	secret_file_free(&kf);
 	gnutls_free(cert.data);
 	return p;
 fail:
-	if (key.data != NULL) {
-		gnutls_memset(key.data, 0, key.size);
-		gnutls_free(key.data);
-	}
+	secret_file_free(&kf);
 	gnutls_free(cert.data);
 	pair_free(p);
 	return NULL;
@@ -134,6 +135,7 @@ void tls_reload(void)
 		return;
 	if ((p = pair_load(&err)) == NULL) {
 		log_msg("TLS certificate reload failed, keeping the previous one: %s", err.msg);
+		metrics_tls_reload(false);
 		return;
 	}
 	pthread_mutex_lock(&T.lock);
@@ -141,6 +143,7 @@ void tls_reload(void)
 	T.current = p;
 	pthread_mutex_unlock(&T.lock);
 	log_msg("TLS certificate reloaded from %s", T.cert_file);
+	metrics_tls_reload(true);
 }
 
 int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,

@@ -76,12 +76,13 @@ static int installed_binary(struct cotter_error *err)
 
 /* The environment of the new process: ours, without socket-activation and upgrade variables,
  * plus the new ones. LISTEN_PID gets its digits in the child (see exec_child). */
-static char **child_environment(const bool *tls, size_t n, char *pid_entry, size_t pid_size)
+static char **child_environment(const bool *tls, size_t n, bool metrics, char *pid_entry,
+				size_t pid_size)
 {
 	extern char **environ;
 	static const char *const drop[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
 					   "COTTERD_UPGRADE=", "COTTERD_READY_FD="};
-	static char fds_entry[32], ready_entry[40], names_entry[32 + 6 * COTTERD_MAX_FDS];
+	static char fds_entry[32], ready_entry[40], names_entry[32 + 8 * (COTTERD_MAX_FDS + 1)];
 	size_t count = 0, k = 0;
 	char **env;
 
@@ -98,14 +99,16 @@ static char **child_environment(const bool *tls, size_t n, char *pid_entry, size
 		if (keep)
 			env[k++] = *e;
 	}
-	snprintf(fds_entry, sizeof(fds_entry), "LISTEN_FDS=%zu", n);
-	snprintf(ready_entry, sizeof(ready_entry), "COTTERD_READY_FD=%zu", 3 + n);
+	snprintf(fds_entry, sizeof(fds_entry), "LISTEN_FDS=%zu", n + metrics);
+	snprintf(ready_entry, sizeof(ready_entry), "COTTERD_READY_FD=%zu", 3 + n + metrics);
 	snprintf(pid_entry, pid_size, "LISTEN_PID=");
 	/* systemd's convention (FileDescriptorName=): which sockets serve HTTPS */
 	snprintf(names_entry, sizeof(names_entry), "LISTEN_FDNAMES=");
 	for (size_t i = 0; i < n; i++)
 		strcat(names_entry,
 		       i == 0 ? (tls[i] ? "https" : "http") : (tls[i] ? ":https" : ":http"));
+	if (metrics)
+		strcat(names_entry, n == 0 ? "metrics" : ":metrics");
 	env[k++] = names_entry;
 	env[k++] = fds_entry;
 	env[k++] = pid_entry;
@@ -115,24 +118,22 @@ static char **child_environment(const bool *tls, size_t n, char *pid_entry, size
 	return env;
 }
 
-/* In the child (async-signal-safe calls only): the sockets at 3.., the ready pipe after them,
- * LISTEN_PID, exec. */
+/* In the child (async-signal-safe calls only): the sockets at 3.. (the metrics socket last),
+ * the ready pipe after them, LISTEN_PID, exec. fds holds n + 1 descriptors, the ready pipe
+ * last. */
 static void exec_child(const char *exe, char **argv, char **env, char *pid_digits, const int *fds,
-		       size_t n, int ready_w)
+		       size_t n)
 {
-	int moved[COTTERD_MAX_FDS + 1];
+	int moved[COTTERD_MAX_FDS + 2];
 	char digits[24];
 	long pid = (long)getpid();
 	size_t i, nd = 0;
 	sigset_t none;
 
 	/* move everything above the target range first, so no dup2 overwrites a source */
-	for (i = 0; i <= n; i++) {
-		int src = i < n ? fds[i] : ready_w;
-
-		if ((moved[i] = fcntl(src, F_DUPFD, 3 + (int)n + 1)) < 0)
+	for (i = 0; i <= n; i++)
+		if ((moved[i] = fcntl(fds[i], F_DUPFD, 3 + (int)n + 1)) < 0)
 			_exit(127);
-	}
 	for (i = 0; i <= n; i++)
 		if (dup2(moved[i], 3 + (int)i) < 0) /* dup2 clears FD_CLOEXEC */
 			_exit(127);
@@ -148,23 +149,30 @@ static void exec_child(const char *exe, char **argv, char **env, char *pid_digit
 	_exit(127);
 }
 
-int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t *child,
-		  int *ready_fd, struct cotter_error *err)
+int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, int metrics_fd,
+		  pid_t *child, int *ready_fd, struct cotter_error *err)
 {
 	const char *exe = installed;
+	int p[2], all[COTTERD_MAX_FDS + 2];
+	size_t nall = 0;
 	char pid_entry[48];
 	char **env;
-	int p[2];
 	pid_t pid;
 
 	if (installed_binary(err) < 0)
 		return -1;
-	if ((env = child_environment(tls, n, pid_entry, sizeof(pid_entry))) == NULL)
+	if ((env = child_environment(tls, n, metrics_fd >= 0, pid_entry, sizeof(pid_entry))) ==
+	    NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		free(env);
 		return cotter_error_set(err, COTTER_E_IO, "pipe: %s", strerror(errno));
 	}
+	memcpy(all, fds, n * sizeof(*fds));
+	nall = n;
+	if (metrics_fd >= 0)
+		all[nall++] = metrics_fd;
+	all[nall] = p[1];
 	if ((pid = fork()) < 0) {
 		free(env);
 		close(p[0]);
@@ -172,7 +180,7 @@ int upgrade_start(char **argv, const int *fds, const bool *tls, size_t n, pid_t 
 		return cotter_error_set(err, COTTER_E_IO, "fork: %s", strerror(errno));
 	}
 	if (pid == 0)
-		exec_child(exe, argv, env, pid_entry + strlen("LISTEN_PID="), fds, n, p[1]);
+		exec_child(exe, argv, env, pid_entry + strlen("LISTEN_PID="), all, nall);
 	free(env);
 	close(p[1]);
 	*child = pid;

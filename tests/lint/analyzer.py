@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-OWNED_ELSEWHERE = re.compile(r"^(server/|tests/server/)")
+OWNED_ELSEWHERE = re.compile(r"^$")  # none left: see files.sh
 FINDING = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):\d+: warning: .*\[-Wanalyzer-[a-z-]+\]$")
 
 

@@ -8,13 +8,6 @@ DB=$TMP/db
 newdb db
 client_key
 EXC=$(thp "$DB/exc.jwk")
-from() { # from SRC METHOD PATH [BODY]: status of a request made from address SRC
-	local src=$1 m=$2 p=$3 b=${4:-} host=127.0.0.1 args=()
-	case $src in *:*) host="[::1]" ;; esac
-	[ -n "$b" ] && args=(--data-binary "@$b")
-	curl -sg -o /dev/null -w '%{http_code}' --interface "$src" -X "$m" "${args[@]}" \
-		--max-time 10 "http://$host:$PORT$p"
-}
 
 PORT=$(free_port)
 "$COTTERD" --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" --allow 127.0.0.2 \

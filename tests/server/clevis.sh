@@ -68,7 +68,7 @@ pass "running server serves the rotated keys"
 adv=$(fetch /adv)
 expect_eq "/adv lists only the new keys" \
 	"$(printf '%s' "$adv" | payload_keys | jose jwk thp -i- -a S256 | sort)" \
-	"$(for f in "$DB"/[!.]*.jwk; do echo "$(thp "$f")"; done | sort)"
+	"$(for f in "$DB"/[!.]*.jwk; do thp "$f"; echo; done | sort)"
 check "/adv/{old sig kid} carries a signature by the old key" ver "$(fetch "/adv/$old_thp")" "$DB/.$(basename "$old_sig")"
 expect_eq "old JWE (made with tangd) decrypts after rotate" "$(clevis decrypt <"$TMP/tang.jwe")" "$secret"
 expect_eq "old JWE (made with cotterd) decrypts after rotate" "$(clevis decrypt <"$TMP/c1.jwe")" "$secret"

@@ -33,6 +33,15 @@ expect_code() { # DESC WANT METHOD PATH [BODYFILE]
 	local desc=$1 want=$2; shift 2
 	expect_eq "$desc" "$(code "$@")" "$want"
 }
+# from SRC METHOD PATH [BODYFILE]: status of a request made from the address SRC (127.0.0.x or
+# ::1) to cotterd on $PORT
+from() {
+	local src=$1 m=$2 p=$3 b=${4:-} host=127.0.0.1 args=()
+	case $src in *:*) host="[::1]" ;; esac
+	[ -n "$b" ] && args=(--data-binary "@$b")
+	curl -sg -o /dev/null -w '%{http_code}' --interface "$src" -X "$m" "${args[@]}" \
+		--max-time 10 "http://$host:$PORT$p"
+}
 thp() { jose jwk thp -a "${2:-S256}" -i "$1"; }
 # keys_with DIR OP: the key files (advertised and hidden) whose key_ops contain OP
 keys_with() {
@@ -54,6 +63,7 @@ verify_all() {
 # ver ADV KEYFILE: the advertisement carries a valid signature by KEYFILE
 ver() { printf '%s' "$1" | jose jws ver -i- -k "$2"; }
 # client_key [CRV]: a fresh client ECMR key in $TMP/client.jwk and its public part
+# shellcheck disable=SC2120 # rec.sh gives curves; the others take the default
 client_key() {
 	jose jwk gen -i "{\"alg\":\"ECMR\",\"crv\":\"${1:-P-521}\"}" -o "$TMP/client.jwk"
 	jose jwk pub -i "$TMP/client.jwk" -o "$TMP/client.pub.jwk"

@@ -5,7 +5,7 @@
 # 50 ms on /adv and /rec; the flood holds at most the per-client cap per address, and its
 # trickling requests are closed at the request deadline.
 . "$(dirname "$0")/common.sh"
-TOOL="python3 $(dirname "$0")/hostile.py"
+TOOL=(python3 "$(dirname "$0")/hostile.py")
 
 DB=$TMP/db
 newdb db
@@ -17,14 +17,14 @@ start_cotterd "$DB" --quiet
 expect_code "before the flood" 200 GET /adv
 
 # the attackers run at the lowest priority: on a real network their CPU is not the server's
-nice -n 19 $TOOL flood "$PORT" 16 9000 >"$TMP/flood.out" 2>&1 &
+nice -n 19 "${TOOL[@]}" flood "$PORT" 16 9000 >"$TMP/flood.out" 2>&1 &
 flood=$!
 _bg_pids+=("$flood")
 wait_until 30 grep -q READY "$TMP/flood.out" || fail "the flood did not start: $(cat "$TMP/flood.out")"
 sleep 1
 # what cotterd holds: each connection is two descriptors (libmicrohttpd's and the acceptor's)
 socks=$(find "/proc/$COTTERD_PID/fd" -lname "socket:*" 2>/dev/null | wc -l)
-$TOOL probe "$PORT" 12 "$EXC" "$TMP/client.pub.jwk" >"$TMP/probe.out" 2>&1
+"${TOOL[@]}" probe "$PORT" 12 "$EXC" "$TMP/client.pub.jwk" >"$TMP/probe.out" 2>&1
 prc=$?
 wait "$flood"
 cat "$TMP/flood.out" "$TMP/probe.out"

@@ -24,7 +24,7 @@ adv=$(fetch /adv) || fail "GET /adv after auto-generation"
 check "auto-generated adv verifies" verify_all "$adv"
 expect_eq "one signing and one exchange key generated" \
 	"$(keys_with "$TMP/empty" sign | wc -l) $(keys_with "$TMP/empty" deriveKey | wc -l)" "1 1"
-ls -A "$TMP/empty" | grep -v '\.jwk$' && fail "temporary files left behind"
+[ -z "$(find "$TMP/empty" -mindepth 1 ! -name '*.jwk')" ] || fail "temporary files left behind"
 pass "no temporary files left"
 kill "$COTTERD_PID"
 wait "$COTTERD_PID" 2>/dev/null
@@ -33,7 +33,7 @@ wait "$COTTERD_PID" 2>/dev/null
 for f in "$TMP/empty"/*.jwk; do mv "$f" "$TMP/empty/.$(basename "$f")"; done
 start_cotterd "$TMP/empty"
 check "all hidden: new pair generated" names_ok "$TMP/empty" 2
-expect_eq "hidden keys kept" "$(ls -A "$TMP/empty" | grep -c '^\.')" 2
+expect_eq "hidden keys kept" "$(find "$TMP/empty" -mindepth 1 -name '.*' | wc -l)" 2
 kill "$COTTERD_PID"
 wait "$COTTERD_PID" 2>/dev/null
 
@@ -67,7 +67,7 @@ client_key
 good=$(jose jwk exc -i '{"alg":"ECMR","key_ops":["deriveKey"]}' -l "$TMP/client.jwk" -r "$TMP/tang/other-exc.jwk")
 expect_eq "tangd-keygen directory: /rec" "$(post "/rec/$(thp "$TMP/tang/other-exc.jwk")" "$TMP/client.pub.jwk")" "$good"
 expect_eq "directory unchanged" "$(cd "$TMP/tang" && ls -l --time-style=full-iso && sha256sum ./* | sort)" "$before"
-grep -q "skipping empty.jwk" "$LOG" && grep -q "skipping invalid.jwk" "$LOG" ||
+{ grep -q "skipping empty.jwk" "$LOG" && grep -q "skipping invalid.jwk" "$LOG"; } ||
 	fail "non-JSON key files not reported"
 pass "non-JSON *.jwk files skipped with a log line"
 kill "$COTTERD_PID"
@@ -91,7 +91,7 @@ wait "$COTTERD_PID" 2>/dev/null
 mkdir "$TMP/kg"
 out=$("$COTTERD" keygen "$TMP/kg") || fail "cotterd keygen"
 check "keygen: S256 names, mode 0440" names_ok "$TMP/kg" 2
-expect_eq "keygen prints the two file names" "$(echo "$out" | sort)" "$(cd "$TMP/kg" && ls ./*.jwk | sed 's|^\./||' | sort)"
+expect_eq "keygen prints the two file names" "$(echo "$out" | sort)" "$(find "$TMP/kg" -maxdepth 1 -name '*.jwk' ! -name '.*' -printf '%f\n' | sort)"
 sig=$(keys_with "$TMP/kg" sign)
 exc=$(keys_with "$TMP/kg" deriveKey)
 expect_eq "keygen: ES512 signing key" "$(jose fmt -j "$sig" -g alg -u-) $(jose fmt -j "$sig" -g crv -u-)" "ES512 P-521"
@@ -101,7 +101,7 @@ expect_eq "keygen: sign key_ops" "$(jose fmt -j "$sig" -g key_ops -o-)" '["sign"
 check "keygen with names: mysig.jwk 0440" perm_ok "$TMP/kg/mysig.jwk"
 check "keygen with names: myexc.jwk 0440" perm_ok "$TMP/kg/myexc.jwk"
 # the generated keys are valid for jose: sign/verify and exchange
-echo hi | jose jws sig -I- -k "$TMP/kg/mysig.jwk" -o "$TMP/jws" && jose jws ver -i "$TMP/jws" -k "$TMP/kg/mysig.jwk" >/dev/null ||
+{ echo hi | jose jws sig -I- -k "$TMP/kg/mysig.jwk" -o "$TMP/jws" && jose jws ver -i "$TMP/jws" -k "$TMP/kg/mysig.jwk" >/dev/null; } ||
 	fail "jose cannot use a generated signing key"
 pass "jose signs and verifies with a generated key"
 if "$COTTERD" keygen "$TMP/kg" mysig other 2>/dev/null; then fail "keygen replaced an existing key"; fi
@@ -115,7 +115,7 @@ expect_eq "keygen usage error exit status" "$?" 2
 
 # show-keys DIR equals the thumbprints of the advertised signing keys
 expect_eq "show-keys DIR (tangd-keygen dir)" "$("$COTTERD" show-keys "$TMP/tang" | sort)" \
-	"$(for f in $(keys_with "$TMP/tang" sign); do echo "$(thp "$f")"; done | sort)"
+	"$(for f in $(keys_with "$TMP/tang" sign); do thp "$f"; echo; done | sort)"
 mkdir "$TMP/none"
 if "$COTTERD" show-keys "$TMP/none" 2>/dev/null; then fail "show-keys on an empty directory"; fi
 pass "show-keys on an empty directory fails"
@@ -125,7 +125,7 @@ pass "show-keys never creates keys"
 # rotate: new advertised pair, old keys hidden (compare with tangd-rotate-keys' result)
 start_cotterd "$TMP/kg"
 old_sig=$(thp "$TMP/kg/mysig.jwk")
-oldnames=$(cd "$TMP/kg" && ls ./*.jwk | sed 's|^\./||' | sort)
+oldnames=$(find "$TMP/kg" -maxdepth 1 -name '*.jwk' ! -name '.*' -printf '%f\n' | sort)
 "$COTTERD" rotate "$TMP/kg" >"$TMP/rot.out" || fail "cotterd rotate"
 for f in $oldnames; do
 	[ -f "$TMP/kg/.$f" ] || fail "rotate: $f not hidden as .$f"

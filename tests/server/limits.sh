@@ -169,6 +169,7 @@ def req(s):
         return s.recv(20).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
+time.sleep(0.5)  # wait_port's probe must be gone (it counts until the server sees it close)
 held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
 time.sleep(0.3)
 extra = socket.create_connection(("127.0.0.1", port), timeout=5)

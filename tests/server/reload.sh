@@ -9,7 +9,7 @@ client_key
 EXC=$(thp "$DB/exc.jwk")
 SIG=$(thp "$DB/sig.jwk")
 adv_thps() { fetch /adv | payload_keys | jose jwk thp -i- -a S256 | sort | paste -sd' '; }
-dir_thps() { for f in "$DB"/[!.]*.jwk; do echo "$(thp "$f")"; done | sort | paste -sd' '; }
+dir_thps() { for f in "$DB"/[!.]*.jwk; do thp "$f"; echo; done | sort | paste -sd' '; }
 
 # SIGHUP (inotify off): nothing changes until the signal
 start_cotterd "$DB" --no-watch

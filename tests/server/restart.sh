@@ -112,7 +112,7 @@ grep -E "requests:|RESULT" "$TMP/load-sa.out"
 [ $hrc = 0 ] || fail "socket activation restarts: $(tail -2 "$TMP/holder.out")"
 [ $lrc = 0 ] || fail "requests failed during 20 socket-activation restarts: $(grep requests: "$TMP/load-sa.out")"
 n=$(sed -n 's/^RESULT .* ok=\([0-9]*\) errors=0 .*/\1/p' "$TMP/load-sa.out")
-[ -n "$n" ] && [ "$n" -gt 100 ] || fail "too few requests during the restarts: '$n'"
+{ [ -n "$n" ] && [ "$n" -gt 100 ]; } || fail "too few requests during the restarts: '$n'"
 pass "20 restarts through socket activation under load: $n requests, 0 failed"
 
 # --- 3b. 20 SIGUSR2 upgrades under load; 4. a failing new binary ---------------------------
@@ -122,7 +122,7 @@ PORT=$(free_port)
 # the processes an upgrade starts are not this shell's children: stop them by pid on exit
 stop_upgraded() {
 	local p
-	for p in $(sed -n 's/.* as pid \([0-9]*\) on .*/\1/p' "$LOG" 2>/dev/null); do
+	sed -n 's/.* as pid \([0-9]*\) on .*/\1/p' "$LOG" 2>/dev/null | while read -r p; do
 		kill "$p" 2>/dev/null
 	done
 }
@@ -174,7 +174,7 @@ lrc=$?
 grep -E "requests:|RESULT" "$TMP/load-u.out"
 [ $lrc = 0 ] || fail "requests failed during the upgrades: $(grep requests: "$TMP/load-u.out")"
 n=$(sed -n 's/^RESULT .* ok=\([0-9]*\) errors=0 .*/\1/p' "$TMP/load-u.out")
-[ -n "$n" ] && [ "$n" -gt 100 ] || fail "too few requests during the upgrades: '$n'"
+{ [ -n "$n" ] && [ "$n" -gt 100 ]; } || fail "too few requests during the upgrades: '$n'"
 pass "21 SIGUSR2 upgrades and a failed one under load: $n requests, 0 failed"
 kill -TERM "$pid"
 wait_until 20 bash -c "! kill -0 $pid 2>/dev/null" || fail "the last process did not stop"

@@ -13,11 +13,44 @@
 #include "cotterd.h"
 
 static const char *const targets[] = {
-	"/adv", "/adv/", "//adv//", "///adv", "/adv/abc", "/adv//abc", "//adv/abc", "/adv/abc/",
-	"/adv/a.b", "/adv?x=1", "/adv?", "/ADV", "/advx", "/adv%2F", "/", "", "adv", "/rec",
-	"/rec/", "/rec/abc", "//rec//abc", "/rec/abc/", "/rec/ab%63", "/recx/abc", "/rec/a_b-C9",
-	"/p/adv", "/p//adv", "//p/adv", "/p/adv/k", "/p/rec/k", "/p//rec//k", "/padv", "/p/q/adv",
-	"/p/q/rec/k", "/p/q//adv/", "http://x/adv", "/adv/" "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+    "/adv",
+    "/adv/",
+    "//adv//",
+    "///adv",
+    "/adv/abc",
+    "/adv//abc",
+    "//adv/abc",
+    "/adv/abc/",
+    "/adv/a.b",
+    "/adv?x=1",
+    "/adv?",
+    "/ADV",
+    "/advx",
+    "/adv%2F",
+    "/",
+    "",
+    "adv",
+    "/rec",
+    "/rec/",
+    "/rec/abc",
+    "//rec//abc",
+    "/rec/abc/",
+    "/rec/ab%63",
+    "/recx/abc",
+    "/rec/a_b-C9",
+    "/p/adv",
+    "/p//adv",
+    "//p/adv",
+    "/p/adv/k",
+    "/p/rec/k",
+    "/p//rec//k",
+    "/padv",
+    "/p/q/adv",
+    "/p/q/rec/k",
+    "/p/q//adv/",
+    "http://x/adv",
+    "/adv/"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
 };
 
 /* Tang's dispatch table, with its endpoint variant */
@@ -53,8 +86,8 @@ static void check_prefix(const char *prefix)
 		enum route got = route_match(prefix, targets[i], kid, sizeof(kid));
 
 		if (want != got)
-			fail_msg("prefix %s, target '%s': tang %d, cotterd %d", prefix ? prefix : "-",
-				 targets[i], want, got);
+			fail_msg("prefix %s, target '%s': tang %d, cotterd %d",
+				 prefix ? prefix : "-", targets[i], want, got);
 	}
 }
 
@@ -78,9 +111,9 @@ static void test_kid(void **state)
 	assert_int_equal(route_match(NULL, "/adv/xyz", kid, sizeof(kid)), ROUTE_ADV_KID);
 	assert_string_equal(kid, "xyz");
 	/* longer than any thumbprint: the route matches (404 later), the kid is empty */
-	assert_int_equal(route_match(NULL, targets[sizeof(targets) / sizeof(targets[0]) - 1], kid,
-				     8),
-			 ROUTE_ADV_KID);
+	assert_int_equal(
+	    route_match(NULL, targets[sizeof(targets) / sizeof(targets[0]) - 1], kid, 8),
+	    ROUTE_ADV_KID);
 	assert_string_equal(kid, "");
 }
 
@@ -99,10 +132,10 @@ static void test_methods(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_prefix),
-		cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_kid),
-		cmocka_unit_test(test_methods),
+	    cmocka_unit_test(test_no_prefix),
+	    cmocka_unit_test(test_prefix),
+	    cmocka_unit_test(test_kid),
+	    cmocka_unit_test(test_methods),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

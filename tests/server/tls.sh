@@ -21,10 +21,10 @@ ca() {
 cert() {
 	local ext=$P/$1.ext
 	printf 'basicConstraints=CA:FALSE\n%s\n' "${4:+subjectAltName=$4}" >"$ext"
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
+	{ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
 		-keyout "$P/$1.key" -out "$P/$1.csr" 2>/dev/null &&
 		openssl x509 -req -in "$P/$1.csr" -CA "$P/$2.pem" -CAkey "$P/$2.key" \
-			-CAcreateserial -days 2 -extfile "$ext" -out "$P/$1.pem" 2>/dev/null ||
+			-CAcreateserial -days 2 -extfile "$ext" -out "$P/$1.pem" 2>/dev/null; } ||
 		fail "openssl: certificate $1"
 }
 ca ca
