@@ -3,32 +3,84 @@
 # exclusive /work/heavy.lock when it exists (the machine is shared: see HELPERS.md), starting
 # from fuzz/corpus/TARGET and keeping what it finds in build-fuzz/corpus/TARGET. libFuzzer's
 # final statistics (executions, coverage, peak memory) go to LOGDIR/TARGET.log; a crash or a
-# hang leaves its input in LOGDIR and stops that target.
-#   fuzz/campaign.sh [-b BUILD] [-s SECONDS] [-o LOGDIR] TARGET...
+# hang leaves its input in LOGDIR and stops that target. At the end, one line per target:
+# executions, coverage (edges, features), corpus size, and whether it found something.
+#
+# -p (pause): for when shared holders keep the lock so busy that an exclusive request never
+# gets it. The fuzzer then runs without the lock, but is stopped (SIGSTOP) for as long as
+# anyone holds it exclusively (a benchmark), checked every second, so it never runs beside one.
+#   fuzz/campaign.sh [-b BUILD] [-s SECONDS] [-o LOGDIR] [-p] TARGET...
 set -u
 build="build-fuzz"
 seconds=600
 logdir="build-fuzz/campaign"
-while getopts b:s:o: opt; do
+pause=no
+lockfile=/work/heavy.lock
+while getopts b:s:o:p opt; do
 	case "$opt" in
 	b) build=$OPTARG ;;
 	s) seconds=$OPTARG ;;
 	o) logdir=$OPTARG ;;
+	p) pause=yes ;;
 	*) exit 2 ;;
 	esac
 done
+
+# Whether someone holds the lock exclusively (a WRITE flock on its inode, not a waiter).
+held_exclusively() {
+	local ino
+	ino=$(stat -c '%i' "$lockfile") || return 1
+	awk -v ino="$ino" '$2 == "FLOCK" && $4 == "WRITE" && $6 ~ (":" ino "$") { f = 1 }
+		END { exit !f }' /proc/locks
+}
+
+# Runs "$@" in the background, stopped whenever the lock is held exclusively.
+run_pausing() {
+	local pid stopped=no
+	"$@" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if held_exclusively; then
+			[ "$stopped" = no ] && kill -STOP "$pid" && stopped=yes
+		elif [ "$stopped" = yes ]; then
+			kill -CONT "$pid" && stopped=no
+		fi
+		sleep 1
+	done
+	wait "$pid"
+}
 shift $((OPTIND - 1))
 src=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$logdir"
-lock=()
-[ -e /work/heavy.lock ] && lock=(flock /work/heavy.lock)
+run() {
+	if [ "$pause" = yes ]; then
+		run_pausing "$@"
+	elif [ -e "$lockfile" ]; then
+		flock "$lockfile" "$@"
+	else
+		"$@"
+	fi
+}
 status=0
 for t in "$@"; do
 	mkdir -p "$build/corpus/$t"
 	echo "== $t: ${seconds}s, $(date -u +%FT%TZ)" >>"$logdir/$t.log"
-	"${lock[@]}" nice -n 19 "$build/fuzz/fuzz-$t" -max_total_time="$seconds" \
+	run nice -n 19 "$build/fuzz/fuzz-$t" -max_total_time="$seconds" \
 		-print_final_stats=1 -timeout=25 -rss_limit_mb=4096 \
 		-artifact_prefix="$logdir/$t-" "$build/corpus/$t" "$src/corpus/$t" \
 		>>"$logdir/$t.log" 2>&1 || status=1
 done
+python3 - "$logdir" "$@" <<'PY'
+import re, sys
+logdir = sys.argv[1]
+print("| target | executions | edges (cov) | features (ft) | corpus | exec/s | found |")
+print("|---|---|---|---|---|---|---|")
+for t in sys.argv[2:]:
+    text = open(f"{logdir}/{t}.log", errors="replace").read()
+    execs = sum(int(n) for n in re.findall(r"stat::number_of_executed_units: (\d+)", text))
+    last = re.findall(r"cov: (\d+) ft: (\d+) corp: (\d+)/\S+ .*?exec/s: (\d+)", text)
+    cov, ft, corp, rate = last[-1] if last else ("-",) * 4
+    found = "yes" if re.search(r"ERROR: |Test unit written", text) else "no"
+    print(f"| {t} | {execs} | {cov} | {ft} | {corp} | {rate} | {found} |")
+PY
 exit $status
