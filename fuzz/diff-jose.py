@@ -260,7 +260,8 @@ def jwk_well_formed(text):
     if not isinstance(k, dict):
         return False
     if k.get("kty") == "EC":
-        n = COORD.get(k.get("crv"))
+        crv = k.get("crv")
+        n = COORD.get(crv) if isinstance(crv, str) else None
         return n is not None and strict_b64(k.get("x"), n) and strict_b64(k.get("y"), n)
     if k.get("kty") == "oct":
         return strict_b64(k.get("k")) and len(k["k"]) > 0
