@@ -7,8 +7,8 @@
 # executions, coverage (edges, features), corpus size, and whether it found something.
 #
 # -p (pause): for when shared holders keep the lock so busy that an exclusive request never
-# gets it. The fuzzer then runs without the lock, but is stopped (SIGSTOP) for as long as
-# anyone holds it exclusively (a benchmark), checked every second, so it never runs beside one.
+# gets it. The fuzzer then runs without the lock, but never while anyone holds it exclusively
+# (a benchmark): checked every second, see run_pausing.
 #   fuzz/campaign.sh [-b BUILD] [-s SECONDS] [-o LOGDIR] [-p] TARGET...
 set -u
 build="build-fuzz"
@@ -34,41 +34,50 @@ held_exclusively() {
 		END { exit !f }' /proc/locks
 }
 
-# Runs "$@" in the background, stopped whenever the lock is held exclusively.
+# Runs the fuzzer "$@" for $1 seconds in all, none of them while someone holds the lock
+# exclusively: then it is interrupted (libFuzzer prints its statistics and exits) and started
+# again from the corpus it wrote, once the lock is free. Stopping it instead would make the
+# wall-clock timeouts of libFuzzer and of the targets fire on resumption.
 run_pausing() {
-	local pid stopped=no
-	"$@" &
-	pid=$!
-	while kill -0 "$pid" 2>/dev/null; do
-		if held_exclusively; then
-			[ "$stopped" = no ] && kill -STOP "$pid" && stopped=yes
-		elif [ "$stopped" = yes ]; then
-			kill -CONT "$pid" && stopped=no
-		fi
-		sleep 1
+	local left=$1 pid start interrupted
+	shift
+	while [ "$left" -gt 0 ]; do
+		while held_exclusively; do sleep 5; done
+		start=$SECONDS
+		interrupted=no
+		"$@" -max_total_time="$left" &
+		pid=$!
+		while kill -0 "$pid" 2>/dev/null; do
+			held_exclusively && kill -INT "$pid" && interrupted=yes
+			sleep 1
+		done
+		# libFuzzer exits non-zero when interrupted, too
+		wait "$pid" || [ "$interrupted" = yes ] || return 1
+		left=$((left - (SECONDS - start)))
 	done
-	wait "$pid"
 }
 shift $((OPTIND - 1))
 src=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$logdir"
 run() {
+	local secs=$1
+	shift
 	if [ "$pause" = yes ]; then
-		run_pausing "$@"
+		run_pausing "$secs" "$@"
 	elif [ -e "$lockfile" ]; then
-		flock "$lockfile" "$@"
+		flock "$lockfile" "$@" -max_total_time="$secs"
 	else
-		"$@"
+		"$@" -max_total_time="$secs"
 	fi
 }
 status=0
 for t in "$@"; do
 	mkdir -p "$build/corpus/$t"
 	echo "== $t: ${seconds}s, $(date -u +%FT%TZ)" >>"$logdir/$t.log"
-	run nice -n 19 "$build/fuzz/fuzz-$t" -max_total_time="$seconds" \
-		-print_final_stats=1 -timeout=25 -rss_limit_mb=4096 \
-		-artifact_prefix="$logdir/$t-" "$build/corpus/$t" "$src/corpus/$t" \
-		>>"$logdir/$t.log" 2>&1 || status=1
+	# -timeout: a unit's wall-clock time, which a starved nice-19 process stretches
+	run "$seconds" nice -n 19 "$build/fuzz/fuzz-$t" -print_final_stats=1 -timeout=120 \
+		-rss_limit_mb=4096 -artifact_prefix="$logdir/$t-" "$build/corpus/$t" \
+		"$src/corpus/$t" >>"$logdir/$t.log" 2>&1 || status=1
 done
 python3 - "$logdir" "$@" <<'PY'
 import re, sys
