@@ -4,7 +4,8 @@
 # from fuzz/corpus/TARGET and keeping what it finds in build-fuzz/corpus/TARGET. libFuzzer's
 # final statistics (executions, coverage, peak memory) go to LOGDIR/TARGET.log; a crash or a
 # hang leaves its input in LOGDIR and stops that target. At the end, one line per target:
-# executions, coverage (edges, features), corpus size, and whether it found something.
+# executions, coverage (edges, features), corpus size, and how many crashes, leaks, timeouts
+# or out-of-memory inputs it wrote (slow units are only noted in the log).
 #
 # -p (pause): for when shared holders keep the lock so busy that an exclusive request never
 # gets it. The fuzzer then runs without the lock, but never while anyone holds it exclusively
@@ -82,14 +83,14 @@ done
 python3 - "$logdir" "$@" <<'PY'
 import re, sys
 logdir = sys.argv[1]
-print("| target | executions | edges (cov) | features (ft) | corpus | exec/s | found |")
+print("| target | executions | edges (cov) | features (ft) | corpus | exec/s | findings |")
 print("|---|---|---|---|---|---|---|")
 for t in sys.argv[2:]:
     text = open(f"{logdir}/{t}.log", errors="replace").read()
     execs = sum(int(n) for n in re.findall(r"stat::number_of_executed_units: (\d+)", text))
     last = re.findall(r"cov: (\d+) ft: (\d+) corp: (\d+)/\S+ .*?exec/s: (\d+)", text)
     cov, ft, corp, rate = last[-1] if last else ("-",) * 4
-    found = "yes" if re.search(r"ERROR: |Test unit written", text) else "no"
+    found = len(re.findall(r"Test unit written to \S*-(?:crash|leak|timeout|oom)-", text))
     print(f"| {t} | {execs} | {cov} | {ft} | {corp} | {rate} | {found} |")
 PY
 exit $status

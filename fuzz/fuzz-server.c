@@ -77,6 +77,20 @@ static int connect_server(void)
 	return fd;
 }
 
+/* For the report of a hang: both ends of the connection as the kernel sees them. */
+static void show_connection(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	char cmd[128];
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &sl) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "ss -tanoi '( sport = :%u or dport = :%u )' >&2",
+		 (unsigned)ntohs(sin.sin_port), (unsigned)ntohs(sin.sin_port));
+	(void)!system(cmd);
+}
+
 /* Whether reply holds at least one whole answer (libmicrohttpd always sends Content-Length). */
 static bool answered(const char *reply, size_t len)
 {
@@ -116,6 +130,7 @@ static size_t exchange(int fd, const uint8_t *data, size_t size, char *reply, si
 			if (done)
 				return got;
 			fprintf(stderr, "fuzz-server: no answer nor close within %d ms\n", WAIT_MS);
+			show_connection(fd);
 			abort();
 		}
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
