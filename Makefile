@@ -8,12 +8,16 @@
 #   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
 #   make fuzz    libFuzzer on every fuzz target for FUZZ_SECONDS each, in a clang build whose
-#                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus
+#                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus;
+#                then the differential fuzzing against the jose CLI (make fuzz-diff)
+#   make fuzz-diff  DIFF_CASES generated JWS/JWE/JWK cases, Cotter against the jose CLI
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= b64 jwk jwe jws luks-token
+# every target has its corpus in fuzz/corpus/TARGET
+FUZZ_TARGETS ?= $(notdir $(wildcard fuzz/corpus/*))
+DIFF_CASES ?= 2000
 VM ?= yes
 DEB ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
@@ -23,7 +27,7 @@ MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan check check-vm check-deb deb demo bench fuzz clean
+.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan build-fuzz check check-vm check-deb deb demo bench fuzz fuzz-diff clean
 
 all: build
 
@@ -54,14 +58,18 @@ build: deps $(BUILD)/build.ninja
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
+# Only the fuzz targets (and the module they load): the rest of the tree is not built by clang.
+build-fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS)) lib/cotter/pin-tpm2.so
+
 # Every suite always runs; the summary line counts them all and decides the exit status. The
 # package tests (tests/debian/check.sh: install, upgrade, purge of the .debs in containers) run
 # after the meson suites, the VM boot tests (tests/vm/check.sh: every scenario for
 # initramfs-tools and dracut, the guests installed from the .debs) last, on their own: their
 # guests are timed against the console and want the CPU. Guest images and container bases are
 # cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no leave those out.
-SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD)
-CHECK_DEPS = build build-asan
+SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+CHECK_DEPS = build build-asan build-fuzz
 ifneq ($(DEB),no)
 SUMMARY_ARGS += --deb $(DEB_RESULTS)
 CHECK_DEPS += deps-deb
@@ -73,6 +81,7 @@ endif
 check: $(CHECK_DEPS)
 	-meson test -C $(BUILD) $(MESON_TEST_FLAGS)
 	-meson test -C $(ASAN_BUILD) $(MESON_TEST_FLAGS)
+	-meson test -C $(FUZZ_BUILD) $(MESON_TEST_FLAGS) --no-rebuild --suite fuzz-run
 ifneq ($(DEB),no)
 	-bash tests/debian/check.sh >$(DEB_RESULTS)
 endif
@@ -93,13 +102,17 @@ check-deb: deps-deb
 
 # Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
 # $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.
-fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
+fuzz: build-fuzz
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
-		$(FUZZ_BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+		$(FUZZ_BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
+	$(MAKE) fuzz-diff
+
+fuzz-diff: build
+	python3 fuzz/diff-jose.py $(BUILD)/tests/jose/cotter-jose-tool --cases $(DIFF_CASES) \
+		--keep $(FUZZ_BUILD)/diff-jose
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

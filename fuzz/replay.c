@@ -11,6 +11,15 @@
 
 #include "fixtures.h"
 
+/* libFuzzer's mutator, which custom mutators fall back to; replay never mutates. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max);
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max)
+{
+	(void)data;
+	(void)max;
+	return size;
+}
+
 static int run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
