@@ -32,9 +32,12 @@
 #define DIR_EVENTS                                                                                 \
 	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |       \
 	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+/* IN_ATTRIB: a directory made readable again, whose own watch was lost while it was not */
 #define PARENT_EVENTS                                                                              \
-	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |       \
-	 IN_MOVE_SELF)
+	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |            \
+	 IN_DELETE_SELF | IN_MOVE_SELF)
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 60000
 
 static struct {
 	pthread_mutex_t lock; /* serializes reloads and the inotify queue */
@@ -45,6 +48,9 @@ static struct {
 	int dir_wd, parent_wd;
 	bool missing; /* the path holds no directory: nothing is served (atomic reads) */
 	bool dirty;   /* relevant events drained, not reloaded yet (atomic reads) */
+	/* A reload that had to create keys failed (a full disk): when the next request tries
+	 * again (atomic reads), and the wait after that one, doubling up to RETRY_MAX_MS. */
+	long long retry_at, retry_ms;
 } kd = {.lock = PTHREAD_MUTEX_INITIALIZER, .ifd = -1, .dir_wd = -1, .parent_wd = -1};
 
 static bool is_jwk_event(const struct inotify_event *ev)
@@ -145,9 +151,17 @@ static int reload_locked(bool generate, bool initial, struct cotter_error *err)
 			kd.missing ? " (key directory is back)" : "", ks->nsigners, ks->nexchange,
 			ks->nhidden);
 	__atomic_store_n(&kd.missing, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&kd.retry_at, 0, __ATOMIC_RELEASE);
+	kd.retry_ms = 0;
 	keyset_publish(ks);
 	return 0;
 failed:
+	if (generate) {
+		kd.retry_ms = kd.retry_ms ? 2 * kd.retry_ms : RETRY_FIRST_MS;
+		if (kd.retry_ms > RETRY_MAX_MS)
+			kd.retry_ms = RETRY_MAX_MS;
+		__atomic_store_n(&kd.retry_at, now_ms() + kd.retry_ms, __ATOMIC_RELEASE);
+	}
 	if (!initial)
 		log_msg("reload failed, keeping the previous key set: %s", err->msg);
 	return -1;
@@ -208,10 +222,14 @@ int keydir_watch_fd(void)
 static bool stale(void)
 {
 	struct pollfd p = {.fd = kd.ifd, .events = POLLIN};
+	long long retry_at;
 
 	if (kd.ifd < 0)
 		return false;
 	if (__atomic_load_n(&kd.dirty, __ATOMIC_ACQUIRE))
+		return true;
+	retry_at = __atomic_load_n(&kd.retry_at, __ATOMIC_ACQUIRE);
+	if (retry_at != 0 && now_ms() >= retry_at)
 		return true;
 	if (poll(&p, 1, 0) > 0)
 		return true;
