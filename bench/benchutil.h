@@ -22,7 +22,7 @@ void hist_merge(struct hist *dst, const struct hist *src);
 /* Value (us) at quantile q in [0,1]: the midpoint of the bucket holding it. */
 double hist_quantile(const struct hist *h, double q);
 
-uint64_t now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t now_ns(void);				     /* CLOCK_MONOTONIC */
 void die(const char *msg) __attribute__((noreturn)); /* "<program>: msg", exit status 2 */
 extern const char *bench_prog;
 

@@ -79,10 +79,12 @@ int exchange_from_adv(struct exchange *ex, const char *adv, size_t len, char *wh
 		snprintf(why, whysz, "the advertisement has no exchange key");
 		goto out;
 	}
-	ex->group = cotter_ec_group(cotter_curve_nid(json_string_value(json_object_get(exc, "crv"))));
+	ex->group =
+	    cotter_ec_group(cotter_curve_nid(json_string_value(json_object_get(exc, "crv"))));
 	if (ex->group == NULL || cotter_ec_point_from_jwk(exc, ex->group, &ex->server, &err) != 0 ||
 	    cotter_jwk_thumbprint(exc, "S256", ex->kid, &err) != 0) {
-		snprintf(why, whysz, "the exchange key: %s", err.msg[0] ? err.msg : "unknown curve");
+		snprintf(why, whysz, "the exchange key: %s",
+			 err.msg[0] ? err.msg : "unknown curve");
 		goto out;
 	}
 	ret = 0;

@@ -99,8 +99,14 @@ static char *fetch_adv(struct storm *s, size_t *len)
 		while (full == 0) {
 			ssize_t got;
 
-			if (n + 4096 > cap && (buf = realloc(buf, cap = cap * 2 + 8192)) == NULL)
-				die("out of memory");
+			if (n + 4096 > cap) {
+				char *bigger = realloc(buf, cap * 2 + 8192);
+
+				if (bigger == NULL)
+					die("out of memory");
+				buf = bigger;
+				cap = cap * 2 + 8192;
+			}
 			if ((got = recv(fd, buf + n, cap - n - 1, 0)) < 0 && errno == EINTR)
 				continue;
 			if (got > 0)
@@ -210,8 +216,7 @@ static void parse_args(struct storm *s, int argc, char **argv, long *pid)
 		}
 	}
 	if (optind != argc - 1 || s->nclients == 0 || s->nclients > 200000 || s->spread < 0 ||
-	    s->connect_timeout <= 0 || s->total_timeout <= 0 || s->retry_max == 0 ||
-	    s->budget <= 0)
+	    s->connect_timeout <= 0 || s->total_timeout <= 0 || s->retry_max == 0 || s->budget <= 0)
 		usage();
 	url_parse(argv[optind], &s->addr, &s->addrlen, s->host, sizeof(s->host), &path);
 	plen = strlen(path);
@@ -288,7 +293,8 @@ static void report(struct storm *s, unsigned bad, double self, double server, do
 	printf("  cpu: cotter-storm %.3f s (%.1f us per recovery)", self,
 	       ok ? 1e6 * self / ok : 0.0);
 	if (server >= 0)
-		printf(", server %.3f s (%.1f us per recovery)", server, ok ? 1e6 * server / ok : 0.0);
+		printf(", server %.3f s (%.1f us per recovery)", server,
+		       ok ? 1e6 * server / ok : 0.0);
 	printf(" over %.3f s\n", elapsed);
 	printf("RESULT clients=%u recovered=%u failed=%u bad=%u makespan_s=%.3f p50_ms=%.3f "
 	       "p90_ms=%.3f p99_ms=%.3f max_ms=%.3f req_p50_ms=%.3f req_p99_ms=%.3f "
@@ -338,8 +344,8 @@ int main(int argc, char **argv)
 		die("out of memory");
 	bindings_make(&s.ex, s.b, s.nclients);
 	make_requests(&s);
-	if (asprintf(&s.adv_req, "GET %s/adv HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n",
-		     s.prefix, s.host) < 0)
+	if (asprintf(&s.adv_req, "GET %s/adv HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n", s.prefix,
+		     s.host) < 0)
 		die("out of memory");
 	s.adv_req_len = strlen(s.adv_req);
 

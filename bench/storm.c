@@ -214,9 +214,10 @@ static void answered(struct client *c, const struct http_reply *r, uint64_t t)
 	S->status_counts[r->status > 0 && r->status < 600 ? r->status : 0]++;
 	c->last_status = r->status;
 	if (r->status != 200) {
-		request_failed(c, r->status == 502 || r->status == 503 || r->status == 504
-				      ? F_STATUS_5XX
-				      : F_STATUS,
+		request_failed(c,
+			       r->status == 502 || r->status == 503 || r->status == 504
+				   ? F_STATUS_5XX
+				   : F_STATUS,
 			       t);
 		return;
 	}
@@ -246,9 +247,13 @@ static void on_readable(struct client *c, uint64_t t)
 				request_failed(c, F_CLOSED, t);
 				return;
 			}
-			c->rcap = c->rcap ? c->rcap * 2 : 4096;
-			if ((c->rbuf = realloc(c->rbuf, c->rcap)) == NULL)
+			size_t cap = c->rcap ? c->rcap * 2 : 4096;
+			char *bigger = realloc(c->rbuf, cap);
+
+			if (bigger == NULL)
 				die("out of memory");
+			c->rbuf = bigger;
+			c->rcap = cap;
 		}
 		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen - 1, 0);
 		if (got > 0) {

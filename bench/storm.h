@@ -33,8 +33,8 @@ enum fail_kind {
 struct binding {
 	char *rec_body; /* the request: x = c·G + eph·G as a public ECMR JWK */
 	size_t rec_len;
-	BIGNUM *eph;	/* the ephemeral scalar of this recovery */
-	EC_POINT *key;	/* c·S: what the recovery must give back (the key of encryption time) */
+	BIGNUM *eph;   /* the ephemeral scalar of this recovery */
+	EC_POINT *key; /* c·S: what the recovery must give back (the key of encryption time) */
 };
 
 struct exchange {
@@ -60,9 +60,9 @@ struct client {
 	uint64_t t_req_dead; /* this request's total deadline (over its tries) */
 	uint64_t t_conn_dead;
 	uint64_t t_done;
-	unsigned attempts;   /* unlock attempts (the boot loop's) */
-	unsigned tries;	     /* tries of the current request (cotter's HTTP retries) */
-	unsigned delay_s;    /* the boot loop's next sleep */
+	unsigned attempts; /* unlock attempts (the boot loop's) */
+	unsigned tries;	   /* tries of the current request (cotter's HTTP retries) */
+	unsigned delay_s;  /* the boot loop's next sleep */
 	uint64_t http_wait_ms;
 	size_t woff;
 	char *rbuf;
@@ -79,10 +79,11 @@ struct storm {
 	char host[256];
 	char prefix[256]; /* the URL's path, without trailing slashes */
 	unsigned nclients;
-	double spread;	   /* s over which the clients start */
-	bool adv;	   /* GET /adv before each /rec */
-	double connect_timeout, total_timeout; /* s, per request (COTTER_CONNECT_TIMEOUT, _TIMEOUT) */
-	unsigned http_retries;		       /* cotter's retries of a transient failure */
+	double spread;		/* s over which the clients start */
+	bool adv;		/* GET /adv before each /rec */
+	double connect_timeout; /* s, per request (COTTER_CONNECT_TIMEOUT) */
+	double total_timeout;	/* s, per request (COTTER_TIMEOUT) */
+	unsigned http_retries;	/* cotter's retries of a transient failure */
 	unsigned http_backoff_ms;
 	unsigned retry_max; /* COTTER_RETRY_MAX: the boot loop's longest sleep, s */
 	double budget;	    /* s from a client's start: later is a failure */
@@ -100,7 +101,7 @@ struct storm {
 	uint64_t t0, t_last_done;
 	uint64_t start_lag_max; /* the latest start after its schedule: the tool's precision */
 	struct hist recover;	/* per client: first attempt to recovered, us */
-	struct hist request; /* per successful request, us */
+	struct hist request;	/* per successful request, us */
 	uint64_t fails[F_NKINDS];
 	uint64_t status_counts[600];
 	uint64_t requests_ok, http_retries_done, attempts_failed;
