@@ -86,6 +86,8 @@ static char *fetch_adv(struct storm *s, size_t *len)
 
 	snprintf(req, sizeof(req), "GET %s/adv HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n",
 		 s->prefix, s->host);
+	if ((buf = malloc(cap = 8192)) == NULL)
+		die("out of memory");
 	for (tries = 0; tries < 100; tries++, usleep(100000)) {
 		long full = 0;
 
