@@ -179,11 +179,13 @@ static void raise_nofile(unsigned need)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"rst", no_argument, NULL, 'R'},	    {"idle", required_argument, NULL, 'I'},
-	    {"hold", required_argument, NULL, 'O'}, {"hist", no_argument, NULL, 'G'},
-	    {"source", required_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"rst", no_argument, NULL, 'R'},
+					   {"idle", required_argument, NULL, 'I'},
+					   {"hold", required_argument, NULL, 'O'},
+					   {"hist", no_argument, NULL, 'G'},
+					   {"source", required_argument, NULL, 'S'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
 	const char *method = NULL, *bodyfile = NULL, *path, *mode;
 	char *hdrs[MAX_HEADERS], host[256], *body = NULL;
 	int nhdrs = 0, opt, print_hist = 0, d_given = 0;
