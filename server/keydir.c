@@ -46,8 +46,9 @@ static struct {
 	const char *base;
 	int ifd;
 	int dir_wd, parent_wd;
-	bool missing; /* the path holds no directory: nothing is served (atomic reads) */
-	bool dirty;   /* relevant events drained, not reloaded yet (atomic reads) */
+	bool missing;	/* the path holds no directory: nothing is served (atomic reads) */
+	bool dirty;	/* relevant events drained, not reloaded yet (atomic reads) */
+	bool reloading; /* a reload under way (atomic reads) */
 	/* A reload that had to create keys failed (a full disk): when the next request tries
 	 * again (atomic reads), and the wait after that one, doubling up to RETRY_MAX_MS. */
 	long long retry_at, retry_ms;
@@ -109,7 +110,7 @@ static void rewatch(void)
 
 /* Loads the directory at the path and publishes it. Called with the lock held. Returns 0, or
  * 1 when there is no advertised key and generate is false (nothing published). */
-static int reload_locked(bool generate, bool initial, struct cotter_error *err)
+static int load_locked(bool generate, bool initial, struct cotter_error *err)
 {
 	struct cotter_error e = {0};
 	struct keyset *ks;
@@ -165,6 +166,18 @@ failed:
 	if (!initial)
 		log_msg("reload failed, keeping the previous key set: %s", err->msg);
 	return -1;
+}
+
+/* load_locked() empties the event queue and clears dirty before it publishes the new set:
+ * meanwhile stale() says so through reloading, and the request waits for the lock. */
+static int reload_locked(bool generate, bool initial, struct cotter_error *err)
+{
+	int r;
+
+	__atomic_store_n(&kd.reloading, true, __ATOMIC_RELEASE);
+	r = load_locked(generate, initial, err);
+	__atomic_store_n(&kd.reloading, false, __ATOMIC_RELEASE);
+	return r;
 }
 
 int keydir_init(const char *path, bool watch, struct cotter_error *err)
@@ -226,7 +239,8 @@ static bool stale(void)
 
 	if (kd.ifd < 0)
 		return false;
-	if (__atomic_load_n(&kd.dirty, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&kd.dirty, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&kd.reloading, __ATOMIC_ACQUIRE))
 		return true;
 	retry_at = __atomic_load_n(&kd.retry_at, __ATOMIC_ACQUIRE);
 	if (retry_at != 0 && now_ms() >= retry_at)
