@@ -2,6 +2,7 @@
  * The report ends with one machine-readable line that bench/server.sh parses:
  *   RESULT mode=... conns=... reqs=... ok=... errors=... rps=... p50_ms=... p99_ms=... ...
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -42,6 +43,8 @@ static void usage(void)
 	    "  --idle N      open N connections (one request each) and hold them open\n"
 	    "  --hold SEC    with --idle: hold time (default 30); SIGUSR1/SIGTERM end it early\n"
 	    "  --hist        print the latency distribution (deciles and tail)\n"
+	    "  --source A/N  bind connections to N IPv4 source addresses from A on, in turn\n"
+	    "                (e.g. 127.1.0.1/200: loopback clients that look like 200 hosts)\n"
 	    "Exit status: 0; 3 when any request failed (non-200, socket error, timeout); 2 "
 	    "usage.\n");
 	exit(2);
@@ -69,46 +72,6 @@ static char *read_body(const char *path, size_t *len)
 		n--;
 	*len = n;
 	return buf;
-}
-
-static void parse_url(const char *url, char *host, size_t hostsz, const char **path)
-{
-	const char *p, *h, *he, *port = "80";
-	char portbuf[16];
-	struct addrinfo hints = {0}, *ai = NULL;
-
-	if (strncmp(url, "http://", 7) != 0)
-		die("the URL must start with http://");
-	h = url + 7;
-	if (*h == '[') {
-		if ((he = strchr(++h, ']')) == NULL)
-			die("bad IPv6 literal in the URL");
-		p = he + 1;
-	} else {
-		he = h + strcspn(h, ":/");
-		p = he;
-	}
-	if ((size_t)(he - h) >= hostsz)
-		die("host name too long");
-	memcpy(host, h, he - h);
-	host[he - h] = 0;
-	if (*p == ':') {
-		size_t n = strcspn(p + 1, "/");
-
-		if (n == 0 || n >= sizeof(portbuf))
-			die("bad port in the URL");
-		memcpy(portbuf, p + 1, n);
-		portbuf[n] = 0;
-		port = portbuf;
-		p += 1 + n;
-	}
-	*path = *p ? p : "/";
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
-		die("cannot resolve the host");
-	memcpy(&G.addr, ai->ai_addr, ai->ai_addrlen);
-	G.addrlen = ai->ai_addrlen;
-	freeaddrinfo(ai);
 }
 
 static void build_request(const char *method, const char *host, const char *path, const char *body,
@@ -216,10 +179,13 @@ static void raise_nofile(unsigned need)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"rst", no_argument, NULL, 'R'},	    {"idle", required_argument, NULL, 'I'},
-	    {"hold", required_argument, NULL, 'O'}, {"hist", no_argument, NULL, 'G'},
-	    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"rst", no_argument, NULL, 'R'},
+					   {"idle", required_argument, NULL, 'I'},
+					   {"hold", required_argument, NULL, 'O'},
+					   {"hist", no_argument, NULL, 'G'},
+					   {"source", required_argument, NULL, 'S'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
 	const char *method = NULL, *bodyfile = NULL, *path, *mode;
 	char *hdrs[MAX_HEADERS], host[256], *body = NULL;
 	int nhdrs = 0, opt, print_hist = 0, d_given = 0;
@@ -231,7 +197,7 @@ int main(int argc, char **argv)
 	uint64_t ok = 0, answered = 0, serr = 0, sock = 0, tmo = 0, reco = 0, parked = 0,
 		 tm_end = 0;
 	uint64_t status[MAX_STATUS + 1] = {0};
-	unsigned i, j, opened = 0;
+	unsigned i, j, opened = 0, id = 0;
 	int rc;
 
 	G.conns = 16;
@@ -291,6 +257,9 @@ int main(int argc, char **argv)
 		case 'G':
 			print_hist = 1;
 			break;
+		case 'S':
+			source_parse(optarg, &G.src_first, &G.src_count);
+			break;
 		default:
 			usage();
 		}
@@ -312,7 +281,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_signal);
 
-	parse_url(argv[optind], host, sizeof(host), &path);
+	url_parse(argv[optind], &G.addr, &G.addrlen, host, sizeof(host), &path);
 	if (bodyfile != NULL)
 		body = read_body(bodyfile, &blen);
 	if (method == NULL)
@@ -329,6 +298,7 @@ int main(int argc, char **argv)
 			die("out of memory");
 		for (j = 0; j < ws[i].nconn; j++) {
 			ws[i].conns[j].fd = -1;
+			ws[i].conns[j].id = id++;
 			ws[i].conns[j].rcap = 16384;
 			if ((ws[i].conns[j].rbuf = malloc(16384)) == NULL)
 				die("out of memory");

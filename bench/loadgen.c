@@ -15,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "loadgen.h"
@@ -25,71 +23,7 @@
 #define RBUF_MAX (4u << 20) /* a Tang reply is a few KiB; anything near this is broken */
 
 struct loadgen G;
-
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void die(const char *msg)
-{
-	fprintf(stderr, "cotter-loadgen: %s\n", msg);
-	exit(2);
-}
-
-static unsigned hist_bucket(uint64_t us)
-{
-	unsigned msb, shift;
-
-	if (us < 2 * HIST_SUB)
-		return (unsigned)us;
-	msb = 63 - __builtin_clzll(us);
-	shift = msb - 7; /* keeps the top 8 bits: us >> shift is in [128, 256) */
-	if (shift > 33)
-		return HIST_NB - 1;
-	return 2 * HIST_SUB + (shift - 1) * HIST_SUB + (unsigned)((us >> shift) - HIST_SUB);
-}
-
-void hist_add(struct hist *h, uint64_t us)
-{
-	h->b[hist_bucket(us)]++;
-	h->n++;
-	h->sum += us;
-	if (us > h->max)
-		h->max = us;
-}
-
-void hist_merge(struct hist *dst, const struct hist *src)
-{
-	for (unsigned i = 0; i < HIST_NB; i++)
-		dst->b[i] += src->b[i];
-	dst->n += src->n;
-	dst->sum += src->sum;
-	if (src->max > dst->max)
-		dst->max = src->max;
-}
-
-double hist_quantile(const struct hist *h, double q)
-{
-	uint64_t rank, seen = 0;
-	unsigned i, shift;
-
-	if (h->n == 0)
-		return 0;
-	rank = (uint64_t)(q * (double)(h->n - 1)) + 1;
-	for (i = 0; i < HIST_NB; i++) {
-		seen += h->b[i];
-		if (seen >= rank)
-			break;
-	}
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = (i - 2 * HIST_SUB) / HIST_SUB + 1;
-	return ((double)((i - 2 * HIST_SUB) % HIST_SUB + HIST_SUB) + 0.5) * (double)(1ull << shift);
-}
+const char *bench_prog = "cotter-loadgen";
 
 static int in_window(uint64_t t_start_req, uint64_t t_done)
 {
@@ -136,6 +70,11 @@ static void start_conn(struct worker *w, struct conn *c, uint64_t t0)
 	}
 	/* curl (and so clevis) sets TCP_NODELAY; do the same. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (source_bind(c->fd, G.src_first, G.src_count, c->id) < 0) {
+		w->sock_err++;
+		conn_close(w, c);
+		return;
+	}
 	r = connect(c->fd, (struct sockaddr *)&G.addr, G.addrlen);
 	if (r < 0 && errno != EINPROGRESS) {
 		w->sock_err++;
@@ -196,49 +135,6 @@ static void next_request(struct worker *w, struct conn *c, uint64_t t)
 	send_request(w, c);
 }
 
-/* Returns the response length once a full response is buffered, 0 if more is needed, -1 if it
- * cannot be parsed. Sets *status and *close_after. */
-static long parse_response(struct conn *c, int eof, int *status, int *close_after)
-{
-	char *end, *line, *le;
-	size_t hlen;
-	long clen = -1;
-
-	end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
-	if (end == NULL)
-		return eof ? -1 : 0;
-	hlen = end - c->rbuf + 4;
-	if (c->rlen < 12 || strncmp(c->rbuf, "HTTP/1.", 7) != 0)
-		return -1;
-	*status = atoi(c->rbuf + 9);
-	*close_after = strncmp(c->rbuf, "HTTP/1.0", 8) == 0;
-	for (line = memchr(c->rbuf, '\n', hlen) + 1; line < end; line = le + 1) {
-		le = memchr(line, '\n', end + 2 - line);
-		if (le == NULL)
-			break;
-		if (strncasecmp(line, "Content-Length:", 15) == 0)
-			clen = strtol(line + 15, NULL, 10);
-		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0)
-			return -1; /* neither server chunks fixed-size replies */
-		else if (strncasecmp(line, "Connection:", 11) == 0 &&
-			 strcasestr(line, "close") != NULL && strcasestr(line, "close") < le)
-			*close_after = 1;
-	}
-	if (clen < 0) {
-		if (*status == 204 || *status == 304 || (*status >= 100 && *status < 200))
-			clen = 0;
-		else if (!eof)
-			return 0; /* body runs until the server closes */
-		else
-			return (long)c->rlen;
-	}
-	if (c->rlen < hlen + (size_t)clen)
-		return eof ? -1 : 0;
-	if (c->rlen > hlen + (size_t)clen)
-		return -1; /* one request in flight: extra bytes are a protocol error */
-	return (long)(hlen + clen);
-}
-
 static void finish(struct worker *w, struct conn *c, int status, int close_after, uint64_t t)
 {
 	/* With -n, responses still in flight when the count is reached are not counted. */
@@ -271,7 +167,8 @@ static void finish(struct worker *w, struct conn *c, int status, int close_after
 
 static void on_readable(struct worker *w, struct conn *c)
 {
-	int status = 0, close_after = 0, eof = 0;
+	struct http_reply rep = {0};
+	int eof = 0;
 	long r;
 	ssize_t n;
 
@@ -323,7 +220,7 @@ static void on_readable(struct worker *w, struct conn *c)
 		next_request(w, c, now_ns());
 		return;
 	}
-	r = parse_response(c, eof, &status, &close_after);
+	r = http_reply_parse(c->rbuf, c->rlen, eof, &rep);
 	if (r == 0)
 		return;
 	if (r < 0) {
@@ -334,7 +231,7 @@ static void on_readable(struct worker *w, struct conn *c)
 		next_request(w, c, now_ns());
 		return;
 	}
-	finish(w, c, status, close_after || eof, now_ns());
+	finish(w, c, rep.status, rep.close_after || eof, now_ns());
 }
 
 static void on_event(struct worker *w, struct conn *c, uint32_t ev)

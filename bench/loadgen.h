@@ -8,22 +8,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "benchutil.h"
+
 #define MAX_STATUS 600
-
-/* Log-linear latency histogram in microseconds: values below 256 exactly, above that 128
- * sub-buckets per power of two (< 0.8% error), up to 2^40 us. Constant memory for any run. */
-#define HIST_SUB 128
-#define HIST_NB (2 * HIST_SUB + 33 * HIST_SUB)
-
-struct hist {
-	uint64_t b[HIST_NB];
-	uint64_t n, sum, max;
-};
-
-void hist_add(struct hist *h, uint64_t us);
-void hist_merge(struct hist *dst, const struct hist *src);
-/* Value (us) at quantile q in [0,1]: the midpoint of the bucket holding it. */
-double hist_quantile(const struct hist *h, double q);
 
 enum cstate { C_IDLE, C_CONNECTING, C_WRITING, C_READING, C_PARKED };
 
@@ -36,6 +23,7 @@ struct conn {
 	uint64_t t0;	 /* request start (ns); includes connect() in new-connection mode */
 	uint64_t t_dead; /* per-request timeout */
 	unsigned reqs;	 /* requests answered on this connection */
+	unsigned id;	 /* 0..conns-1, picks the source address */
 };
 
 struct worker {
@@ -52,6 +40,8 @@ struct worker {
 struct loadgen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	uint32_t src_first; /* --source: first IPv4 source address (host order), 0: none */
+	unsigned src_count;
 	char *req;
 	size_t reqlen;
 	int newconn, idle, rst;
@@ -65,8 +55,6 @@ struct loadgen {
 
 extern struct loadgen G;
 
-uint64_t now_ns(void);
 void *worker_main(void *arg);
-__attribute__((noreturn)) void die(const char *msg);
 
 #endif

@@ -36,9 +36,13 @@
 #define DIR_EVENTS                                                                                 \
 	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |       \
 	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+/* IN_ATTRIB: a directory made readable again, whose own watch was lost while it was not */
 #define PARENT_EVENTS                                                                              \
-	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |       \
-	 IN_MOVE_SELF)
+	(IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |            \
+	 IN_DELETE_SELF | IN_MOVE_SELF)
+/* a key creation that failed (a full disk) is tried again by a request after this, doubling */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 60000
 /* tools write several files in a row: the background reload waits for a quiet period */
 #define QUIET_MS 150
 /* nothing advertised: most likely a rotation tool between hiding and writing keys */
@@ -57,6 +61,9 @@ struct keydir {
 	int dir_wd, parent_wd;
 	bool missing; /* the path holds no directory: nothing is served (atomic reads) */
 	bool dirty;   /* relevant events drained, not reloaded yet (atomic reads) */
+	/* A reload that had to create keys failed: when the next request tries again (atomic
+	 * reads), and the wait after that one. Written with the lock held. */
+	long long retry_at, retry_ms;
 	/* the main loop's background reload (main thread only) */
 	long long deadline;
 	bool generate;
@@ -199,11 +206,19 @@ static int reload_locked(struct keydir *kd, bool generate, bool initial, struct 
 		       kd->missing ? " (key directory is back)" : "", ks->nsigners, ks->nexchange,
 		       ks->nhidden);
 	__atomic_store_n(&kd->missing, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&kd->retry_at, 0, __ATOMIC_RELEASE);
+	kd->retry_ms = 0;
 	endpoint_keys_changed(kd->id, ks, initial ? RELOAD_INITIAL : RELOAD_OK);
 	publish(kd, ks);
 	__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE);
 	return 0;
 failed:
+	if (generate) {
+		kd->retry_ms = kd->retry_ms ? 2 * kd->retry_ms : RETRY_FIRST_MS;
+		if (kd->retry_ms > RETRY_MAX_MS)
+			kd->retry_ms = RETRY_MAX_MS;
+		__atomic_store_n(&kd->retry_at, now_ms() + kd->retry_ms, __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&kd->dirty, false, __ATOMIC_RELEASE); /* the previous set stays */
 	if (!initial) {
 		kd_log(kd, "reload failed, keeping the previous key set: %s", err->msg);
@@ -288,10 +303,14 @@ int keydir_watch_fd(const struct keydir *kd)
 static bool stale(struct keydir *kd)
 {
 	struct pollfd p = {.fd = kd->ifd, .events = POLLIN};
+	long long retry_at;
 
 	if (kd->ifd < 0)
 		return false;
 	if (__atomic_load_n(&kd->dirty, __ATOMIC_ACQUIRE))
+		return true;
+	retry_at = __atomic_load_n(&kd->retry_at, __ATOMIC_ACQUIRE);
+	if (retry_at != 0 && now_ms() >= retry_at)
 		return true;
 	if (poll(&p, 1, 0) > 0)
 		return true;

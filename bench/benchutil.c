@@ -1,0 +1,192 @@
+/* Shared by cotter-loadgen and cotter-storm: see benchutil.h. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "benchutil.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void die(const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", bench_prog, msg);
+	exit(2);
+}
+
+static unsigned hist_bucket(uint64_t us)
+{
+	unsigned msb, shift;
+
+	if (us < 2 * HIST_SUB)
+		return (unsigned)us;
+	msb = 63 - __builtin_clzll(us);
+	shift = msb - 7; /* keeps the top 8 bits: us >> shift is in [128, 256) */
+	if (shift > 33)
+		return HIST_NB - 1;
+	return 2 * HIST_SUB + (shift - 1) * HIST_SUB + (unsigned)((us >> shift) - HIST_SUB);
+}
+
+void hist_add(struct hist *h, uint64_t us)
+{
+	h->b[hist_bucket(us)]++;
+	h->n++;
+	h->sum += us;
+	if (us > h->max)
+		h->max = us;
+}
+
+void hist_merge(struct hist *dst, const struct hist *src)
+{
+	for (unsigned i = 0; i < HIST_NB; i++)
+		dst->b[i] += src->b[i];
+	dst->n += src->n;
+	dst->sum += src->sum;
+	if (src->max > dst->max)
+		dst->max = src->max;
+}
+
+double hist_quantile(const struct hist *h, double q)
+{
+	uint64_t rank, seen = 0;
+	unsigned i, shift;
+
+	if (h->n == 0)
+		return 0;
+	rank = (uint64_t)(q * (double)(h->n - 1)) + 1;
+	for (i = 0; i < HIST_NB; i++) {
+		seen += h->b[i];
+		if (seen >= rank)
+			break;
+	}
+	if (i < 2 * HIST_SUB)
+		return i;
+	shift = (i - 2 * HIST_SUB) / HIST_SUB + 1;
+	return ((double)((i - 2 * HIST_SUB) % HIST_SUB + HIST_SUB) + 0.5) * (double)(1ull << shift);
+}
+
+long http_reply_parse(char *buf, size_t len, int eof, struct http_reply *r)
+{
+	char *end, *line, *le;
+	size_t hlen;
+	long clen = -1;
+
+	buf[len] = 0;
+	end = memmem(buf, len, "\r\n\r\n", 4);
+	if (end == NULL)
+		return eof ? -1 : 0;
+	hlen = end - buf + 4;
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0)
+		return -1;
+	r->status = atoi(buf + 9);
+	r->close_after = strncmp(buf, "HTTP/1.0", 8) == 0;
+	for (line = memchr(buf, '\n', hlen) + 1; line < end; line = le + 1) {
+		le = memchr(line, '\n', end + 2 - line);
+		if (le == NULL)
+			break;
+		if (strncasecmp(line, "Content-Length:", 15) == 0)
+			clen = strtol(line + 15, NULL, 10);
+		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0)
+			return -1; /* neither server chunks fixed-size replies */
+		else if (strncasecmp(line, "Connection:", 11) == 0 &&
+			 strcasestr(line, "close") != NULL && strcasestr(line, "close") < le)
+			r->close_after = 1;
+	}
+	r->body_off = hlen;
+	if (clen < 0) {
+		if (r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200))
+			clen = 0;
+		else if (!eof)
+			return 0; /* body runs until the server closes */
+		else
+			clen = (long)(len - hlen);
+	}
+	r->body_len = (size_t)clen;
+	if (len < hlen + (size_t)clen)
+		return eof ? -1 : 0;
+	if (len > hlen + (size_t)clen)
+		return -1; /* one request in flight: extra bytes are a protocol error */
+	return (long)(hlen + clen);
+}
+
+void url_parse(const char *url, struct sockaddr_storage *addr, socklen_t *addrlen, char *host,
+	       size_t hostsz, const char **path)
+{
+	const char *p, *h, *he, *port = "80";
+	char portbuf[16];
+	struct addrinfo hints = {0}, *ai = NULL;
+
+	if (strncmp(url, "http://", 7) != 0)
+		die("the URL must start with http://");
+	h = url + 7;
+	if (*h == '[') {
+		if ((he = strchr(++h, ']')) == NULL)
+			die("bad IPv6 literal in the URL");
+		p = he + 1;
+	} else {
+		he = h + strcspn(h, ":/");
+		p = he;
+	}
+	if ((size_t)(he - h) >= hostsz)
+		die("host name too long");
+	memcpy(host, h, he - h);
+	host[he - h] = 0;
+	if (*p == ':') {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n == 0 || n >= sizeof(portbuf))
+			die("bad port in the URL");
+		memcpy(portbuf, p + 1, n);
+		portbuf[n] = 0;
+		port = portbuf;
+		p += 1 + n;
+	}
+	*path = *p ? p : "/";
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
+		die("cannot resolve the host");
+	memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+	*addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
+void source_parse(const char *arg, uint32_t *first, unsigned *count)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash = strchr(arg, '/');
+	struct in_addr a;
+	char *end;
+	unsigned long n;
+
+	if (slash == NULL || (size_t)(slash - arg) >= sizeof(addr))
+		die("--source wants ADDRESS/COUNT");
+	memcpy(addr, arg, slash - arg);
+	addr[slash - arg] = 0;
+	n = strtoul(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, addr, &a) != 1 || *end != 0 || n == 0 || n > 65536)
+		die("--source wants an IPv4 ADDRESS/COUNT, COUNT 1..65536");
+	*first = ntohl(a.s_addr);
+	*count = (unsigned)n;
+}
+
+int source_bind(int fd, uint32_t first, unsigned count, unsigned id)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int one = 1;
+
+	if (count == 0)
+		return 0;
+	sa.sin_addr.s_addr = htonl(first + id % count);
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
