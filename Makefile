@@ -7,12 +7,17 @@
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
 #   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
+#   make fuzz    libFuzzer on every fuzz target for FUZZ_SECONDS each, in a clang build whose
+#                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus
 #   make check-valgrind  the client and server suites with cotter and cotterd under valgrind
 #                memcheck (and their cmocka tests): no error, no leak (figures printed)
 #   make check-powercut  the full power-cut sweep of LUKS bind/unbind/regen/edit (hours; make
 #                check runs the short matrix): POWERCUT_CUTS=mid|full, POWERCUT_TYPES=luks2,luks1
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= b64 jwk jwe jws luks-token
 VM ?= yes
 DEB ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
@@ -22,7 +27,7 @@ MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb build build-asan check check-vm check-deb deb demo bench clean \
+.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan check check-vm check-deb deb demo bench fuzz clean \
 	check-valgrind check-powercut
 
 all: build
@@ -36,11 +41,17 @@ deps-vm:
 deps-deb:
 	sh scripts/install-deps.sh deb
 
+deps-fuzz:
+	sh scripts/install-deps.sh fuzz
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -113,6 +124,16 @@ check-powercut: build
 		--types $(POWERCUT_TYPES) --cuts $(POWERCUT_CUTS) --jobs 2 \
 		--summary $(BUILD)/powercut-summary.txt
 
+# Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
+# $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.
+fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
+		$(FUZZ_BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+			$(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
@@ -126,4 +147,4 @@ deb: deps-deb
 	sh debian/build-debs.sh $(DEB_OUT)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) $(DEB_OUT)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) $(DEB_OUT) $(FUZZ_BUILD)
