@@ -15,6 +15,8 @@
 need clevis clevis-luks
 SHIM=$1
 [ -e "$SHIM" ] || fail "no powercut shim at '$SHIM'"
+# an ASan build wants its runtime first; the shim only wraps libc's write calls
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 img=$TMP/img
 mkimg "$TMP/base" luks1
 "$C" luks bind -f -d "$TMP/base" -k "$PW" null '{}' || fail "bind"
@@ -39,7 +41,8 @@ cut_here
 expect_eq "list after the cut: nothing bound" "$(cat "$TMP/list")" ""
 grep -q "orphan clevis metadata (LUKSMeta slot 1; keyslot 1 is not in use)" "$TMP/list.err" ||
 	fail "the torn slot is not reported as an orphan: $(cat "$TMP/list.err")"
-expect_eq "clevis agrees" "$(clevis luks list -d "$img")" ""
+# (while no token test has a plugin in cryptsetup's path: tests/token/common.sh)
+expect_eq "clevis agrees" "$(flock -s -w 300 /run/lock/cotter-token-plugin.lock clevis luks list -d "$img")" ""
 check "unbind again finishes the unbind" "$C" luks unbind -d "$img" -s 1
 luksmeta load -d "$img" -s 1 >/dev/null 2>&1 && fail "LUKSMeta slot 1 still holds data"
 cut_here

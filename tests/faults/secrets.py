@@ -328,8 +328,9 @@ def main():
             f.write("original passphrase")
         with open(img, "wb") as f:
             f.truncate(32 << 20)
-        if run(["cryptsetup", "luksFormat", "--type", "luks2", "--pbkdf", "pbkdf2",
-                "--pbkdf-force-iterations", "1000", "-q", "--key-file", pw, img]).returncode:
+        if run(["cryptsetup", "--disable-external-tokens", "luksFormat", "--type", "luks2",
+                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "-q", "--key-file", pw,
+                img]).returncode:
             fail("luksFormat")
         r = run([COTTER, "luks", "bind", "-y", "-d", img, "-k", pw, "tang",
                  '{"url":"%s"}' % url])
@@ -338,8 +339,8 @@ def main():
         secret = check_client("luks-pass", [COTTER, "luks", "pass", "-d", img, "-s", "1"],
                               "/dev/null", "LUKS passphrase", tmp)
         pf = os.path.join(tmp, "luks-pass.out")
-        if run(["cryptsetup", "open", "--test-passphrase", "--key-slot", "1", "--key-file", pf,
-                img]).returncode != 0:
+        if run(["cryptsetup", "--disable-external-tokens", "open", "--test-passphrase",
+                "--key-slot", "1", "--key-file", pf, img]).returncode != 0:
             fail("the passphrase luks pass wrote under gdb does not open keyslot 1")
         del secret
         srv.terminate()
