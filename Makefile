@@ -102,7 +102,7 @@ check-deb: deps-deb
 # suites run under memcheck through --wrapper.
 VALGRIND_BUILD ?= build-valgrind
 VALGRIND = valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	--errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/faults/valgrind.supp
+	--errors-for-leak-kinds=definite,indirect,possible --suppressions=$(CURDIR)/tests/faults/valgrind.supp
 check-valgrind: deps
 	[ -f $(VALGRIND_BUILD)/build.ninja ] || meson setup $(VALGRIND_BUILD) -Dvalgrind=true
 	ninja -C $(VALGRIND_BUILD)
