@@ -11,6 +11,10 @@
 #                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus;
 #                then the differential fuzzing against the jose CLI (make fuzz-diff)
 #   make fuzz-diff  DIFF_CASES generated JWS/JWE/JWK cases, Cotter against the jose CLI
+#   make check-valgrind  the client and server suites with cotter and cotterd under valgrind
+#                memcheck (and their cmocka tests): no error, no leak (figures printed)
+#   make check-powercut  the full power-cut sweep of LUKS bind/unbind/regen/edit (hours; make
+#                check runs the short matrix): POWERCUT_CUTS=mid|full, POWERCUT_TYPES=luks2,luks1
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -27,7 +31,8 @@ MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan build-fuzz check check-vm check-deb deb demo bench fuzz fuzz-diff clean
+.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan build-fuzz check check-vm check-deb deb demo bench \
+	fuzz fuzz-diff clean check-valgrind check-powercut
 
 all: build
 
@@ -100,6 +105,34 @@ check-deb: deps-deb
 	-bash tests/debian/check.sh >$(DEB_RESULTS)
 	python3 scripts/test-summary.py --deb $(DEB_RESULTS)
 
+# Memcheck over the client and server suites: a build of its own where the tests' COTTER and
+# COTTERD are valgrind wrappers (-Dvalgrind=true); test failures from the slowdown are shown,
+# but the verdict is valgrind-summary.py's (every process clean). The cmocka tests of those
+# suites run under memcheck through --wrapper.
+VALGRIND_BUILD ?= build-valgrind
+VALGRIND = valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	--errors-for-leak-kinds=definite,indirect,possible --suppressions=$(CURDIR)/tests/faults/valgrind.supp
+check-valgrind: deps
+	[ -f $(VALGRIND_BUILD)/build.ninja ] || meson setup $(VALGRIND_BUILD) -Dvalgrind=true
+	ninja -C $(VALGRIND_BUILD)
+	rm -rf $(VALGRIND_BUILD)/valgrind
+	-meson test -C $(VALGRIND_BUILD) --suite client --suite server --no-suite lint \
+		--print-errorlogs --timeout-multiplier 10
+	mkdir -p $(VALGRIND_BUILD)/valgrind
+	-meson test -C $(VALGRIND_BUILD) --print-errorlogs --timeout-multiplier 10 \
+		--wrapper '$(VALGRIND) --log-file=$(CURDIR)/$(VALGRIND_BUILD)/valgrind/cmocka.%p.log' \
+		sss-math api server-routes-unit
+	python3 tests/faults/valgrind-summary.py $(VALGRIND_BUILD)/valgrind
+
+# The full power-cut sweep (tests/faults/powercut.py says what it checks and why).
+POWERCUT_CUTS ?= full
+POWERCUT_TYPES ?= luks2,luks1
+check-powercut: build
+	COTTER=$(CURDIR)/$(BUILD)/client/cotter COTTERD=$(CURDIR)/$(BUILD)/server/cotterd \
+		python3 tests/faults/powercut.py --shim $(BUILD)/tests/faults/powercut.so \
+		--types $(POWERCUT_TYPES) --cuts $(POWERCUT_CUTS) --jobs 2 \
+		--summary $(BUILD)/powercut-summary.txt
+
 # Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
 # $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.
 fuzz: build-fuzz
@@ -127,4 +160,4 @@ deb: deps-deb
 	sh debian/build-debs.sh $(DEB_OUT)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) $(DEB_OUT) $(FUZZ_BUILD)

@@ -46,13 +46,14 @@ import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
 PY
 }
+# COTTER_TEST_SLOWDOWN (make check-valgrind sets it) stretches the bound for slowed programs
 wait_port() {
-	local port=$1 host=${2:-127.0.0.1}
-	for _ in $(seq 1 100); do
+	local port=$1 host=${2:-127.0.0.1} n=$((100 * ${COTTER_TEST_SLOWDOWN:-1}))
+	for _ in $(seq 1 "$n"); do
 		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
 		sleep 0.1
 	done
-	fail "nothing listens on $host:$port after 10 s"
+	fail "nothing listens on $host:$port after $((n / 10)) s"
 }
 start_cotterd() {
 	local dir=$1; shift

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -19,8 +20,53 @@
 
 static pthread_once_t secmem_once = PTHREAD_ONCE_INIT;
 
+/*
+ * OpenSSL copies secrets into its ordinary heap and frees them unwiped: the P-521 scalar
+ * multiplication (ecp_nistp521.c) puts the scalar, a server's private key, into a buffer it
+ * frees with OPENSSL_free, and a later allocation may hand that memory to anyone, or a core
+ * dump take it (the secrets scan, tests/faults/secrets.py, found it in cotterd). Every block
+ * OpenSSL frees or moves is wiped first. This only takes effect before OpenSSL's first
+ * allocation: cotter_secmem_init() is the first thing the programs do.
+ */
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL)
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return ossl_malloc(n, file, line);
+	if (n == 0) {
+		ossl_free(p, file, line);
+		return NULL;
+	}
+	/* realloc() may move the block and free the old one unwiped: move it ourselves */
+	old = malloc_usable_size(p);
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	ossl_free(p, file, line);
+	return q;
+}
+
 static void secmem_init_once(void)
 {
+	(void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
 	(void)CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MINSIZE);
 }
 

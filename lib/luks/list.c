@@ -43,6 +43,11 @@ static int entry(struct luks_dev *d, const struct luks_metas *m, const struct lu
 									: COTTER_LUKS_ORPHAN_META;
 		return describe(b, e->jwe, err) == 0 ? 1 : -1;
 	case META_INVALID:
+		/* LUKS1: torn LUKSMeta data of an inactive keyslot, which the next bind wipes */
+		if (d->luks1 && !luks_slot_active(d, e->slot)) {
+			b->state = COTTER_LUKS_ORPHAN_META;
+			return 1;
+		}
 		b->state = COTTER_LUKS_INVALID;
 		if ((b->invalid = strdup(e->why)) == NULL)
 			return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");

@@ -77,14 +77,21 @@ static int read_clevis_luksmeta(struct luks_dev *d, int s, size_t size, struct l
 	struct cotter_error why = {0};
 	luksmeta_uuid_t uuid;
 	char *pin;
+	int rc;
 
 	snprintf(e->type, sizeof(e->type), "clevis");
 	if ((e->jwe = calloc(1, size + 1)) == NULL)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	if (luksmeta_load(d->cd, s, uuid, e->jwe, size) != (int)size)
-		return cotter_error_set(err, COTTER_E_INVALID,
-					"%s: LUKSMeta slot %d changed while read", d->path, s);
-	if ((pin = cotter_jwe_pin(e->jwe, size, &why)) != NULL) {
+	rc = luksmeta_load(d->cd, s, uuid, e->jwe, size);
+	if (rc == -EINVAL) {
+		/* A write to its data was interrupted (a power cut during a wipe or a save): one
+		 * torn slot must not hide the device's other bindings. */
+		snprintf(why.msg, sizeof(why.msg),
+			 "its data does not match its checksum (an interrupted write)");
+	} else if (rc != (int)size) {
+		return cotter_error_set(err, COTTER_E_INVALID, "%s: LUKSMeta slot %d: %s", d->path,
+					s, rc < 0 ? strerror(-rc) : "changed while read");
+	} else if ((pin = cotter_jwe_pin(e->jwe, size, &why)) != NULL) {
 		e->kind = META_CLEVIS;
 		free(pin);
 		return 0;
@@ -342,10 +349,11 @@ int luks_meta_init_luksmeta(struct luks_dev *d, struct cotter_error *err)
 int luks_first_free_slot(struct luks_dev *d, const struct luks_metas *m, int skip)
 {
 	for (int s = 0; s < d->nslots; s++) {
-		/* A free keyslot whose LUKSMeta slot holds someone else's data is not free. */
+		/* A free keyslot whose LUKSMeta slot holds someone else's data is not free. Torn
+		 * clevis data of a free LUKS1 keyslot is an orphan, removed before a bind. */
 		if (s != skip && crypt_keyslot_status(d->cd, s) == CRYPT_SLOT_INACTIVE &&
 		    (m == NULL || (luks_meta_for_slot(m, s, META_OTHER) == NULL &&
-				   luks_meta_for_slot(m, s, META_INVALID) == NULL)))
+				   (d->luks1 || luks_meta_for_slot(m, s, META_INVALID) == NULL))))
 			return s;
 	}
 	return -1;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Orphans are what a process killed in the middle of a bind or unbind leaves: a pending marker
- * naming a keyslot whose token was never written, or clevis metadata whose keyslot is gone.
+ * naming a keyslot whose token was never written, or clevis metadata whose keyslot is gone
+ * (on LUKS1 also LUKSMeta data that a power cut tore during its wipe).
  * Neither opens anything; the next bind removes them (orphans.h).
  */
 #include <string.h>
@@ -52,8 +53,11 @@ int luks_cleanup_orphans(struct luks_dev *d, const char *op, struct cotter_error
 			if (remove_pending(d, &m, e, op, err) != 0)
 				goto out;
 			removed++;
-		} else if (e->kind == META_CLEVIS &&
+		} else if ((e->kind == META_CLEVIS || (d->luks1 && e->kind == META_INVALID)) &&
 			   (e->slot < 0 || !luks_slot_active(d, e->slot))) {
+			/* LUKS1: LUKSMeta data of an inactive keyslot is inert, even torn by an
+			 * interrupted write (Clevis wipes it too). LUKS2 tokens that are not
+			 * valid stay: they may be someone's work in progress. */
 			if (luks_meta_remove(d, e, err) != 0)
 				goto out;
 			removed++;

@@ -14,6 +14,7 @@
 #include "cotter/io.h"
 #include "cotter/secmem.h"
 #include "meta.h"
+#include "orphans.h"
 #include "pass.h"
 #include "step.h"
 #include "txn.h"
@@ -210,7 +211,10 @@ static int swap(struct regen *r, int tmp, struct cotter_error *err)
 	snprintf(names[3], sizeof(names[3]), "%s-tmp-unbind", r->op);
 	if (luks_txn_begin(&r->d, &t, err) != 0)
 		return -1;
-	if (luks_bind_step(&r->d, &first, err) == 0 &&
+	/* An interrupted regen or unbind may have left orphan metadata in the temporary slot,
+	 * where LUKSMeta cannot save again: clean up as bind does. */
+	if (luks_cleanup_orphans(&r->d, names[0], err) >= 0 &&
+	    luks_bind_step(&r->d, &first, err) == 0 &&
 	    luks_unbind_step(&r->d, names[1], r->a->slot, err) == 0 &&
 	    luks_bind_step(&r->d, &again, err) == 0 &&
 	    luks_unbind_step(&r->d, names[3], tmp, err) == 0)

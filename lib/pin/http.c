@@ -348,6 +348,14 @@ static enum outcome judge_timeout(struct transfer *t, struct cotter_error *err)
 	return PERMANENT;
 }
 
+static bool connected(struct transfer *t)
+{
+	curl_off_t connect_us = 0;
+
+	curl_easy_getinfo(t->h, CURLINFO_CONNECT_TIME_T, &connect_us);
+	return connect_us > 0;
+}
+
 /* What curl's result means for the caller, in words, and whether a retry may help. */
 static enum outcome judge_result(struct transfer *t, CURLcode rc, const struct sink *s,
 				 struct cotter_error *err)
@@ -369,7 +377,12 @@ static enum outcome judge_result(struct transfer *t, CURLcode rc, const struct s
 				 t->cfg->proxy);
 		return PERMANENT;
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		cotter_error_set(err, COTTER_E_INVALID, "unsupported URL scheme (http or https)");
+		/* curl also says this of a reply that is not HTTP: not the URL's fault then. */
+		if (connected(t))
+			cotter_error_set(err, COTTER_E_NETWORK, "invalid HTTP reply: %s", why);
+		else
+			cotter_error_set(err, COTTER_E_INVALID,
+					 "unsupported URL scheme (http or https)");
 		return PERMANENT;
 	case CURLE_URL_MALFORMAT:
 		cotter_error_set(err, COTTER_E_INVALID, "malformed URL");
