@@ -10,11 +10,15 @@ TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swt
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux systemd jq"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
+# The deployment tests: Ansible (Debian's), linters, and what the harness uses around the guests.
+DEPLOY="$VM ansible-core ansible-lint lintian dpkg-dev debhelper jose curl"
 
 want="$BUILD $TEST"
 case "${1:-}" in
 bench) want="$want $BENCH" ;;
 vm) want="$want $VM" ;;
+deploy) want="$want $DEPLOY" ;;
+all) want="$want $VM $DEPLOY" ;;
 esac
 
 missing=""

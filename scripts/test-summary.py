@@ -3,7 +3,8 @@
 
 Usage: test-summary.py [BUILD_DIR...] [--vm VMTEST_FILE]
   BUILD_DIR     a meson build directory: its meson-logs/testlog.json
-  VMTEST_FILE   the output of tests/vm/check.sh: one 'VMTEST impl/scenario PASS|FAIL secs [why]'
+  VMTEST_FILE   the output of tests/vm/check.sh or tests/deploy/check.sh (repeatable): one
+                'VMTEST impl/scenario PASS|FAIL secs [why]'
                 line per VM boot test, then a 'VMTEST-SUMMARY' line once it finished
 
 A skipped test counts as failed: our tests never skip, so a skip means something is wrong."""

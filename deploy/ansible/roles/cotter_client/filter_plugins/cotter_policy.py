@@ -31,7 +31,7 @@ def _server(entry, hostvars, port, defaults):
     return {"url": url, "thp": entry["thp"]}
 
 
-def cotter_bindings(bindings, hostvars, port=80, keydir="/var/db/tang"):
+def cotter_bindings(bindings, hostvars, port=80, keydir="/var/lib/cotterd"):
     """Validated bindings with their servers resolved (url, host or thp), defaults filled in."""
     out = []
     if not isinstance(bindings, list):

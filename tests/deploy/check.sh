@@ -1,0 +1,113 @@
+#!/bin/bash
+# The deployment tests (`make check-deploy`, part of `make check`): Cotter's Ansible plays, run
+# as `osism apply` runs them, against real Debian 12 hosts over SSH: two key servers and one
+# client with a LUKS2 root, QEMU guests on a bridge inside a network namespace made here.
+#
+# Usage: tests/deploy/check.sh        (as root)
+# Prints one line per test on stdout, as tests/vm/check.sh does (scripts/test-summary.py --vm
+# reads both):
+#   VMTEST deploy/<test> PASS <seconds>
+#   VMTEST deploy/<test> FAIL <seconds> <why, one line>
+# then "VMTEST-SUMMARY <passed> passed, <failed> failed, <seconds> s (logs in DIR)". Progress
+# goes to stderr. Exit status 1 when any test failed.
+# Environment:
+#   COTTER_DEPLOY_DEBS    directory of Cotter's .deb files (default: build-deb/ of `make deb`,
+#                         built here with debian/build-debs.sh when it has none)
+#   COTTER_DEPLOY_LOGDIR  where logs go (default a new /tmp/cotter-deploy.XXXXXX, kept)
+#   COTTER_VM_CACHE       the guest cache shared with tests/vm (default /var/cache/cotter-vm)
+. "$(dirname "$0")/common.sh"
+. "$DEPLOY_DIR/lib.sh"
+
+TESTS=(lint lintian images tang disabled clevis idempotent reboot refuse-thumbprint
+	refuse-passphrase upgrade rotate purge)
+T0=$(date +%s.%N)
+OUT=${COTTER_DEPLOY_LOGDIR:-$(mktemp -d /tmp/cotter-deploy.XXXXXX)}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+declare -A done_=()
+
+record() { # record TEST PASS|FAIL SECONDS [WHY]
+	done_[$1]=1
+	echo "VMTEST deploy/$1 $2 $3${4:+ $4}" >>"$RESULTS"
+	dlog "test $1: $2 ($3 s)${4:+: $4}"
+}
+# run_test NAME FUNCTION: runs it, times it, records PASS or FAIL with $why
+run_test() {
+	local t why=
+	CUR=$1
+	t=$(date +%s.%N)
+	dlog "test $1"
+	if "$2" >>"$OUT/$1.log" 2>&1; then
+		record "$1" PASS "$(elapsed "$t")"
+	else
+		why=$(tail -n1 "$OUT/$1.why" 2>/dev/null)
+		record "$1" FAIL "$(elapsed "$t")" "${why:-see $OUT/$1.log}"
+	fi
+}
+finish() {
+	local t pass=0 fail=0
+	for t in "${TESTS[@]}"; do
+		[ -n "${done_[$t]:-}" ] || record "$t" FAIL 0 "${1:-not run}"
+	done
+	cleanup
+	while read -r _ _ res _; do
+		if [ "$res" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+	done <"$RESULTS"
+	cat "$RESULTS"
+	echo "VMTEST-SUMMARY $pass passed, $fail failed, $(elapsed "$T0") s (logs in $OUT)"
+	[ "$fail" = 0 ]
+	exit
+}
+
+# --- set-up that every test needs ---------------------------------------------------------
+[ "$(id -u)" = 0 ] || finish "not run as root (network namespaces, QEMU taps)"
+for t in qemu-system-x86_64:qemu-system-x86 mmdebstrap:mmdebstrap ansible-playbook:ansible-core \
+	ansible-lint:ansible-lint lintian:lintian debugfs:e2fsprogs ssh:openssh-client \
+	dpkg-scanpackages:dpkg-dev jose:jose curl:curl cryptsetup:cryptsetup-bin; do
+	command -v "${t%%:*}" >/dev/null 2>&1 || finish "'${t%%:*}' is required: apt-get install ${t#*:}"
+done
+deploy_reap_stale
+DEBS=${COTTER_DEPLOY_DEBS:-$SRCDIR/build-deb}
+if ! ls "$DEBS"/cotterd_*.deb >/dev/null 2>&1; then
+	[ -x "$SRCDIR/debian/build-debs.sh" ] || [ -f "$SRCDIR/debian/build-debs.sh" ] ||
+		finish "no packages in $DEBS and no debian/build-debs.sh to build them (set COTTER_DEPLOY_DEBS)"
+	dlog "building the packages into $DEBS (debian/build-debs.sh)"
+	sh "$SRCDIR/debian/build-debs.sh" "$DEBS" >"$OUT/build-debs.log" 2>&1 ||
+		finish "building the packages failed (log: $OUT/build-debs.log)"
+fi
+DEBS=$(cd "$DEBS" && pwd)
+dlog "packages from $DEBS; logs in $OUT"
+
+# The images (cold: an mmdebstrap, two initramfs builds, a reencrypt) while the linters run.
+"$DEPLOY_DIR/build-images.sh" "$DEBS" >"$OUT/images.path" 2>"$OUT/images.log" &
+img_pid=$!
+run_test lint t_lint
+run_test lintian t_lintian
+t=$(date +%s.%N)
+if wait $img_pid; then
+	IMG=$(cat "$OUT/images.path")
+	record images PASS "$(elapsed "$t")"
+else
+	record images FAIL "$(elapsed "$t")" "building the guest images failed: $(grep -h FAIL "$OUT/images.log" | tail -n1) (log: $OUT/images.log)"
+	finish "no guest images"
+fi
+
+start_network || finish "the test network could not be made (log: $OUT/net.log)"
+start_guests || finish "the guests did not come up over SSH: $(cat "$OUT/guests.why" 2>/dev/null)"
+make_config_repo || finish "the configuration repository could not be made (log: $OUT/config.log)"
+
+. "$DEPLOY_DIR/tests.sh"
+run_test tang t_tang
+[ "$(tail -n1 "$RESULTS" | cut -d' ' -f3)" = PASS ] || finish "tang failed: nothing to bind to"
+run_test disabled t_disabled
+run_test clevis t_clevis
+[ "$(tail -n1 "$RESULTS" | cut -d' ' -f3)" = PASS ] || finish "clevis failed: nothing bound"
+run_test idempotent t_idempotent
+run_test reboot t_reboot
+run_test refuse-thumbprint t_refuse_thumbprint
+run_test refuse-passphrase t_refuse_passphrase
+run_test upgrade t_upgrade
+run_test rotate t_rotate
+run_test purge t_purge
+finish
