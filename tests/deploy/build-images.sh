@@ -46,7 +46,7 @@ fi
 
 sshkey=$(deploy_ssh_key)
 key=$({
-	echo "deploy-images-v1 $(basename "$base") $GUESTS $NET $OPERATOR $FIXTURE_LUKS_PASSPHRASE $LUKS_UUID"
+	echo "deploy-images-v2 $(basename "$base") $GUESTS $NET $OPERATOR $FIXTURE_LUKS_PASSPHRASE $LUKS_UUID"
 	cat "$DEPLOY_DIR/build-images.sh" "$sshkey.pub"
 } | key_of)
 out=$DCACHE/img-$key
@@ -85,6 +85,12 @@ install -D -m 600 "$sshkey.pub" "$R/etc/dropbear/initramfs/authorized_keys"
 echo 'UseDNS no' >"$R/etc/ssh/sshd_config.d/cotter-deploy-test.conf"
 chroot "$R" systemctl -q enable systemd-networkd.service ssh.service
 echo "BUSYBOX=y" >"$R/etc/initramfs-tools/conf.d/busybox"
+# No network in the initramfs until the clevis play configures one (there is no DHCP server on the
+# test network: dropbear-initramfs would otherwise wait minutes for a lease at every boot).
+echo "IP=none" >>"$R/etc/initramfs-tools/initramfs.conf"
+# Units that only cost boot time in a test guest.
+chroot "$R" systemctl -q mask e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer \
+	man-db.timer fstrim.timer e2scrub_all.timer systemd-journal-flush.service 2>/dev/null || true
 echo "CRYPTSETUP=y" >>"$R/etc/cryptsetup-initramfs/conf-hook"
 kver=$(basename "$R"/lib/modules/*)
 

@@ -16,13 +16,14 @@
 #   COTTER_DEPLOY_LOGDIR  where logs go (default a new /tmp/cotter-deploy.XXXXXX, kept)
 #   COTTER_VM_CACHE       the guest cache shared with tests/vm (default /var/cache/cotter-vm)
 . "$(dirname "$0")/common.sh"
-. "$DEPLOY_DIR/lib.sh"
 
 TESTS=(lint lintian images tang disabled clevis idempotent reboot refuse-thumbprint
 	refuse-passphrase upgrade rotate purge)
 T0=$(date +%s.%N)
 OUT=${COTTER_DEPLOY_LOGDIR:-$(mktemp -d /tmp/cotter-deploy.XXXXXX)}
 mkdir -p "$OUT"
+. "$DEPLOY_DIR/lib.sh"
+. "$DEPLOY_DIR/tests.sh"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 declare -A done_=()
@@ -41,7 +42,7 @@ run_test() {
 	if "$2" >>"$OUT/$1.log" 2>&1; then
 		record "$1" PASS "$(elapsed "$t")"
 	else
-		why=$(tail -n1 "$OUT/$1.why" 2>/dev/null)
+		why=$(tail -n1 "$OUT/$1.why" 2>/dev/null) || true
 		record "$1" FAIL "$(elapsed "$t")" "${why:-see $OUT/$1.log}"
 	fi
 }
@@ -97,7 +98,7 @@ start_network || finish "the test network could not be made (log: $OUT/net.log)"
 start_guests || finish "the guests did not come up over SSH: $(cat "$OUT/guests.why" 2>/dev/null)"
 make_config_repo || finish "the configuration repository could not be made (log: $OUT/config.log)"
 
-. "$DEPLOY_DIR/tests.sh"
+
 run_test tang t_tang
 [ "$(tail -n1 "$RESULTS" | cut -d' ' -f3)" = PASS ] || finish "tang failed: nothing to bind to"
 run_test disabled t_disabled

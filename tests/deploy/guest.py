@@ -8,7 +8,10 @@ persistent (no -snapshot). A guest `reboot` ends QEMU (-no-reboot) with "reboot:
 system" on the console: the next boot starts. "reboot: Power down", a panic, SIGTERM or
 --max-boots end it.
 
-Nothing is ever written to the console: a boot that unlocks did so with nobody at it.
+Nothing is ever written to the console, except on the boots given with --type-on-boot (the
+installation's first boot, before any binding: someone types the passphrase there, as the
+operator of a freshly installed node does); those boots' logs say so. A boot that unlocks
+without that did so with nobody at the console.
 Each boot's console goes to LOGDIR/NAME-boot-N.log with host timestamps; LOGDIR/NAME.boots gets
 "N start EPOCH" and "N end EPOCH REASON" lines.
 """
@@ -22,6 +25,7 @@ import time
 
 proc = None
 stopping = False
+PROMPT = re.compile(rb"Please unlock disk [^\n]*$")
 
 
 def on_term(signum, frame):
@@ -83,13 +87,20 @@ def main():
     p.add_argument("--mem", default="768")
     p.add_argument("--smp", default="1")
     p.add_argument("--max-boots", type=int, default=40)
+    p.add_argument("--passphrase-file", default="")
+    p.add_argument("--type-on-boot", type=int, action="append", default=[],
+                   help="type the passphrase at the prompt on this boot (repeatable)")
     a = p.parse_args()
+    passphrase = b""
+    if a.type_on_boot:
+        with open(a.passphrase_file, "rb") as f:
+            passphrase = f.read().rstrip(b"\n")
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     events = open(os.path.join(a.logdir, a.name + ".boots"), "a", buffering=1)
     kdir = os.path.join(a.logdir, a.name + "-kernel")
     os.makedirs(kdir, exist_ok=True)
-    cmdline = ("root=%s ro console=ttyS0 panic=-1 systemd.hostname=%s %s"
+    cmdline = ("root=%s ro console=ttyS0 loglevel=4 panic=-1 systemd.hostname=%s %s"
                % (a.root, a.name, a.append)).strip()
     for n in range(1, a.max_boots + 1):
         if stopping:
@@ -117,6 +128,7 @@ def main():
                                 stderr=subprocess.STDOUT)
         reason = "qemu exited"
         buf = b""
+        typed = n not in a.type_on_boot
         while True:
             chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(1)
             if not chunk:
@@ -132,6 +144,13 @@ def main():
                     reason = "poweroff"
                 elif "Kernel panic" in text:
                     reason = "panic"
+            if not typed and PROMPT.search(buf):  # the prompt has no newline
+                time.sleep(1)
+                proc.stdin.write(passphrase + b"\r")
+                proc.stdin.flush()
+                typed = True
+                log.write("[+%8.3f] <<< harness typed the passphrase on the console (boot %d) >>>\n"
+                          % (time.monotonic() - t0, n))
         rc = proc.wait()
         if buf:
             log.write("[+%8.3f] %s\n" % (time.monotonic() - t0, buf.decode("utf-8", "replace")))

@@ -38,6 +38,7 @@ cleanup() {
 	rm -rf "$RUN"
 }
 trap 'cleanup' EXIT
+trap 'exit 1' INT TERM
 
 in_ns() { ip netns exec "$NS" "$@"; }
 
@@ -85,9 +86,11 @@ start_guests() {
 		client*)
 			cp --sparse=always "$IMG/client/root.img" "$RUN/$name-root.img"
 			cp --sparse=always "$IMG/client/boot.img" "$RUN/$name-boot.img"
+			(umask 077 && printf '%s' "$FIXTURE_LUKS_PASSPHRASE" >"$RUN/$name-passphrase")
 			python3 "$DEPLOY_DIR/guest.py" --name "$name" --netns "$NS" --tap "cdtap$i" --mac "$(mac_of "$n")" \
 				--disk "$RUN/$name-root.img" --disk "$RUN/$name-boot.img" --boot-fs "$RUN/$name-boot.img" \
-				--boot-dir / --root /dev/mapper/root --logdir "$OUT" --mem 768 &
+				--boot-dir / --root /dev/mapper/root --logdir "$OUT" --mem 768 \
+				--passphrase-file "$RUN/$name-passphrase" --type-on-boot 1 &
 			;;
 		*)
 			cp --sparse=always "$IMG/server/root.img" "$RUN/$name-root.img"
@@ -123,7 +126,11 @@ wait_ssh() {
 	done
 	return 1
 }
-boots_started() { grep -c ' start ' "$OUT/$1.boots" 2>/dev/null || echo 0; }
+boots_started() {
+	local n
+	n=$(grep -c ' start ' "$OUT/$1.boots" 2>/dev/null) || true
+	echo "${n:-0}"
+}
 
 # The configuration repository, as an OSISM manager holds it, with Cotter's plays installed by
 # deploy/osism/install.sh (the documented step).

@@ -150,6 +150,7 @@ reboot_client() {
 unlocked_alone() {
 	grep -q "cotter: root: passphrase recovered" "$1" || nok "no 'passphrase recovered' line in $1" || return 1
 	grep -q "cryptsetup: root: set up successfully" "$1" || nok "cryptsetup did not set up root in $1" || return 1
+	! grep -q "harness typed" "$1" || nok "the passphrase was typed in $1" || return 1
 	! grep -qE "cotter: root: attempt [0-9]+ failed" "$1" || nok "a recovery attempt failed in $1: $(grep -m1 -E 'attempt [0-9]+ failed' "$1")" || return 1
 	ok "$(basename "$1"): unlocked by Cotter on the first attempt, nothing typed ($(grep -m1 'passphrase recovered' "$1" | cut -c1-80))"
 }
