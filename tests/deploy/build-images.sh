@@ -24,7 +24,7 @@ deps=$(for f in "$debs"/*.deb; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
 	sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u | grep -vxF "$ours" |
 	grep -vE '^(dracut|dracut-network|libcryptsetup-dev|libjansson-dev|libssl-dev)$' | tr '\n' ',')
 pkgs=linux-image-cloud-amd64,initramfs-tools,cryptsetup-initramfs,cryptsetup-bin,busybox,zstd,e2fsprogs
-pkgs+=,systemd-sysv,udev,dbus,kmod,iproute2,openssh-server,python3,sudo,iptables,dropbear-initramfs
+pkgs+=,systemd-sysv,udev,dbus,kmod,iproute2,openssh-server,python3,python3-apt,sudo,iptables,dropbear-initramfs
 pkgs+=,${deps%,}
 key=$({ echo "deploy-base-v1 $SUITE $pkgs"; apt_sources; } | key_of)
 base=$DCACHE/base-$key.tar

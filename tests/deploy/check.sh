@@ -18,7 +18,7 @@
 . "$(dirname "$0")/common.sh"
 
 TESTS=(lint lintian images tang disabled clevis idempotent reboot refuse-thumbprint
-	refuse-passphrase upgrade rotate purge)
+	refuse-passphrase upgrade rotate purge backup-restore replica)
 T0=$(date +%s.%N)
 OUT=${COTTER_DEPLOY_LOGDIR:-$(mktemp -d /tmp/cotter-deploy.XXXXXX)}
 mkdir -p "$OUT"
@@ -111,4 +111,6 @@ run_test refuse-passphrase t_refuse_passphrase
 run_test upgrade t_upgrade
 run_test rotate t_rotate
 run_test purge t_purge
+run_test backup-restore t_backup_restore
+run_test replica t_replica
 finish

@@ -309,3 +309,36 @@ t_purge() {
 	ok "client1's binding still opens the disk (cotter luks unlock --test)"
 	verify_adv tang1 && verify_adv tang2
 }
+
+t_backup_restore() {
+	local saved
+	osism_apply tang-backup -e "cotter_server_backup_dir=$OUT/backup" || nok "osism apply tang-backup failed ($APPLY_LOG)" || return 1
+	[ "$(stat -c %a "$OUT/backup/tang2")" = 700 ] && [ -z "$(find "$OUT/backup" -name '*.jwk' ! -perm 600)" ] ||
+		nok "the backup is not 0700/0600" || return 1
+	saved=$(server_thps tang2)
+	# tang2 loses its keys (a rebuilt host): cotterd makes new ones
+	gssh tang2 sh -c "'rm -f /var/lib/cotterd/*.jwk /var/lib/cotterd/.*.jwk && systemctl restart cotterd.service'"
+	[ "$(server_thps tang2)" != "$saved" ] || nok "tang2 still has its keys after they were removed" || return 1
+	! gssh client1 cotter luks report -q -d /dev/vda -s 1 >/dev/null 2>&1 || nok "client1's binding to tang2 still works without tang2's keys" || return 1
+	ok "tang2 lost its keys: client1's binding no longer matches tang2"
+	osism_apply tang-restore -l tang2 -e "cotter_server_restore_dir=$OUT/backup/tang2" || nok "osism apply tang-restore failed ($APPLY_LOG)" || return 1
+	[ "$(server_thps tang2)" = "$saved" ] || nok "tang2 serves $(server_thps tang2) after the restore, not $saved" || return 1
+	gssh client1 cotter luks report -q -d /dev/vda -s 1 || nok "client1's binding does not match tang2 after the restore" || return 1
+	[ -n "$(gssh tang2 sh -c "'ls -a /var/lib/cotterd | grep \"^\\..*\\.jwk\$\"'")" ] || nok "the keys tang2 made meanwhile were deleted, not hidden" || return 1
+	ok "restored: tang2 serves its saved keys again ($saved), the keys it made meanwhile are hidden, client1's binding matches"
+	verify_adv tang2
+}
+
+t_replica() {
+	local f
+	for f in tang1 tang2; do echo "cotter_server_replica_group: rg1" >>"$CFG/inventory/host_vars/$f.yml"; done
+	osism_apply tang || nok "osism apply tang (replica group) failed ($APPLY_LOG)" || return 1
+	[ "$(server_thps tang1)" = "$(server_thps tang2)" ] || nok "tang1 and tang2 serve different keys in one replica group" || return 1
+	gssh tang1 sh -c "'cd /var/lib/cotterd && sha256sum *.jwk'" >"$OUT/replica-tang1.sum"
+	gssh tang2 sh -c "'cd /var/lib/cotterd && sha256sum *.jwk'" >"$OUT/replica-tang2.sum"
+	cmp -s "$OUT/replica-tang1.sum" "$OUT/replica-tang2.sum" || nok "tang2's key files differ from tang1's" || return 1
+	ok "replica group rg1: tang2 serves tang1's key set, byte for byte ($(server_thps tang1))"
+	gssh client1 cotter luks unlock -d /dev/vda --test || nok "client1 no longer unlocks" || return 1
+	ok "tang2's own keys were hidden, not deleted: client1 still unlocks"
+	verify_adv tang2 && verify_adv tang1
+}
