@@ -15,6 +15,7 @@
 #                         built here with debian/build-debs.sh when it has none)
 #   COTTER_DEPLOY_LOGDIR  where logs go (default a new /tmp/cotter-deploy.XXXXXX, kept)
 #   COTTER_VM_CACHE       the guest cache shared with tests/vm (default /var/cache/cotter-vm)
+#   COTTER_DEPLOY_FAILFAST  1: stop at the first failed test (the others are reported not run)
 . "$(dirname "$0")/common.sh"
 
 TESTS=(lint lintian images tang disabled clevis idempotent reboot refuse-thumbprint
@@ -44,6 +45,7 @@ run_test() {
 	else
 		why=$(tail -n1 "$OUT/$1.why" 2>/dev/null) || true
 		record "$1" FAIL "$(elapsed "$t")" "${why:-see $OUT/$1.log}"
+		[ "${COTTER_DEPLOY_FAILFAST:-0}" != 1 ] || finish "not run: COTTER_DEPLOY_FAILFAST=1 and $1 failed"
 	fi
 }
 finish() {

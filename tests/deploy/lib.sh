@@ -89,7 +89,7 @@ start_guests() {
 			(umask 077 && printf '%s' "$FIXTURE_LUKS_PASSPHRASE" >"$RUN/$name-passphrase")
 			python3 "$DEPLOY_DIR/guest.py" --name "$name" --netns "$NS" --tap "cdtap$i" --mac "$(mac_of "$n")" \
 				--disk "$RUN/$name-root.img" --disk "$RUN/$name-boot.img" --boot-fs "$RUN/$name-boot.img" \
-				--boot-dir / --root /dev/mapper/root --logdir "$OUT" --mem 768 \
+				--boot-dir / --root /dev/mapper/root --logdir "$OUT" --mem 768 --smp 2 \
 				--passphrase-file "$RUN/$name-passphrase" --type-on-boot 1 &
 			;;
 		*)
