@@ -18,7 +18,7 @@
 #   COTTER_DEPLOY_FAILFAST  1: stop at the first failed test (the others are reported not run)
 . "$(dirname "$0")/common.sh"
 
-TESTS=(lint lintian images tang disabled clevis idempotent reboot refuse-thumbprint
+TESTS=(lint templates lintian images tang disabled clevis idempotent reboot refuse-thumbprint
 	refuse-passphrase upgrade rotate purge backup-restore replica)
 T0=$(date +%s.%N)
 OUT=${COTTER_DEPLOY_LOGDIR:-$(mktemp -d /tmp/cotter-deploy.XXXXXX)}
@@ -86,6 +86,7 @@ dlog "packages from $DEBS; logs in $OUT"
 "$DEPLOY_DIR/build-images.sh" "$DEBS" >"$OUT/images.path" 2>"$OUT/images.log" &
 img_pid=$!
 run_test lint t_lint
+run_test templates t_templates
 run_test lintian t_lintian
 t=$(date +%s.%N)
 if wait $img_pid; then

@@ -342,3 +342,21 @@ t_replica() {
 	ok "tang2's own keys were hidden, not deleted: client1 still unlocks"
 	verify_adv tang2 && verify_adv tang1
 }
+
+t_templates() {
+	ANSIBLE_FILTER_PLUGINS=$SRCDIR/deploy/ansible/roles/cotter_client/filter_plugins \
+		ansible-playbook -i localhost, "$DEPLOY_DIR/render.yml" >"$OUT/render.log" 2>&1 ||
+		nok "rendering the templates failed ($OUT/render.log)" || return 1
+	local want line
+	while IFS= read -r want; do
+		grep -qF -- "$want" "$OUT/render.log" || nok "template rendering: '$want' missing ($OUT/render.log)" || return 1
+	done <<'WANT'
+initramfs-tools static: IP=198.51.100.21::198.51.100.1:255.255.255.0:node1:ens3:none
+initramfs-tools dhcp: IP=:::::ens3:dhcp
+dracut vlan-bond: kernel_cmdline=\" rd.neednet=1 bond=bond0:eno1,eno2:mode=802.3ad,miimon=100 vlan=bond0.42:bond0 ip=198.51.100.21::198.51.100.1:255.255.255.0:node1:bond0.42:none nameserver=198.51.100.53 \"
+dracut vlan: kernel_cmdline=\" rd.neednet=1 vlan=eno1.7:eno1 ip=eno1.7:dhcp \"
+listen: ListenStream= ListenStream=198.51.100.11:7500 ListenStream=[2001:db8::1]:7500 FreeBind=yes
+firewall: PORT=7500 SOURCES4=\"198.51.100.0/24\" SOURCES6=\"2001:db8::/32\"
+WANT
+	ok "network drop-ins (static, DHCP, VLAN, bond), listen and firewall settings render as expected"
+}
