@@ -75,6 +75,7 @@ MACAddress=$(mac_of "$n")
 Address=$NET.$n/24
 NET
 done
+echo "127.0.1.1 $(for g in $GUESTS; do printf '%s ' "${g%%:*}"; done)" >>"$R/etc/hosts"
 chroot "$R" useradd -m -s /bin/bash "$OPERATOR"
 install -d -m 700 -o 1000 -g 1000 "$R/home/$OPERATOR/.ssh"
 install -m 600 -o 1000 -g 1000 "$sshkey.pub" "$R/home/$OPERATOR/.ssh/authorized_keys"

@@ -33,9 +33,9 @@ verify_adv() {
 	local d=$OUT/adv-$1 k n=0 got want
 	rm -rf "$d" && mkdir -p "$d"
 	in_ns curl -sf --max-time 10 "http://$(ip_of "$1"):7500/adv" -o "$d/adv.jws" || nok "$1: GET /adv failed" || return 1
-	jose fmt -j "$d/adv.jws" -g payload -y -o- | jose jwk use -i- -r -u verify -o "$d/sig.jwks" ||
+	jose fmt -j "$d/adv.jws" -g payload -y -o- | jose jwk use -i- -r -s -u verify -o "$d/sig.jwks" ||
 		nok "$1: the advertisement has no signing key" || return 1
-	for k in $(jose fmt -j "$d/sig.jwks" -g keys -l); do
+	for k in $(seq 0 $(($(jose fmt -j "$d/sig.jwks" -g keys -l -o-) - 1))); do
 		jose fmt -j "$d/sig.jwks" -g keys -g "$k" -o "$d/sig-$k.jwk"
 		jose jws ver -i "$d/adv.jws" -k "$d/sig-$k.jwk" || nok "$1: key $k does not verify the advertisement" || return 1
 		jose jwk thp -i "$d/sig-$k.jwk" -a S256 >>"$d/thp"
