@@ -221,7 +221,9 @@ make_repo() {
 		dpkg-deb -Zxz -b "$d/x/p" "$d/$(basename "${f%%_*}")_${NEWV}_amd64.deb" >/dev/null
 	done
 	rm -rf "$d/x"
-	(cd "$d" && dpkg-scanpackages -m . /dev/null >Packages 2>/dev/null)
+	(cd "$d" && dpkg-scanpackages -m . /dev/null >Packages 2>/dev/null &&
+		printf 'Origin: cotter-deploy-test\nLabel: cotter-deploy-test\nDate: %s\nSHA256:\n %s %s Packages\n' \
+			"$(date -Ru)" "$(sha256sum <Packages | cut -d' ' -f1)" "$(stat -c %s Packages)" >Release)
 	in_ns python3 -m http.server --bind "$CONTROLLER" --directory "$d" 8080 >"$OUT/http.log" 2>&1 &
 	HTTP_PID=$!
 	local i=0
@@ -241,13 +243,16 @@ t_upgrade() {
 	# the client reboots in a loop while the servers are upgraded one at a time
 	osism_apply tang &
 	local play=$!
+	# the play runs in a subshell: count it here, where later applies are counted
+	apply_n[tang]=$((${apply_n[tang]:-0} + 1))
+	local upgrade_log=$OUT/apply-tang.${apply_n[tang]}.log
 	while kill -0 $play 2>/dev/null || [ $nb -lt 2 ]; do
 		[ $nb -lt 6 ] || break
 		reboot_client "rolling upgrade" || { rc=1; break; }
 		nb=$((nb + 1))
 		logs+=("$BOOT_LOG")
 	done
-	wait $play || { rc=1; nok "osism apply tang (upgrade) failed ($APPLY_LOG)"; }
+	wait $play || { rc=1; nok "osism apply tang (upgrade) failed ($upgrade_log)"; }
 	write_configuration deb
 	[ $rc = 0 ] || return 1
 	ok "$nb client boots during the upgrade"
