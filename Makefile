@@ -1,20 +1,30 @@
 # Entry points; the real build is meson (see README.md).
 #   make demo    install missing packages, build, run the end-to-end demo on loopback
 #   make check   install missing packages, build twice (normal, ASan+UBSan), run every test,
-#                then boot the Debian guests of tests/vm (VM=no leaves them out)
+#                test the Debian packages in containers (DEB=no leaves them out), then boot
+#                the Debian guests of tests/vm (VM=no leaves them out), then run the quick part of
+#                the Ansible/OSISM plays against QEMU hosts (DEPLOY=no leaves it out)
 #   make bench   benchmarks against the reference, results in bench/results/
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
-#   make check-deploy  only the deployment tests: the Ansible/OSISM plays against QEMU hosts
+#   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
+#   make check-deb  only the package tests: install, upgrade, purge in clean containers
+#   make check-deploy  every deployment test: the Ansible/OSISM plays against QEMU hosts, with the
+#                long scenarios (reboot loops, rolling upgrade, rotation) make check leaves out
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 VM ?= yes
+DEB ?= yes
+DEPLOY ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
+DEB_OUT ?= build-deb
+DEB_RESULTS ?= $(BUILD)/debtest.txt
 DEPLOY_RESULTS ?= $(BUILD)/deploytest.txt
 MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deploy build build-asan check check-vm check-deploy demo bench clean
+.PHONY: all deps deps-vm deps-deb deps-deploy build build-asan check check-vm check-deb \
+	check-deploy deb demo bench clean
 
 all: build
 
@@ -23,6 +33,9 @@ deps:
 
 deps-vm:
 	sh scripts/install-deps.sh vm
+
+deps-deb:
+	sh scripts/install-deps.sh deb
 
 deps-deploy:
 	sh scripts/install-deps.sh deploy
@@ -39,37 +52,61 @@ build: deps $(BUILD)/build.ninja
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-# Every suite always runs; the summary line counts them all and decides the exit status. The VM
-# boot tests (tests/vm/check.sh: every scenario for initramfs-tools and dracut) run last, on
-# their own: their guests are timed against the console and want the CPU. Guest images are
-# cached in /var/cache/cotter-vm, keyed by their inputs.
-ifeq ($(VM),no)
-check: build build-asan
-else
-check: deps-vm deps-deploy build build-asan
+# Every suite always runs; the summary line counts them all and decides the exit status. The
+# package tests (tests/debian/check.sh: install, upgrade, purge of the .debs in containers) run
+# after the meson suites, the VM boot tests (tests/vm/check.sh: every scenario for
+# initramfs-tools and dracut, the guests installed from the .debs) last, on their own: their
+# guests are timed against the console and want the CPU. Then the deployment tests
+# (tests/deploy/check.sh quick: the tang and clevis plays, idempotence, one unattended reboot,
+# the refusals, lint and lintian; the long scenarios are in check-deploy only). Guest images and
+# container bases are cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no /
+# DEPLOY=no leave those out.
+SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD)
+CHECK_DEPS = build build-asan
+ifneq ($(DEB),no)
+SUMMARY_ARGS += --deb $(DEB_RESULTS)
+CHECK_DEPS += deps-deb
 endif
+ifneq ($(VM),no)
+SUMMARY_ARGS += --vm $(VM_RESULTS)
+CHECK_DEPS += deps-vm
+endif
+ifneq ($(DEPLOY),no)
+SUMMARY_ARGS += --deploy $(DEPLOY_RESULTS)
+CHECK_DEPS += deps-deploy
+endif
+check: $(CHECK_DEPS)
 	-meson test -C $(BUILD) $(MESON_TEST_FLAGS)
 	-meson test -C $(ASAN_BUILD) $(MESON_TEST_FLAGS)
+ifneq ($(DEB),no)
+	-bash tests/debian/check.sh >$(DEB_RESULTS)
+endif
 ifneq ($(VM),no)
 	-bash tests/vm/check.sh >$(VM_RESULTS)
-	-bash tests/deploy/check.sh >$(DEPLOY_RESULTS)
-	python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) --vm $(VM_RESULTS) --vm $(DEPLOY_RESULTS)
-else
-	python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD)
 endif
+ifneq ($(DEPLOY),no)
+	-bash tests/deploy/check.sh quick >$(DEPLOY_RESULTS)
+endif
+	python3 scripts/test-summary.py $(SUMMARY_ARGS)
 
 check-vm: deps-vm
 	mkdir -p $(dir $(VM_RESULTS))
 	-bash tests/vm/check.sh >$(VM_RESULTS)
 	python3 scripts/test-summary.py --vm $(VM_RESULTS)
 
+check-deb: deps-deb
+	mkdir -p $(dir $(DEB_RESULTS))
+	-bash tests/debian/check.sh >$(DEB_RESULTS)
+	python3 scripts/test-summary.py --deb $(DEB_RESULTS)
+
 # The Ansible plays, run as `osism apply` runs them, against two key servers and a client with a
-# LUKS root (QEMU guests over SSH); the packages come from build-deb/ (make deb) or
-# COTTER_DEPLOY_DEBS. Shares the guest cache with check-vm.
+# LUKS root (QEMU guests over SSH), every scenario; the packages are built from this tree into
+# $(DEB_OUT) (debian/build-debs.sh) unless COTTER_DEPLOY_DEBS names others. Shares the guest
+# cache with check-vm.
 check-deploy: deps-deploy
 	mkdir -p $(dir $(DEPLOY_RESULTS))
-	-bash tests/deploy/check.sh >$(DEPLOY_RESULTS)
-	python3 scripts/test-summary.py --vm $(DEPLOY_RESULTS)
+	-bash tests/deploy/check.sh full >$(DEPLOY_RESULTS)
+	python3 scripts/test-summary.py --deploy $(DEPLOY_RESULTS)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)
@@ -78,5 +115,10 @@ bench: build
 	sh scripts/install-deps.sh bench
 	bash bench/run.sh $(BUILD)
 
+# Binary and source packages of this tree (uncommitted changes included), built out of tree;
+# fails on any lintian error or warning (lintian.txt next to them).
+deb: deps-deb
+	sh debian/build-debs.sh $(DEB_OUT)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT)

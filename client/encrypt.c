@@ -34,7 +34,7 @@ int cmd_encrypt(int argc, char *argv[])
 	const char *pos[2] = {0};
 	json_t *config = NULL;
 	json_error_t jerr;
-	char *jwe = NULL;
+	char *jwe = NULL, why[4 * JSON_ERROR_TEXT_LENGTH];
 	int npos = 0, ret = EXIT_FAIL;
 
 	for (int i = 1; i < argc; i++) {
@@ -67,8 +67,10 @@ int cmd_encrypt(int argc, char *argv[])
 	}
 	config = json_loads(pos[1], JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(config)) {
-		fprintf(stderr, "%s encrypt: configuration is malformed: %s\n", prog_name,
-			config == NULL ? jerr.text : "not a JSON object");
+		/* jansson's text quotes the input near the error */
+		cotter_escape(why, sizeof(why), config == NULL ? jerr.text : "not a JSON object",
+			      strlen(config == NULL ? jerr.text : "not a JSON object"));
+		fprintf(stderr, "%s encrypt: configuration is malformed: %s\n", prog_name, why);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);

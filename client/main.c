@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "cotter.h"
-#include "cotter/secmem.h"
+#include "cotter/cotter.h"
 #include "lib/core/module.h"
 
 const char *prog_name = "cotter";
@@ -56,12 +57,27 @@ static void show_usage(FILE *f)
 	fprintf(f, "\n  --help     show this help\n  --version  show the version\n");
 }
 
+/*
+ * What the process must settle before any thread exists (sss children, network pins and the TPM
+ * worker all run in threads). tpm2-tss logs every failure on stderr, and the tpm2 pin reports
+ * them itself, once: TSS2_LOG quiets the TSS, unless the user set it. The environment is
+ * written here and nowhere else, because setenv() races with other threads' getenv().
+ */
+static int process_init(void)
+{
+	struct cotter_error err = {0};
+
+	if (setenv("TSS2_LOG", "all+NONE", 0) != 0 || cotter_init(&err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err.msg[0] ? err.msg : "cannot set up");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
-	if (cotter_secmem_init() != 0) {
-		fprintf(stderr, "%s: cannot set up locked memory for secrets\n", prog_name);
+	if (process_init() != 0)
 		return EXIT_FAIL;
-	}
 	if (argc < 2) {
 		show_usage(stderr);
 		return EXIT_USAGE;

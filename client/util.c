@@ -74,16 +74,20 @@ fail:
 	return NULL;
 }
 
+/* The URL may come from a LUKS header (regen, edit): escaped like every message from there. */
 bool cli_trust_prompt(void *ctx, const char *url, const char *const *thps, size_t n)
 {
-	char answer[16] = "";
+	char answer[16] = "", *shown = NULL;
 	bool yes = false;
 	FILE *tty;
 
 	(void)ctx;
-	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
+	if ((shown = cotter_escape_dup(url)) == NULL || (tty = fopen("/dev/tty", "r+e")) == NULL) {
+		free(shown);
 		return false;
-	fprintf(tty, "The advertisement of %s contains the following signing keys:\n\n", url);
+	}
+	fprintf(tty, "The advertisement of %s contains the following signing keys:\n\n", shown);
+	free(shown);
 	for (size_t i = 0; i < n; i++)
 		fprintf(tty, "%s\n", thps[i]);
 	fprintf(tty, "\nDo you wish to trust these keys? [ynYN] ");

@@ -7,19 +7,26 @@ BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libm
  libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
 # Reference implementations (interop peers and test oracles) and test tools.
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
- socat curl python3 python3-cryptography openssl iproute2 procps util-linux systemd jq"
+ socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
-# The deployment tests: Ansible (Debian's), linters, and what the harness uses around the guests.
-DEPLOY="$VM ansible-core ansible-lint lintian dpkg-dev debhelper jose curl"
+# Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
+# made from the packages too.
+DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
+# The deployment tests (tests/deploy): Debian's Ansible and its linter against the VM guests,
+# installed from the packages.
+DEPLOY="$VM $DEB ansible-core ansible-lint"
 
 want="$BUILD $TEST"
-case "${1:-}" in
-bench) want="$want $BENCH" ;;
-vm) want="$want $VM" ;;
-deploy) want="$want $DEPLOY" ;;
-all) want="$want $VM $DEPLOY" ;;
-esac
+for group in "$@"; do
+	case "$group" in
+	bench) want="$want $BENCH" ;;
+	vm) want="$want $VM $DEB" ;;
+	deb) want="$want $DEB" ;;
+	deploy) want="$want $DEPLOY" ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy)" >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 for p in $want; do

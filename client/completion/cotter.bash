@@ -55,10 +55,10 @@ _cotter()
 				case ${words[2]} in
 				bind) opts='-d -s -k -t -e -y -f -h' ;;
 				unbind) opts='-d -s -f -h' ;;
-				list) opts='-d -s -p -h' ;;
-				unlock) opts='-d -n -t -o -h' ;;
+				list) opts='-d -s -p --json -h' ;;
+				unlock) opts='-d -n -t -o --test --dry-run -h' ;;
 				regen) opts='-d -s -k -q -y -h' ;;
-				report) opts='-d -s -q -r -y -h' ;;
+				report) opts='-d -s -q -r -y --json -h' ;;
 				edit) opts='-d -s -c -k -f -y -h' ;;
 				esac
 				COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -59,7 +59,7 @@ out:
 	return out;
 }
 
-int luks_edit(int argc, char *argv[])
+int cmd_luks_edit(int argc, char *argv[])
 {
 	struct cotter_luks_regen_args a = {.slot = -1, .confirm = cli_confirm};
 	struct cotter_luks_bindings b = {0};

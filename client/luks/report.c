@@ -8,7 +8,52 @@
 
 #define SYNOPSIS "[-q] [-r] [-y] [--json] -d DEV [-s SLOT]"
 
-int luks_report(int argc, char *argv[])
+/* "N: URL: keys no longer advertised: THP..." or "N: URL: cannot check ...: ERROR"; the URL
+ * and the error text come from a header and a server. */
+static void print_item(const json_t *item)
+{
+	const json_t *missing = json_object_get(item, "missing"), *t;
+	const char *e = json_string_value(json_object_get(item, "error"));
+	const char *url = json_string_value(json_object_get(item, "url"));
+	size_t k;
+
+	if (e == NULL && json_array_size(missing) == 0)
+		return;
+	printf("%d: ", (int)json_integer_value(json_object_get(item, "slot")));
+	cli_put(stdout, url ? url : "?");
+	if (e != NULL) {
+		printf(": cannot check the advertisement: ");
+		cli_put(stdout, e);
+	} else {
+		printf(": keys no longer advertised:");
+		json_array_foreach(missing, k, t)
+		{
+			putchar(' ');
+			cli_put(stdout, json_string_value(t));
+		}
+	}
+	putchar('\n');
+}
+
+/* -r: as `clevis luks regen -q` for every slot with missing keys; the rebind's own trust rules
+ * apply (regen.c). */
+static int regen_slots(const char *dev, uint32_t todo, bool quiet, bool yes)
+{
+	for (int s = 0; s < COTTER_LUKS2_KEYSLOTS; s++) {
+		struct cotter_luks_regen_args a = {.device = dev, .slot = s};
+
+		if (!(todo & (1u << s)))
+			continue;
+		a.opts.assume_yes = yes;
+		a.confirm = quiet ? NULL : cli_confirm;
+		if (cli_regen("report", &a, NULL) != EXIT_OK)
+			return EXIT_FAIL;
+		printf("%d: regenerated\n", s);
+	}
+	return EXIT_OK;
+}
+
+int cmd_luks_report(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -51,26 +96,10 @@ int luks_report(int argc, char *argv[])
 		cli_print_json(rep);
 	json_array_foreach(rep, i, item)
 	{
-		json_t *missing = json_object_get(item, "missing"), *t;
-		const char *e = json_string_value(json_object_get(item, "error"));
-		int s = (int)json_integer_value(json_object_get(item, "slot"));
-		size_t k;
-
-		if (e != NULL && !json)
-			printf("%d: %s: cannot check the advertisement: %s\n", s,
-			       json_string_value(json_object_get(item, "url")), e);
-		if (json_array_size(missing) == 0)
-			continue;
-		todo |= 1u << s;
-		if (json)
-			continue;
-		printf("%d: %s: keys no longer advertised:", s,
-		       json_string_value(json_object_get(item, "url")));
-		json_array_foreach(missing, k, t)
-		{
-			printf(" %s", json_string_value(t));
-		}
-		printf("\n");
+		if (json_array_size(json_object_get(item, "missing")) > 0)
+			todo |= 1u << (int)json_integer_value(json_object_get(item, "slot"));
+		if (!json)
+			print_item(item);
 	}
 	json_decref(rep);
 	if (bad > 0)
@@ -82,16 +111,5 @@ int luks_report(int argc, char *argv[])
 		    cli_confirm(NULL, "Do you want to regenerate the binding(s) with the new keys");
 	if (!regen)
 		return ret;
-	for (int s = 0; s < 32; s++) {
-		struct cotter_luks_regen_args a = {.device = dev, .slot = s};
-
-		if (!(todo & (1u << s)))
-			continue;
-		a.opts.assume_yes = yes;
-		a.confirm = quiet ? NULL : cli_confirm;
-		if (cli_regen("report", &a, NULL) != EXIT_OK)
-			return EXIT_FAIL;
-		printf("%d: regenerated\n", s);
-	}
-	return EXIT_OK;
+	return regen_slots(dev, todo, quiet, yes);
 }

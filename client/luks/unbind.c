@@ -8,7 +8,7 @@
 
 #define SYNOPSIS "-d DEV -s SLOT [-f]"
 
-int luks_unbind(int argc, char *argv[])
+int cmd_luks_unbind(int argc, char *argv[])
 {
 	struct cotter_error err = {0};
 	const char *dev = NULL;

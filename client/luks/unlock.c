@@ -53,7 +53,7 @@ static int parse_opts(const char *s, uint32_t *flags)
 	return ret;
 }
 
-int luks_unlock(int argc, char *argv[])
+int cmd_luks_unlock(int argc, char *argv[])
 {
 	static const struct option longopts[] = {{"test", no_argument, NULL, 'T'},
 						 {"dry-run", no_argument, NULL, 'T'},

@@ -35,7 +35,25 @@ struct cotter_opts {
 	long total_timeout_ms;   /* 0: COTTER_TIMEOUT_TOTAL_MS, or $COTTER_TIMEOUT (s) */
 	int retries;             /* transient network failures; -1: none, 0: default */
 	const volatile int *cancel; /* if set and non-zero, pending work stops (COTTER_E_CANCELLED) */
+	/*
+	 * NULL: a pin that is not built in runs as the external program clevis-encrypt-NAME /
+	 * clevis-decrypt-NAME found on PATH, as Clevis does. Otherwise only the pins named in this
+	 * NULL-terminated list may (an empty list: none), at every depth of an sss tree: a program
+	 * that decrypts what a LUKS header names must not be able to make it run anything.
+	 */
+	const char *const *external_pins;
 };
+
+/*
+ * Process set-up, called once by every program that handles secrets with libcotter: from main()
+ * before it starts threads (cotter, cotterd), or from a plugin's entry point (the cryptsetup
+ * token plugin). It sets up the secure heap (cotter_secmem_init) and makes jansson wipe every
+ * block it frees, so that keys parsed from files and headers do not stay in freed memory. A
+ * host that gave jansson allocators of its own keeps them: then it returns -1 with
+ * COTTER_E_UNSUPPORTED, and everything works but freed JSON is not wiped (a plugin may go on).
+ * Calling it again is harmless.
+ */
+int cotter_init(struct cotter_error *err);
 
 #define COTTER_TIMEOUT_CONNECT_MS 5000
 #define COTTER_TIMEOUT_TOTAL_MS 15000
@@ -52,5 +70,33 @@ int cotter_decrypt(const char *jwe, size_t len, const struct cotter_opts *opts, 
 
 /* The pin named in a JWE's protected header (clevis.pin), malloc'ed, or NULL. */
 char *cotter_jwe_pin(const char *jwe, size_t len, struct cotter_error *err);
+
+/* Whether a built-in pin works without the network (tpm2, null): unlockers try those first. */
+bool cotter_pin_is_local(const char *pin);
+
+/*
+ * What a JWE's protected header says about the binding it holds, read by each pin (nothing is
+ * decrypted; an unauthenticated header says what its writer wanted).
+ *
+ * cotter_jwe_config: the configuration it was made with, as `clevis luks list` shows it (tang:
+ * the url; nested sss configurations are kept whole). *pin gets clevis.pin (malloc'ed) whenever
+ * the header names one, also on failure. COTTER_E_UNSUPPORTED: a pin whose configuration cannot
+ * be read back (an external pin that Clevis does not describe either).
+ *
+ * cotter_jwe_rebind_config: a configuration for making a new JWE that trusts nothing the old one
+ * did not (tang: the advertisement at /adv/{the old signing key}, accepted only with that key's
+ * signature), so cotter_encrypt() needs no trust decision. Network access. Only meaningful for
+ * a JWE whose header was authenticated, by decrypting it.
+ *
+ * cotter_jwe_key_report: appends to the array out one object per key server of the binding,
+ * {"url":U,"missing":[thumbprint,...]} (keys the binding uses that the server no longer
+ * advertises) or {"url":U,"missing":[],"error":MSG}; returns how many have missing keys or an
+ * error, or -1. Network access.
+ */
+json_t *cotter_jwe_config(const char *jwe, size_t len, char **pin, struct cotter_error *err);
+json_t *cotter_jwe_rebind_config(const char *jwe, size_t len, const struct cotter_opts *opts,
+				 char **pin, struct cotter_error *err);
+int cotter_jwe_key_report(const char *jwe, size_t len, const struct cotter_opts *opts, json_t *out,
+			  struct cotter_error *err);
 
 #endif

@@ -4,6 +4,8 @@
  * -1 (or NULL) on failure, and describes the failure in a caller-supplied struct cotter_error.
  * The first error recorded wins, because the innermost failure is the most precise; callers
  * add context with cotter_error_prefix() ("tang http://srv: " + "connection refused").
+ * A message is printable ASCII only: whatever it quotes from the network or a header is escaped
+ * (cotter_escape() of cotter/io.h) as it is recorded, so a program may print it as it is.
  */
 #ifndef COTTER_ERROR_H
 #define COTTER_ERROR_H
@@ -39,6 +41,8 @@ int cotter_error_ossl(struct cotter_error *err, enum cotter_errc code, const cha
 /* Prepends context to a recorded message. Always returns -1. */
 int cotter_error_prefix(struct cotter_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Records COTTER_E_NOMEM "out of memory": the one message for a failed allocation. -1. */
+int cotter_error_nomem(struct cotter_error *err);
 void cotter_error_clear(struct cotter_error *err);
 const char *cotter_errc_name(enum cotter_errc code);
 

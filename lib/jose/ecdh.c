@@ -35,7 +35,7 @@ int cotter_concat_kdf(const uint8_t *z, size_t zlen, const char *alg_id, const u
 		goto out;
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "Concat KDF");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	be32(bits4, (uint32_t)(outlen * 8));
@@ -106,7 +106,7 @@ int cotter_ecdh_es_cek(const json_t *hdr, const EC_GROUP *group, const EC_POINT 
 	}
 	if ((apub = malloc(APX_MAX)) == NULL || (apvb = malloc(APX_MAX)) == NULL ||
 	    (x = BN_secure_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (party_info(hdr, "apu", apub, &apulen, err) != 0 ||
@@ -152,7 +152,7 @@ char *cotter_jwe_encrypt_ecdh_es(const json_t *protected_hdr, const json_t *reci
 	    jose_ec_key_generate(rcpt.nid, &eph, err) != 0)
 		goto out;
 	if ((shared = EC_POINT_new(rcpt.group)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_ecmr_mul(rcpt.group, rcpt.pub, eph.priv, shared, err) != 0)
@@ -160,7 +160,7 @@ char *cotter_jwe_encrypt_ecdh_es(const json_t *protected_hdr, const json_t *reci
 	if ((hdr = json_deep_copy(protected_hdr)) == NULL ||
 	    (epk = cotter_ec_point_to_jwk(eph.group, eph.pub)) == NULL ||
 	    json_object_set_new(hdr, "epk", epk) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES header");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_ecdh_es_cek(hdr, rcpt.group, shared, cek, ceklen, err) != 0)
@@ -221,7 +221,7 @@ int cotter_jwe_decrypt_ecdh_es(const struct cotter_jwe *jwe, const json_t *recip
 			goto out;
 		}
 		if ((shared = EC_POINT_new(rcpt.group)) == NULL) {
-			cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
+			cotter_error_nomem(err);
 			goto out;
 		}
 		ret = cotter_ecmr_mul(rcpt.group, epk, rcpt.priv, shared, err);

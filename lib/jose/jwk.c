@@ -63,7 +63,7 @@ static json_t *gen_ec(const json_t *tmpl, int nid, const char *const *ops, size_
 	cotter_ec_key_free(&key);
 	return jwk;
 fail:
-	cotter_error_set(err, COTTER_E_NOMEM, "building the generated JWK");
+	cotter_error_nomem(err);
 	cotter_ec_key_free(&key);
 	json_decref(jwk);
 	return NULL;
@@ -83,7 +83,7 @@ static json_t *gen_oct(const json_t *tmpl, size_t bytes, bool gcm, struct cotter
 	}
 	kslen = cotter_b64_encoded_len(bytes) + 1;
 	if ((k = cotter_secure_alloc(bytes)) == NULL || (ks = cotter_secure_alloc(kslen)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "oct key allocation");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (RAND_priv_bytes(k, (int)bytes) != 1) {
@@ -96,7 +96,7 @@ static json_t *gen_oct(const json_t *tmpl, size_t bytes, bool gcm, struct cotter
 	     json_object_get(tmpl, "use") == NULL &&
 	     json_object_set_new(jwk, "key_ops", json_pack("[s,s]", "encrypt", "decrypt")) != 0) ||
 	    merge_template(jwk, tmpl) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "building the generated JWK");
+		cotter_error_nomem(err);
 		json_decref(jwk);
 		jwk = NULL;
 	}
@@ -189,27 +189,63 @@ json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err)
 	return NULL;
 }
 
-json_t *cotter_jwk_public(const json_t *jwk)
+/* Members that hold key material (RFC 7518 §6): EC d, oct k, and RSA's private parts. */
+static bool private_member(const char *name)
 {
-	json_t *pub, *ops, *op;
+	static const char *const names[] = {"d", "k", "p", "q", "dp", "dq", "qi", "oth"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* key_ops of a public key: without its private part a key can no longer sign, decrypt or
+ * unwrap, and an oct key without k can do nothing at all (jose empties it). */
+static json_t *public_ops(const json_t *ops, bool oct)
+{
+	json_t *out = json_array(), *op;
 	const char *s;
 	size_t i;
 
-	if (!json_is_object(jwk) || (pub = json_deep_copy(jwk)) == NULL)
-		return NULL;
-	json_object_del(pub, "d");
-	ops = json_object_get(pub, "key_ops");
-	/* Without k, an oct key can do nothing at all: jose empties its key_ops. */
-	if (json_object_del(pub, "k") == 0 && json_is_array(ops))
-		json_array_clear(ops);
-	for (i = 0; json_is_array(ops) && i < json_array_size(ops);) {
-		op = json_array_get(ops, i);
+	json_array_foreach(ops, i, op)
+	{
 		s = json_string_value(op);
-		if (s != NULL && (strcmp(s, "sign") == 0 || strcmp(s, "decrypt") == 0 ||
-				  strcmp(s, "unwrapKey") == 0))
-			json_array_remove(ops, i);
+		if (out == NULL || oct ||
+		    (s != NULL && (strcmp(s, "sign") == 0 || strcmp(s, "decrypt") == 0 ||
+				   strcmp(s, "unwrapKey") == 0)))
+			continue;
+		if (json_array_append_new(out, json_deep_copy(op)) != 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Built member by member from the public ones: the private members are never copied, so no
+ * copy of a key has to be deleted (and freed) afterwards. */
+json_t *cotter_jwk_public(const json_t *jwk)
+{
+	bool oct = json_object_get(jwk, "k") != NULL;
+	json_t *pub, *v, *copy;
+	const char *name;
+
+	if (!json_is_object(jwk) || (pub = json_object()) == NULL)
+		return NULL;
+	json_object_foreach((json_t *)jwk, name, v)
+	{
+		if (private_member(name))
+			continue;
+		if (strcmp(name, "key_ops") == 0 && json_is_array(v))
+			copy = public_ops(v, oct);
 		else
-			i++;
+			copy = json_deep_copy(v);
+		if (json_object_set_new(pub, name, copy) != 0) {
+			json_decref(pub);
+			return NULL;
+		}
 	}
 	return pub;
 }
@@ -295,7 +331,7 @@ static char *thp_input(const json_t *jwk, struct cotter_error *err)
 		return NULL;
 	}
 	if ((canon = json_object()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+		cotter_error_nomem(err);
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
@@ -307,12 +343,12 @@ static char *thp_input(const json_t *jwk, struct cotter_error *err)
 			goto out;
 		}
 		if (json_object_set(canon, members[i], v) != 0) {
-			cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+			cotter_error_nomem(err);
 			goto out;
 		}
 	}
 	if ((s = json_dumps(canon, JSON_SORT_KEYS | JSON_COMPACT)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+		cotter_error_nomem(err);
 out:
 	json_decref(canon);
 	return s;

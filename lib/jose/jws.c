@@ -94,7 +94,7 @@ static int sign_one(const char *payload_b64, const json_t *tmpl, const json_t *j
 	}
 	if ((*sig_out = json_pack("{s:s,s:s}", "protected", prot_b64, "signature", sig_b64)) ==
 	    NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	ret = 0;
@@ -130,7 +130,7 @@ json_t *cotter_jws_sign(const uint8_t *payload, size_t len, const json_t *protec
 	    (jws = json_pack("{s:s}", "payload", payload_b64)) == NULL ||
 	    (nkeys > 1 &&
 	     ((sigs = json_array()) == NULL || json_object_set(jws, "signatures", sigs) != 0))) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+		cotter_error_nomem(err);
 		goto fail;
 	}
 	for (i = 0; i < nkeys; i++) {
@@ -140,7 +140,7 @@ json_t *cotter_jws_sign(const uint8_t *payload, size_t len, const json_t *protec
 		}
 		if ((nkeys == 1 ? json_object_update(jws, sig) : json_array_append(sigs, sig)) !=
 		    0) {
-			cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+			cotter_error_nomem(err);
 			goto fail;
 		}
 		json_decref(sig);

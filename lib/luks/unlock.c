@@ -5,26 +5,21 @@
  * parallel threads while local pins (tpm2, null) are tried on the calling thread; the first
  * passphrase the device accepts wins and the rest are cancelled. Only the calling thread touches
  * libcryptsetup (a crypt_device is not thread-safe); the threads only decrypt JWE strings.
+ *
+ * The race is "first 1 of n wins, judged by the caller": start_network() starts the n,
+ * next_result() hands results over as they finish, stop_all() cancels and joins the rest.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cotter/secmem.h"
-#include "lib/pin/pin.h"
-#include "luks-int.h"
-
-struct shared {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	volatile int cancel;
-};
+#include "meta.h"
 
 struct job {
-	struct shared *sh;
+	struct unlock *u;
 	struct cotter_opts opts;
 	const char *jwe;
 	char pin[32];
@@ -36,6 +31,81 @@ struct job {
 	struct cotter_error err;
 };
 
+struct unlock {
+	struct luks_dev d;
+	struct luks_metas m;
+	const char *name; /* NULL: verify only */
+	uint32_t flags;
+	char defname[128];
+	struct job *jobs;
+	size_t n, pending; /* pending: network jobs not yet taken */
+	struct job *winner;
+	char why[2048]; /* every binding's failure, for the final message */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile int cancel;
+};
+
+static void note(struct unlock *u, const char *what, int num, const char *pin, const char *msg)
+{
+	size_t n = strlen(u->why);
+
+	snprintf(u->why + n, sizeof(u->why) - n, "%s%s %d (%.20s): %s", n ? "; " : "", what, num,
+		 pin, msg);
+}
+
+static void note_job(struct unlock *u, const struct job *j, const char *msg)
+{
+	note(u, "keyslot", j->slot, j->pin, msg);
+}
+
+static int open_device(struct unlock *u, const char *dev, const char *name,
+		       struct cotter_error *err)
+{
+	if (luks_dev_open(dev, false, &u->d, err) != 0 || luks_meta_read(&u->d, &u->m, err) != 0)
+		return -1;
+	u->name = name;
+	if (name != NULL && *name == '\0') {
+		const char *uuid = crypt_get_uuid(u->d.cd);
+
+		snprintf(u->defname, sizeof(u->defname), "luks-%s", uuid ? uuid : "");
+		u->name = u->defname;
+	}
+	return 0;
+}
+
+/* One job per bound keyslot; invalid metadata only explains a failure. */
+static int collect_jobs(struct unlock *u, const struct cotter_opts *opts, struct cotter_error *err)
+{
+	if ((u->jobs = calloc(u->m.n + 1, sizeof(*u->jobs))) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < u->m.n; i++) {
+		const struct luks_meta *e = &u->m.v[i];
+		struct job *j = &u->jobs[u->n];
+		char *pin;
+
+		if (e->kind == META_INVALID)
+			note(u, "token", e->token, "clevis", e->why);
+		if (e->kind != META_CLEVIS || !luks_slot_active(&u->d, e->slot))
+			continue;
+		j->u = u;
+		j->jwe = e->jwe;
+		j->slot = e->slot;
+		j->opts = opts ? *opts : (struct cotter_opts){0};
+		j->opts.cancel = &u->cancel;
+		j->opts.trust = NULL;
+		pin = cotter_jwe_pin(e->jwe, strlen(e->jwe), NULL);
+		snprintf(j->pin, sizeof(j->pin), "%s", pin ? pin : "?");
+		j->local = pin != NULL && cotter_pin_is_local(pin);
+		free(pin);
+		u->n++;
+	}
+	if (u->n == 0)
+		return cotter_error_set(err, COTTER_E_NOTFOUND, "%s has no clevis binding%s%s",
+					u->d.path, u->why[0] ? ": " : "", u->why);
+	return 0;
+}
+
 static void *run(void *arg)
 {
 	struct job *j = arg;
@@ -44,47 +114,116 @@ static void *run(void *arg)
 	struct cotter_error e = {0};
 	int rc = cotter_decrypt(j->jwe, strlen(j->jwe), &j->opts, &pt, &ptlen, &e);
 
-	pthread_mutex_lock(&j->sh->mu);
+	pthread_mutex_lock(&j->u->mu);
 	if (rc == 0) {
 		j->pt = pt;
 		j->ptlen = ptlen;
 	}
 	j->err = e;
 	j->done = true;
-	pthread_cond_broadcast(&j->sh->cv);
-	pthread_mutex_unlock(&j->sh->mu);
+	pthread_cond_broadcast(&j->u->cv);
+	pthread_mutex_unlock(&j->u->mu);
 	return NULL;
 }
 
-static void note(char *buf, size_t sz, const struct job *j, const char *msg)
+static void start_network(struct unlock *u)
 {
-	char head[64];
-	size_t n = strlen(buf), h, m;
+	for (size_t i = 0; i < u->n; i++) {
+		struct job *j = &u->jobs[i];
 
-	h = (size_t)snprintf(head, sizeof(head), "%skeyslot %d (%.20s): ", n ? "; " : "", j->slot,
-			     j->pin);
-	m = strlen(msg);
-	if (n + h + m + 1 > sz)
-		return;
-	memcpy(buf + n, head, h);
-	memcpy(buf + n + h, msg, m + 1);
+		if (j->local)
+			continue;
+		if (pthread_create(&j->th, NULL, run, j) == 0) {
+			j->started = true;
+			u->pending++;
+		} else {
+			note_job(u, j, "cannot start a thread");
+		}
+	}
 }
 
 /* 1: opened, 0: this passphrase does not open the device, -1: activation failed for good. */
-static int try_open(struct luks_dev *d, struct job *j, const char *name, uint32_t flags,
-		    struct cotter_error *err)
+static int try_open(struct unlock *u, struct job *j, struct cotter_error *err)
 {
 	int rc;
 
-	d->lasterr[0] = '\0';
-	rc = crypt_activate_by_passphrase(d->cd, name, j->slot, (const char *)j->pt, j->ptlen,
-					  flags);
-	if (rc >= 0)
+	u->d.lasterr[0] = '\0';
+	rc = crypt_activate_by_passphrase(u->d.cd, u->name, j->slot, (const char *)j->pt, j->ptlen,
+					  u->flags);
+	if (rc >= 0) {
+		u->winner = j;
 		return 1;
-	if (rc == -EPERM)
+	}
+	if (rc == -EPERM) {
+		note_job(u, j, "its passphrase does not open the device");
 		return 0;
-	return luks_cs_error(d, rc, err, "%s: cannot activate '%s' with keyslot %d", d->path,
-			     name ? name : "(test)", j->slot);
+	}
+	return luks_cs_error(&u->d, rc, err, "%s: cannot activate '%s' with keyslot %d", u->d.path,
+			     u->name ? u->name : "(test)", j->slot);
+}
+
+static int try_local(struct unlock *u, struct cotter_error *err)
+{
+	for (size_t i = 0; i < u->n && u->winner == NULL; i++) {
+		struct job *j = &u->jobs[i];
+
+		if (!j->local)
+			continue;
+		if (cotter_decrypt(j->jwe, strlen(j->jwe), &j->opts, &j->pt, &j->ptlen, &j->err)) {
+			note_job(u, j, j->err.msg);
+			continue;
+		}
+		if (try_open(u, j, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The next finished network job (called and returning with mu held), or NULL when none is
+ * left. */
+static struct job *next_result(struct unlock *u)
+{
+	while (u->pending > 0) {
+		for (size_t i = 0; i < u->n; i++) {
+			struct job *j = &u->jobs[i];
+
+			if (j->started && j->done && !j->taken) {
+				j->taken = true;
+				u->pending--;
+				return j;
+			}
+		}
+		pthread_cond_wait(&u->cv, &u->mu);
+	}
+	return NULL;
+}
+
+static int wait_network(struct unlock *u, struct cotter_error *err)
+{
+	struct job *j;
+	int r = 0;
+
+	pthread_mutex_lock(&u->mu);
+	while (u->winner == NULL && r >= 0 && (j = next_result(u)) != NULL) {
+		if (j->pt == NULL) {
+			note_job(u, j, j->err.msg);
+			continue;
+		}
+		pthread_mutex_unlock(&u->mu);
+		r = try_open(u, j, err);
+		pthread_mutex_lock(&u->mu);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return r < 0 ? -1 : 0;
+}
+
+static void stop_all(struct unlock *u)
+{
+	__atomic_store_n(&u->cancel, 1, __ATOMIC_RELEASE);
+	for (size_t i = 0; u->jobs != NULL && i < u->n; i++) {
+		if (u->jobs[i].started)
+			pthread_join(u->jobs[i].th, NULL);
+	}
 }
 
 /* The race behind cotter_luks_unlock and cotter_luks_pass_any; pass_out takes the winner's
@@ -93,140 +232,38 @@ static int unlock_any(const char *dev, const char *name, uint32_t flags,
 		      const struct cotter_opts *opts, int *slot_out, uint8_t **pass_out,
 		      size_t *passlen_out, struct cotter_error *err)
 {
-	struct luks_dev d = {0};
-	struct luks_metas m = {0};
-	struct shared sh = {.cancel = 0};
-	struct job *jobs = NULL;
-	char why[2048] = "", defname[128];
-	size_t n = 0, pending = 0;
-	struct job *winner = NULL;
-	int won = -1, ret = -1;
+	struct unlock u = {.flags = flags};
+	int ret = -1;
 
-	pthread_mutex_init(&sh.mu, NULL);
-	pthread_cond_init(&sh.cv, NULL);
-	if (luks_dev_open(dev, false, &d, err) != 0)
-		goto out;
-	if (luks_meta_read(&d, &m, err) != 0)
-		goto out;
-	if (name != NULL && *name == '\0') {
-		const char *uuid = crypt_get_uuid(d.cd);
-
-		snprintf(defname, sizeof(defname), "luks-%s", uuid ? uuid : "");
-		name = defname;
+	pthread_mutex_init(&u.mu, NULL);
+	pthread_cond_init(&u.cv, NULL);
+	if (open_device(&u, dev, name, err) == 0 && collect_jobs(&u, opts, err) == 0) {
+		start_network(&u);
+		if (try_local(&u, err) == 0 && u.winner == NULL)
+			wait_network(&u, err);
+		if (u.winner == NULL)
+			cotter_error_set(err, COTTER_E_AUTH,
+					 "%s: no clevis binding could unlock it: %s", u.d.path,
+					 u.why);
 	}
-	if ((jobs = calloc(m.n + 1, sizeof(*jobs))) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < m.n; i++) {
-		const struct luks_meta *e = &m.v[i];
-		struct job *j = &jobs[n];
-		char *pin;
-
-		if (e->kind != META_CLEVIS || e->jwe == NULL || !luks_slot_active(&d, e->slot))
-			continue;
-		j->sh = &sh;
-		j->jwe = e->jwe;
-		j->slot = e->slot;
-		j->opts = opts ? *opts : (struct cotter_opts){0};
-		j->opts.cancel = &sh.cancel;
-		j->opts.trust = NULL;
-		pin = cotter_jwe_pin(e->jwe, strlen(e->jwe), NULL);
-		snprintf(j->pin, sizeof(j->pin), "%s", pin ? pin : "?");
-		j->local =
-		    pin != NULL && cotter_pin_find(pin) != NULL && cotter_pin_find(pin)->local;
-		free(pin);
-		n++;
-	}
-	if (n == 0) {
-		cotter_error_set(err, COTTER_E_NOTFOUND, "%s has no clevis binding", d.path);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (jobs[i].local)
-			continue;
-		if (pthread_create(&jobs[i].th, NULL, run, &jobs[i]) == 0) {
-			jobs[i].started = true;
-			pending++;
-		} else {
-			note(why, sizeof(why), &jobs[i], "cannot start a thread");
-		}
-	}
-	for (size_t i = 0; i < n && won < 0; i++) {
-		struct job *j = &jobs[i];
-		int r;
-
-		if (!j->local)
-			continue;
-		if (cotter_decrypt(j->jwe, strlen(j->jwe), &j->opts, &j->pt, &j->ptlen, &j->err)) {
-			note(why, sizeof(why), j, j->err.msg);
-			continue;
-		}
-		if ((r = try_open(&d, j, name, flags, err)) < 0)
-			goto out;
-		if (r > 0) {
-			won = j->slot;
-			winner = j;
-		} else
-			note(why, sizeof(why), j, "its passphrase does not open the device");
-	}
-	pthread_mutex_lock(&sh.mu);
-	while (won < 0 && pending > 0) {
-		struct job *j = NULL;
-		int r;
-
-		for (size_t i = 0; i < n && j == NULL; i++) {
-			if (jobs[i].started && jobs[i].done && !jobs[i].taken)
-				j = &jobs[i];
-		}
-		if (j == NULL) {
-			pthread_cond_wait(&sh.cv, &sh.mu);
-			continue;
-		}
-		j->taken = true;
-		pending--;
-		if (j->pt == NULL) {
-			note(why, sizeof(why), j, j->err.msg);
-			continue;
-		}
-		pthread_mutex_unlock(&sh.mu);
-		r = try_open(&d, j, name, flags, err);
-		pthread_mutex_lock(&sh.mu);
-		if (r < 0)
-			break;
-		if (r > 0) {
-			won = j->slot;
-			winner = j;
-		} else
-			note(why, sizeof(why), j, "its passphrase does not open the device");
-	}
-	pthread_mutex_unlock(&sh.mu);
-	if (won >= 0) {
+	stop_all(&u);
+	if (u.winner != NULL) {
 		if (slot_out != NULL)
-			*slot_out = won;
+			*slot_out = u.winner->slot;
 		if (pass_out != NULL) {
-			*pass_out = winner->pt;
-			*passlen_out = winner->ptlen;
-			winner->pt = NULL;
+			*pass_out = u.winner->pt;
+			*passlen_out = u.winner->ptlen;
+			u.winner->pt = NULL;
 		}
 		ret = 0;
-	} else {
-		cotter_error_set(err, COTTER_E_AUTH, "%s: no clevis binding could unlock it: %s",
-				 d.path, why);
 	}
-out:
-	sh.cancel = 1;
-	for (size_t i = 0; jobs != NULL && i < n; i++) {
-		if (jobs[i].started)
-			pthread_join(jobs[i].th, NULL);
-		if (jobs[i].pt != NULL)
-			cotter_secure_free(jobs[i].pt, jobs[i].ptlen + 1);
-	}
-	free(jobs);
-	luks_metas_free(&m);
-	luks_dev_close(&d);
-	pthread_cond_destroy(&sh.cv);
-	pthread_mutex_destroy(&sh.mu);
+	for (size_t i = 0; u.jobs != NULL && i < u.n; i++)
+		cotter_secure_free(u.jobs[i].pt, u.jobs[i].ptlen + 1);
+	free(u.jobs);
+	luks_metas_free(&u.m);
+	luks_dev_close(&u.d);
+	pthread_cond_destroy(&u.cv);
+	pthread_mutex_destroy(&u.mu);
 	return ret;
 }
 
@@ -237,7 +274,7 @@ int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
 }
 
 int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts, int *slot_out,
-			 uint8_t **pass, size_t *passlen, struct cotter_error *err)
+			 uint8_t **pass_out, size_t *passlen, struct cotter_error *err)
 {
-	return unlock_any(dev, NULL, 0, opts, slot_out, pass, passlen, err);
+	return unlock_any(dev, NULL, 0, opts, slot_out, pass_out, passlen, err);
 }

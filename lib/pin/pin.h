@@ -13,6 +13,8 @@
 #include "cotter/cotter.h"
 #include "cotter/jose.h"
 
+struct cotter_pin_walk;
+
 struct cotter_pin {
 	const char *name;
 	/* Local pins (tpm2, null) need no network: unlockers try them first. */
@@ -22,7 +24,51 @@ struct cotter_pin {
 	/* jwe->protected_hdr has clevis.pin == name. *pt goes in the secure heap. */
 	int (*decrypt)(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
 		       size_t *ptlen, struct cotter_error *err);
+	/*
+	 * Reading an existing binding back from the JWE's protected header hdr (clevis.pin ==
+	 * name), for cotter_jwe_config(), cotter_jwe_rebind_config() and cotter_jwe_key_report()
+	 * (lib/pin/inspect.c). config returns the configuration the binding was made with (with
+	 * w->rebind: one that renews it without trusting anything new, or fails); report appends
+	 * one object per key server to out and returns how many have missing keys or errors.
+	 * NULL hooks: the configuration is {} and there is nothing to report.
+	 */
+	json_t *(*config)(const json_t *hdr, const struct cotter_pin_walk *w,
+			  struct cotter_error *err);
+	int (*report)(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		      struct cotter_error *err);
 };
+
+/*
+ * sss limits, the same for encryption, decryption and the reading of configurations back from
+ * headers: JWEs nested at most COTTER_SSS_MAX_DEPTH levels inside sss, at most
+ * COTTER_SSS_MAX_PINS children in one sss.
+ */
+#define COTTER_SSS_MAX_DEPTH 16
+#define COTTER_SSS_MAX_PINS 1024
+
+/* Where a walk over a binding's pins is: the options for network access, whether a config is
+ * for a rebind, and the sss nesting depth (bounded by COTTER_SSS_MAX_DEPTH). */
+struct cotter_pin_walk {
+	const struct cotter_opts *opts;
+	bool rebind;
+	int depth;
+};
+
+/* The hooks of the pin a compact JWE names (sss runs them on its children, one level deeper). */
+json_t *cotter_pin_walk_config(const char *jwe, size_t len, const struct cotter_pin_walk *w,
+			       char **pin, struct cotter_error *err);
+int cotter_pin_walk_report(const char *jwe, size_t len, const struct cotter_pin_walk *w,
+			   json_t *out, struct cotter_error *err);
+
+/* The hooks of the tang and sss pins (lib/pin/tang_binding.c, lib/pin/sss_binding.c). */
+json_t *cotter_tang_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			   struct cotter_error *err);
+int cotter_tang_report(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		       struct cotter_error *err);
+json_t *cotter_sss_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			  struct cotter_error *err);
+int cotter_sss_report(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		      struct cotter_error *err);
 
 extern const struct cotter_pin cotter_pin_tang;
 extern const struct cotter_pin cotter_pin_sss;
@@ -32,10 +78,7 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
-/* ---- helpers shared by the pins (lib/pin/pin.c, lib/pin/external.c) ---------------------- */
-
-/* True when opts asks pending work to stop. opts may be NULL. */
-bool cotter_pin_cancelled(const struct cotter_opts *opts);
+/* ---- helpers shared by the pins (common.c, tang.c, external.c) ---------------------------- */
 
 /* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,

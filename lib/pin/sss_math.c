@@ -26,7 +26,7 @@ int cotter_sss_new(int bits, int t, BIGNUM **p, BIGNUM ***e, struct cotter_error
 		return cotter_error_set(err, COTTER_E_INVALID, "sss: threshold below 1");
 	if ((ctx = BN_CTX_new()) == NULL || (prime = BN_new()) == NULL ||
 	    (coef = calloc((size_t)t, sizeof(*coef))) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	/* Safe, as Clevis: a fresh prime per JWE, nothing cached. */
@@ -56,15 +56,18 @@ int cotter_sss_share(const BIGNUM *p, BIGNUM *const *e, int t, uint8_t *xy, size
 		     struct cotter_error *err)
 {
 	BN_CTX *ctx = BN_CTX_secure_new();
-	BIGNUM *x, *y;
+	BIGNUM *x, *y, *pm1;
 	int ret = -1;
 
 	if (ctx == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	BN_CTX_start(ctx);
 	x = BN_CTX_get(ctx);
 	y = BN_CTX_get(ctx);
-	if (y == NULL || !BN_priv_rand_range_ex(x, p, 0, ctx)) {
+	pm1 = BN_CTX_get(ctx);
+	/* x in [1, p): the share at x = 0 would be the secret itself. */
+	if (pm1 == NULL || !BN_sub(pm1, p, BN_value_one()) ||
+	    !BN_priv_rand_range_ex(x, pm1, 0, ctx) || !BN_add_word(x, 1)) {
 		cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: cannot draw a share");
 		goto out;
 	}
@@ -95,7 +98,7 @@ int cotter_sss_recover(const uint8_t *pbytes, size_t plen, const uint8_t *const 
 	int ret = -1;
 
 	if (ctx == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	BN_CTX_start(ctx);
 	p = BN_CTX_get(ctx);
 	acc = BN_CTX_get(ctx);
@@ -106,7 +109,7 @@ int cotter_sss_recover(const uint8_t *pbytes, size_t plen, const uint8_t *const 
 	xj = BN_CTX_get(ctx);
 	yi = BN_CTX_get(ctx);
 	if (yi == NULL || n < 1 || BN_bin2bn(pbytes, (int)plen, p) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	BN_zero(acc);

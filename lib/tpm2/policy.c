@@ -140,7 +140,7 @@ int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cott
 		}
 	}
 	if ((*text = strdup(buf)) == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	return 0;
 }
 

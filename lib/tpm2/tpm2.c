@@ -98,7 +98,7 @@ static char *marshal_b64(const void *obj, bool is_pub, struct cotter_error *err)
 		return NULL;
 	}
 	if ((s = cotter_b64_encode_alloc(buf, off)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 	return s;
 }
 
@@ -173,7 +173,7 @@ static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	key = job.spec.key_name;
 	if ((cek = cotter_secure_alloc(CEK_LEN)) == NULL ||
 	    (job.data = cotter_secure_alloc(TPM2_SEAL_MAX + 1)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (RAND_priv_bytes(cek, CEK_LEN) != 1) {
@@ -201,7 +201,7 @@ static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	}
 	if (t == NULL || (hdr = json_pack("{s:s,s:s,s:{s:s,s:o}}", "alg", "dir", "enc", "A256GCM",
 					  "clevis", "pin", "tpm2", "tpm2", t)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if ((*jwe = cotter_jwe_encrypt_cek(hdr, cek, CEK_LEN, pt, ptlen, err)) == NULL)

@@ -36,6 +36,24 @@ start_server() {
 	esac
 }
 
+# fake MODE [ARG...]: starts fakesrv.py (a misbehaving server), sets FAKE_URL.
+fake() {
+	local pf="$TMP/fake.$RANDOM" i
+	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
+	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
+	[ -s "$pf" ] || fail "fakesrv.py did not start"
+	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
+}
+
+# only_printable DESC FILE: FILE holds printable ASCII lines only (no escape sequence, no
+# control character, no byte above 0x7e).
+only_printable() {
+	if LC_ALL=C grep -naq '[^ -~]' "$2"; then
+		fail "$1: not printable ASCII: $(od -c "$2" | head -20)"
+	fi
+	pass "$1: printable ASCII only"
+}
+
 # A port where nothing listens.
 dead_url() { echo "http://127.0.0.1:$(free_port)"; }
 

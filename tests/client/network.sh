@@ -3,15 +3,6 @@
 . "$COTTER_SRCDIR/tests/client/common.sh"
 need openssl openssl
 
-# fake MODE [ARG]: starts fakesrv.py, sets FAKE_URL.
-fake() {
-	local pf="$TMP/fake.$RANDOM" i
-	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
-	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
-	[ -s "$pf" ] || fail "fakesrv.py did not start"
-	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
-}
-
 for kind in $SERVERS; do
 	new_keys "$TMP/$kind-a"
 	start_server "$kind" "$TMP/$kind-a"

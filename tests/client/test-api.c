@@ -177,15 +177,76 @@ static void test_cancel(void **state)
 	close(fd);
 }
 
+extern char **environ;
+
+/*
+ * The tpm2 pin is a module loaded on first use, maybe while other threads read the
+ * environment: loading and using it must not write the environment (setenv races with their
+ * getenv). Here the module is loaded for the first time, and the environment must be exactly
+ * what it was, with no TSS2_LOG added.
+ */
+static void test_tpm2_module_leaves_environment_alone(void **state)
+{
+	struct cotter_error err = {0};
+	json_t *cfg = json_object();
+	char *before[512], *jwe = NULL;
+	size_t n = 0;
+
+	unsetenv("TSS2_LOG");
+	unsetenv("TPM2TOOLS_TCTI");
+	setenv("COTTER_TPM2_TCTI", "device:/nonexistent/tpmrm0", 1);
+	for (; environ[n] != NULL; n++) {
+		assert_true(n < 512);
+		before[n] = environ[n];
+	}
+	assert_int_equal(cotter_encrypt("tpm2", cfg, (const uint8_t *)"x", 1, NULL, &jwe, &err),
+			 -1);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "/nonexistent/tpmrm0 does not exist"));
+	assert_null(getenv("TSS2_LOG"));
+	for (size_t i = 0; i < n; i++)
+		assert_ptr_equal(environ[i], before[i]);
+	assert_null(environ[n]);
+	unsetenv("COTTER_TPM2_TCTI");
+	json_decref(cfg);
+}
+
+/* A COTTER_TIMEOUT that is not seconds is an error naming it, not a silent default. */
+static void test_bad_timeout_variable(void **state)
+{
+	struct cotter_error err = {0};
+	char url[64], *jwe;
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	int fd = black_hole(url, sizeof(url));
+
+	jwe = tang_jwe(url);
+	setenv("COTTER_TIMEOUT", "15s", 1);
+	assert_int_equal(cotter_decrypt(jwe, strlen(jwe), NULL, &pt, &ptlen, &err), -1);
+	unsetenv("COTTER_TIMEOUT");
+	print_message("%s\n", err.msg);
+	assert_int_equal(err.code, COTTER_E_USAGE);
+	assert_non_null(strstr(err.msg, "COTTER_TIMEOUT='15s' is not a number of seconds"));
+	free(jwe);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_tpm2_module_leaves_environment_alone),
+	    cmocka_unit_test(test_bad_timeout_variable),
 	    cmocka_unit_test(test_null_roundtrip),
 	    cmocka_unit_test(test_sss_roundtrip),
 	    cmocka_unit_test(test_total_timeout),
 	    cmocka_unit_test(test_cancel),
 	};
 
-	cotter_secmem_init();
+	struct cotter_error err = {0};
+
+	if (cotter_init(&err) != 0) {
+		fprintf(stderr, "cotter_init: %s\n", err.msg);
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

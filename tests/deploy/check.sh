@@ -4,11 +4,11 @@
 # client with a LUKS2 root, QEMU guests on a bridge inside a network namespace made here.
 #
 # Usage: tests/deploy/check.sh        (as root)
-# Prints one line per test on stdout, as tests/vm/check.sh does (scripts/test-summary.py --vm
-# reads both):
-#   VMTEST deploy/<test> PASS <seconds>
-#   VMTEST deploy/<test> FAIL <seconds> <why, one line>
-# then "VMTEST-SUMMARY <passed> passed, <failed> failed, <seconds> s (logs in DIR)". Progress
+# Prints one line per test on stdout, as tests/vm/check.sh does with VMTEST (read by
+# scripts/test-summary.py --deploy):
+#   DEPLOYTEST deploy/<test> PASS <seconds>
+#   DEPLOYTEST deploy/<test> FAIL <seconds> <why, one line>
+# then "DEPLOYTEST-SUMMARY <passed> passed, <failed> failed, <seconds> s (logs in DIR)". Progress
 # goes to stderr. Exit status 1 when any test failed.
 # Environment:
 #   COTTER_DEPLOY_DEBS    directory of Cotter's .deb files (default: build-deb/ of `make deb`,
@@ -31,7 +31,7 @@ declare -A done_=()
 
 record() { # record TEST PASS|FAIL SECONDS [WHY]
 	done_[$1]=1
-	echo "VMTEST deploy/$1 $2 $3${4:+ $4}" >>"$RESULTS"
+	echo "DEPLOYTEST deploy/$1 $2 $3${4:+ $4}" >>"$RESULTS"
 	dlog "test $1: $2 ($3 s)${4:+: $4}"
 }
 # run_test NAME FUNCTION: runs it, times it, records PASS or FAIL with $why
@@ -58,7 +58,7 @@ finish() {
 		if [ "$res" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 	done <"$RESULTS"
 	cat "$RESULTS"
-	echo "VMTEST-SUMMARY $pass passed, $fail failed, $(elapsed "$T0") s (logs in $OUT)"
+	echo "DEPLOYTEST-SUMMARY $pass passed, $fail failed, $(elapsed "$T0") s (logs in $OUT)"
 	[ "$fail" = 0 ]
 	exit
 }

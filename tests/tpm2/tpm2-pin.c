@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 				"encrypt CONFIG | decrypt\n");
 		return 2;
 	}
-	if (cotter_secmem_init() != 0 || read_all(&in) != 0) {
+	if (cotter_init(NULL) != 0 || read_all(&in) != 0) {
 		fprintf(stderr, "cannot read the input\n");
 		goto out;
 	}

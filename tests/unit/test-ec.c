@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <openssl/obj_mac.h>
 
+#include "cotter/cotter.h"
 #include "cotter/jose.h"
 
 /* RFC 7518 Appendix C: Alice's ephemeral and Bob's static P-256 keys. */
@@ -361,5 +362,8 @@ int main(void)
 	    cmocka_unit_test(test_threads),
 	};
 
+	/* These tests parse and make private keys: as every program handling them does. */
+	if (cotter_init(NULL) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

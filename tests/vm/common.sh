@@ -73,3 +73,22 @@ vm_reencrypt_lock() {
 	mkdir -p "$CACHE"
 	echo "$CACHE/reencrypt.lock"
 }
+# unpack_debs DEBDIR ROOT: Cotter's packages (the client, its libraries and modules, cotterd)
+# unpacked into ROOT, with ROOT/bin/cotter and ROOT/bin/cotterd running them: the host side of
+# the tests (the key server, `cotter luks bind`) uses the binaries the guests get.
+unpack_debs() {
+	local debs=$1 root=$2 p f lib
+	rm -rf "$root"
+	mkdir -p "$root/bin"
+	for p in cotter libcotter0 libcotter-luks0 cotter-tpm2 cotterd; do
+		f=$(ls "$debs/${p}"_*.deb 2>/dev/null | grep -v -- -dbgsym_ | head -n1)
+		[ -n "$f" ] || { echo "unpack_debs: no package $p in $debs" >&2; return 1; }
+		dpkg-deb -x "$f" "$root" || return 1
+	done
+	lib=$(dirname "$(ls "$root"/usr/lib/*/libcotter.so.0)")
+	for p in usr/bin/cotter usr/sbin/cotterd; do
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+			"$lib" "$root/$p" >"$root/bin/${p##*/}"
+		chmod 755 "$root/bin/${p##*/}"
+	done
+}
