@@ -117,6 +117,30 @@ def _norm(x):
     return x
 
 
+def _needs(pin, cfg, out):
+    if pin == "tang":
+        for c in cfg if isinstance(cfg, list) else [cfg]:
+            out.add("network")
+            if str(c.get("url", "")).lower().startswith("https:"):
+                out.add("tls")
+    elif pin == "tpm2":
+        out.add("tpm2")
+    elif pin == "sss":
+        for p, cs in cfg.get("pins", {}).items():
+            for c in cs if isinstance(cs, list) else [cs]:
+                _needs(p, c, out)
+
+
+def cotter_boot_needs(policies):
+    """What the initramfs must hold for these bindings ({name: {pin, config}} or "absent"), as
+    Cotter's initramfs hook decides it: network (tang), tls (an https URL), tpm2."""
+    out = set()
+    for p in (policies or {}).values():
+        if isinstance(p, dict):
+            _needs(p["pin"], p["config"], out)
+    return sorted(out)
+
+
 def cotter_netmask(cidr):
     """198.51.100.21/24 -> 255.255.255.0 (the netmask field of ip=)."""
     try:
@@ -132,4 +156,5 @@ def cotter_netmask(cidr):
 class FilterModule:
     def filters(self):
         return {"cotter_bindings": cotter_bindings, "cotter_policy": cotter_policy,
-                "cotter_same_policy": cotter_same_policy, "cotter_netmask": cotter_netmask}
+                "cotter_same_policy": cotter_same_policy, "cotter_netmask": cotter_netmask,
+                "cotter_boot_needs": cotter_boot_needs}
