@@ -100,9 +100,9 @@ check-deb: deps-deb
 	python3 scripts/test-summary.py --deb $(DEB_RESULTS)
 
 # The Ansible plays, run as `osism apply` runs them, against two key servers and a client with a
-# LUKS root (QEMU guests over SSH), every scenario; the packages are built from this tree into
-# $(DEB_OUT) (debian/build-debs.sh) unless COTTER_DEPLOY_DEBS names others. Shares the guest
-# cache with check-vm.
+# LUKS root (QEMU guests over SSH), every scenario; the packages are built from this tree
+# (debian/build-debs.sh, into the run's log directory) unless COTTER_DEPLOY_DEBS names others.
+# Shares the guest cache with check-vm.
 check-deploy: deps-deploy
 	mkdir -p $(dir $(DEPLOY_RESULTS))
 	-bash tests/deploy/check.sh full >$(DEPLOY_RESULTS)

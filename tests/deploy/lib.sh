@@ -236,6 +236,10 @@ pipelining = True
 ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
 control_path_dir = $OUT/cp
 EOF
+# Each task's duration in the logs, when Debian's ansible (the collections) is there.
+if ansible-doc -t callback ansible.posix.profile_tasks >/dev/null 2>&1; then
+	sed -i 's/^\[defaults\]$/[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks/' "$OUT/ansible.cfg"
+fi
 
 # recap HOST: the PLAY RECAP line of HOST in the last apply's log ("ok=N changed=N ...")
 recap() { grep -E "^$1 +:" "$APPLY_LOG" | tail -n1; }

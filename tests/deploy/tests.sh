@@ -89,10 +89,19 @@ t_disabled() {
 	ok "clevis_enable=false: nothing done, and the play says so"
 }
 
+# initramfs_builds: how many initramfs builds client1 has made (a hook of the test image counts)
+initramfs_builds() {
+	gssh client1 sh -c "'cat /var/log/deploy-test-initramfs-builds 2>/dev/null | wc -l'"
+}
+
 t_clevis() {
-	HDR0=$(header_sum)
+	local b0 b1
+	b0=$(initramfs_builds)
 	osism_apply clevis || nok "osism apply clevis failed ($APPLY_LOG): $(grep -m1 -E 'fatal|FAILED' "$APPLY_LOG")" || return 1
 	ok "osism apply clevis: $(recap client1 | tr -s ' ')"
+	b1=$(initramfs_builds)
+	[ "$((b1 - b0))" = 1 ] || nok "the play built client1's initramfs $((b1 - b0)) times (once expected)" || return 1
+	ok "client1's initramfs was built once (by the boot integration's package trigger, after the binding)"
 	local l
 	l=$(gssh client1 cotter luks list -d /dev/vda) || nok "cotter luks list failed on client1" || return 1
 	echo "$l"
@@ -127,9 +136,12 @@ no_secret_in_logs() {
 }
 
 t_idempotent() {
+	local b0
+	b0=$(initramfs_builds)
 	osism_apply clevis || nok "the second osism apply clevis failed ($APPLY_LOG)" || return 1
 	[ "$(changed_of client1)" = 0 ] || nok "second run: client1 $(recap client1 | tr -s ' ') (changed=0 expected)" || return 1
-	ok "second run: client1 changed=0"
+	[ "$(initramfs_builds)" = "$b0" ] || nok "the second run rebuilt client1's initramfs" || return 1
+	ok "second run: client1 changed=0, no initramfs build"
 	osism_apply tang || nok "the second osism apply tang failed ($APPLY_LOG)" || return 1
 	[ "$(changed_of tang1)" = 0 ] && [ "$(changed_of tang2)" = 0 ] ||
 		nok "second run: tang1 changed=$(changed_of tang1), tang2 changed=$(changed_of tang2) (0 expected)" || return 1
@@ -235,12 +247,50 @@ make_repo() {
 	done
 }
 
+# The recovery probe: from the controller, a McCallum-Relyea recovery (cotter decrypt of a secret
+# bound to one server alone: one POST /rec) against each server in turn, every 0.2 s, until
+# stop_probe; each outcome is a line of $OUT/probe.log. The cotter it runs is the packages'.
+start_probe() {
+	local t thp
+	unpack_debs "$DEBS" "$OUT/host" >>"$OUT/probe.log" 2>&1 || return 1
+	for t in tang1 tang2; do
+		thp=$(server_thps "$t" | cut -d' ' -f1)
+		echo "deploy-probe-$t" | in_ns "$OUT/host/bin/cotter" encrypt tang \
+			"{\"url\":\"http://$(ip_of "$t"):7500\",\"thp\":\"$thp\"}" >"$OUT/probe-$t.jwe" || return 1
+	done
+	rm -f "$OUT/probe.stop"
+	(
+		local i=0 out
+		while [ ! -e "$OUT/probe.stop" ] && [ $i -lt 20000 ]; do
+			i=$((i + 1))
+			for t in tang1 tang2; do
+				if out=$(in_ns timeout 10 "$OUT/host/bin/cotter" decrypt <"$OUT/probe-$t.jwe" 2>&1) &&
+					[ "$out" = "deploy-probe-$t" ]; then
+					echo "$(date +%s.%N) $t ok"
+				else
+					echo "$(date +%s.%N) $t FAIL $(echo "$out" | tr '\n' ' ')"
+				fi
+			done
+			sleep 0.2
+		done
+	) >"$OUT/probe.log" 2>&1 &
+	PROBE_PID=$!
+}
+stop_probe() {
+	touch "$OUT/probe.stop"
+	wait "$PROBE_PID" 2>/dev/null || true
+}
+# invocation TANG: the invocation ID of cotterd.service (a restart makes a new one)
+invocation() { gssh "$1" systemctl show -p InvocationID --value cotterd.service; }
+
 t_upgrade() {
 	make_repo || nok "the test's apt repository did not start ($OUT/http.log)" || return 1
 	write_configuration apt
-	local since b0 nb=0 rc=0 logs=()
+	local since nb=0 rc=0 logs=() inv1 inv2 t n bad
 	since=$(gssh tang1 date +%s)
-	b0=$(boots_started client1)
+	inv1=$(invocation tang1)
+	inv2=$(invocation tang2)
+	start_probe || nok "the recovery probe could not start ($OUT/probe.log)" || return 1
 	# the client reboots in a loop while the servers are upgraded one at a time
 	osism_apply tang &
 	local play=$!
@@ -254,6 +304,7 @@ t_upgrade() {
 		logs+=("$BOOT_LOG")
 	done
 	wait $play || { rc=1; nok "osism apply tang (upgrade) failed ($upgrade_log)"; }
+	stop_probe
 	write_configuration deb
 	[ $rc = 0 ] || return 1
 	ok "$nb client boots during the upgrade"
@@ -261,8 +312,21 @@ t_upgrade() {
 	for t in tang1 tang2; do
 		gssh "$t" dpkg -s cotterd | grep -q "^Version: .*+deploytest1$" || nok "$t: cotterd was not upgraded" || return 1
 	done
-	ok "tang1 and tang2 run cotterd $NEWV, upgraded one at a time"
-	local bad
+	[ "$(invocation tang1)" != "$inv1" ] && [ "$(invocation tang2)" != "$inv2" ] ||
+		nok "cotterd.service was not restarted by the upgrade on both servers" || return 1
+	ok "tang1 and tang2 run cotterd $NEWV (restarted by the upgrade), upgraded one at a time"
+	# one host at a time: tang2's upgrade starts after tang1's verification
+	local v1 u2
+	v1=$(grep -n 'TASK \[cotter_server : Report the thumbprints\]' "$upgrade_log" | head -n1 | cut -d: -f1)
+	u2=$(grep -nE '^changed: \[tang2\]' "$upgrade_log" | head -n1 | cut -d: -f1)
+	[ -n "$v1" ] && [ -n "$u2" ] && [ "$v1" -lt "$u2" ] || nok "tang2 was changed before tang1 was verified ($upgrade_log)" || return 1
+	bad=$(grep -c ' FAIL' "$OUT/probe.log") || true
+	for t in tang1 tang2; do
+		n=$(grep -c " $t ok$" "$OUT/probe.log") || true
+		[ "${n:-0}" -gt 0 ] || nok "the probe recovered nothing from $t ($OUT/probe.log)" || return 1
+	done
+	[ "${bad:-0}" = 0 ] || nok "$bad recoveries failed during the upgrade: $(grep -m1 ' FAIL' "$OUT/probe.log")" || return 1
+	ok "the probe's $(grep -c ' ok$' "$OUT/probe.log") recoveries during the upgrade all succeeded ($(head -n1 "$OUT/probe.log" | cut -d' ' -f1) to $(tail -n1 "$OUT/probe.log" | cut -d' ' -f1))"
 	for t in tang1 tang2; do
 		bad=$(gssh "$t" journalctl -u cotterd.service --since "@$since" -o cat | grep 'POST /rec/' | grep -v '=> 200' || true)
 		[ -z "$bad" ] || nok "$t: a recovery request failed during the upgrade: $(echo "$bad" | head -n1)" || return 1
