@@ -34,12 +34,16 @@ if [ ! -s "$base" ]; then
 	tmp=$DCACHE/tmp-$$-base.tar
 	trap 'rm -f "$tmp"' EXIT
 	dlog "base: mmdebstrap $SUITE with $pkgs"
+	# (the hooks' $1 is mmdebstrap's, expanded by the shell it runs them in)
+	# shellcheck disable=SC2016
 	mmdebstrap --variant=minbase --include="$pkgs" --skip=essential/unlink \
 		--setup-hook='mkdir -p "$1/var/cache/apt/archives/"' \
 		--setup-hook="sync-in $CACHE/debs /var/cache/apt/archives/" \
 		--customize-hook="sync-out /var/cache/apt/archives $CACHE/debs" \
 		"$SUITE" "$tmp" >&2
 	mv "$tmp" "$base"
+	# keep the two newest (names made here: no odd characters)
+	# shellcheck disable=SC2012
 	ls -1t "$DCACHE"/base-*.tar | tail -n +3 | xargs -r rm -f
 	dlog "base: built in $(elapsed "$t0") s"
 fi
@@ -47,7 +51,9 @@ fi
 sshkey=$(deploy_ssh_key)
 key=$({
 	echo "deploy-images-v2 $(basename "$base") $GUESTS $NET $OPERATOR $FIXTURE_LUKS_PASSPHRASE $LUKS_UUID"
-	cat "$DEPLOY_DIR/build-images.sh" "$sshkey.pub"
+	# (its comments aside: a shellcheck directive is no reason to rebuild)
+	grep -v '^[[:space:]]*#' "$DEPLOY_DIR/build-images.sh"
+	cat "$sshkey.pub"
 } | key_of)
 out=$DCACHE/img-$key
 if [ -s "$out/client/root.img" ] && [ -s "$out/server/root.img" ]; then
@@ -99,6 +105,8 @@ echo "CRYPTSETUP=y" >>"$R/etc/cryptsetup-initramfs/conf-hook"
 kver=$(basename "$R"/lib/modules/*)
 
 # initramfs builds need /proc, /sys and /dev (a private mount namespace that vanishes with it)
+# (the inner shell's $1 and $2 are expanded by it, not here)
+# shellcheck disable=SC2016
 in_root() { # in_root ROOT COMMAND
 	unshare -m --propagation private sh -c '
 		mount -t proc proc "$1/proc" && mount -t sysfs sys "$1/sys" && mount --bind /dev "$1/dev" &&
@@ -144,6 +152,7 @@ cryptsetup open --disable-external-tokens --test-passphrase --key-file "$work/pw
 rm -f "$work/pw"
 rm -rf "$out"
 mv "$work/out" "$out"
+# shellcheck disable=SC2012
 ls -1dt "$DCACHE"/img-* | tail -n +3 | xargs -r rm -rf
 dlog "images: built in $(elapsed "$t0") s -> $out"
 echo "$out"

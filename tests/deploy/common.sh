@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (its settings are for the scripts that source it)
 # Settings shared by the deployment tests (sourced). Builds on tests/vm/common.sh (read-only):
 # its cache (COTTER_VM_CACHE, default /var/cache/cotter-vm), hashing and logging helpers.
 . "$(dirname "${BASH_SOURCE[0]}")/../vm/common.sh"
@@ -19,8 +19,12 @@ deploy_ssh_key() {
 	if [ ! -s "$k" ]; then
 		mkdir -p "$DCACHE/ssh"
 		chmod 700 "$DCACHE/ssh"
-		ssh-keygen -q -t ed25519 -N '' -C cotter-deploy-test-fixture -f "$k.tmp$$" >/dev/null &&
-			mv "$k.tmp$$.pub" "$k.pub" && mv "$k.tmp$$" "$k" || die "ssh-keygen failed (apt-get install openssh-client)"
+		if ! ssh-keygen -q -t ed25519 -N '' -C cotter-deploy-test-fixture -f "$k.tmp$$" >/dev/null; then
+			die "ssh-keygen failed (apt-get install openssh-client)"
+		fi
+		if ! mv "$k.tmp$$.pub" "$k.pub" || ! mv "$k.tmp$$" "$k"; then
+			die "could not move the SSH key into $DCACHE/ssh"
+		fi
 	fi
 	echo "$k"
 }
