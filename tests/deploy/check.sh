@@ -5,11 +5,14 @@
 #
 # Usage: tests/deploy/check.sh [quick|full]       (as root)
 #   quick (make check): lint, lintian, the templates, the images, `tang` on both servers, the
-#         enable switches, `clevis` (bind, second run changed=0, --check), the refusals, and one
-#         reboot that unlocks with nobody at the console
-#   full (make check-deploy, the default): also the rolling upgrade while the client reboots in
+#         enable switches, `clevis` (bind, second run changed=0), the refusals (a
+#         wrong thumbprint, a wrong passphrase, a VLAN for initramfs-tools; each stops the play
+#         before the next host), and one reboot that unlocks with nobody at the console
+#   full (make check-deploy, the default): also `tang` again (changed=0) and `clevis --check
+#         --diff` on the bound client (changed=0), the rolling upgrade while the client reboots in
 #         a loop, the key rotation with a rebind and a reboot, the purge, backup and restore,
-#         and replica groups
+#         replica groups, the SSH unlock (dropbear-initramfs) with every server down, and the
+#         removal of the install-time passphrase
 # Prints one line per test on stdout, as tests/vm/check.sh does with VMTEST (read by
 # scripts/test-summary.py --deploy):
 #   DEPLOYTEST deploy/<test> PASS <seconds>
@@ -26,10 +29,10 @@
 
 MODE=${1:-full}
 TESTS=(lint templates lintian images tang disabled clevis idempotent refuse-thumbprint
-	refuse-passphrase reboot)
+	refuse-passphrase refuse-network reboot)
 case $MODE in
 quick) ;;
-full) TESTS+=(upgrade rotate purge backup-restore replica) ;;
+full) TESTS+=(rerun upgrade rotate purge backup-restore replica dropbear remove-passphrase) ;;
 *)
 	echo "usage: $0 [quick|full]" >&2
 	exit 2
@@ -129,12 +132,16 @@ run_test clevis t_clevis
 run_test idempotent t_idempotent
 run_test refuse-thumbprint t_refuse_thumbprint
 run_test refuse-passphrase t_refuse_passphrase
+run_test refuse-network t_refuse_network
 run_test reboot t_reboot
 if [ "$MODE" = full ]; then
+	run_test rerun t_rerun
 	run_test upgrade t_upgrade
 	run_test rotate t_rotate
 	run_test purge t_purge
 	run_test backup-restore t_backup_restore
 	run_test replica t_replica
+	run_test dropbear t_dropbear
+	run_test remove-passphrase t_remove_passphrase
 fi
 finish

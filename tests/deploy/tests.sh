@@ -21,7 +21,7 @@ t_lint() {
 t_lintian() {
 	lintian --fail-on error,warning "$DEBS"/*.deb >"$OUT/lintian.txt" 2>&1 ||
 		nok "lintian on $DEBS: $(grep -cE '^[EW]:' "$OUT/lintian.txt") errors or warnings ($OUT/lintian.txt)" || return 1
-	ok "lintian: no error, no warning on $(ls "$DEBS"/*.deb | wc -l) packages"
+	ok "lintian: no error, no warning on $(find "$DEBS" -maxdepth 1 -name '*.deb' | wc -l) packages"
 }
 
 # The thumbprints a server's key files advertise, read over SSH (sorted, space-separated).
@@ -142,6 +142,10 @@ t_idempotent() {
 	[ "$(changed_of client1)" = 0 ] || nok "second run: client1 $(recap client1 | tr -s ' ') (changed=0 expected)" || return 1
 	[ "$(initramfs_builds)" = "$b0" ] || nok "the second run rebuilt client1's initramfs" || return 1
 	ok "second run: client1 changed=0, no initramfs build"
+}
+
+# (full only: each is one more play over every host)
+t_rerun() {
 	osism_apply tang || nok "the second osism apply tang failed ($APPLY_LOG)" || return 1
 	[ "$(changed_of tang1)" = 0 ] && [ "$(changed_of tang2)" = 0 ] ||
 		nok "second run: tang1 changed=$(changed_of tang1), tang2 changed=$(changed_of tang2) (0 expected)" || return 1
@@ -189,14 +193,23 @@ refuse() { # refuse WHAT EXPECTED_MESSAGE_REGEX
 	[ "$before" = "$after" ] || nok "client1's LUKS header changed ($before -> $after)" || return 1
 	ok "client1's LUKS header is byte-identical (sha256 $before)"
 	gssh client1 test ! -e /run/cotter-deploy/_dev_vda.hdr || nok "the header backup was left in /run/cotter-deploy" || return 1
+	! grep -q 'client9' "$APPLY_LOG" || nok "the play went on to the next host (client9) after client1 failed" || return 1
+	ok "the play stopped before the next host of the group (client9 never touched)"
+}
+# The next host of the clevis group, which a failed host must keep the play from touching: an
+# inventory host at an address nobody has (any task run on it would show it, UNREACHABLE).
+add_next_host() {
+	printf '[clevis]\nclient9 ansible_host=%s\n' "$NET.29" >"$CFG/inventory/30-next-host"
 }
 with_slot2() { # with_slot2 SERVERS_YAML: client1's bindings plus slot 2
 	cp "$CFG/inventory/host_vars/client1.yml" "$OUT/client1.yml.orig"
+	add_next_host
 	sed "s/^cotter_client_bindings:$/cotter_client_bindings:\n  - device: \/dev\/vda\n    slot: 2\n    servers: $1/" \
 		"$OUT/client1.yml.orig" >"$CFG/inventory/host_vars/client1.yml"
 }
 restore_config() {
 	cp "$OUT/client1.yml.orig" "$CFG/inventory/host_vars/client1.yml"
+	rm -f "$CFG/inventory/30-next-host"
 	write_secrets "$FIXTURE_LUKS_PASSPHRASE"
 }
 
@@ -220,6 +233,23 @@ t_refuse_passphrase() {
 	return $rc
 }
 
+# initramfs-tools (Debian 12) has no vlan= or bond= handling: the role refuses a VLAN there
+# before it changes anything (dracut gets it: see t_templates).
+t_refuse_network() {
+	local net0
+	cp "$CFG/inventory/host_vars/client1.yml" "$OUT/client1.yml.orig"
+	add_next_host
+	sed -i 's/^  interface: ens3$/  interface: ens3\n  vlan: {id: 42, parent: ens3}/' "$CFG/inventory/host_vars/client1.yml"
+	net0=$(gssh client1 sha256sum /etc/initramfs-tools/conf.d/cotter-network)
+	refuse "a VLAN for the initramfs of an initramfs-tools host" "a VLAN or a bond needs dracut"
+	local rc=$?
+	restore_config
+	[ $rc = 0 ] || return 1
+	[ "$(gssh client1 sha256sum /etc/initramfs-tools/conf.d/cotter-network)" = "$net0" ] ||
+		nok "the initramfs network settings were changed by the refused run" || return 1
+	ok "the initramfs network settings are as they were"
+}
+
 # A new version of the server packages in an apt repository on the controller: the same files
 # repacked as VERSION+deploytest1 (an upgrade for dpkg: its maintainer scripts run).
 make_repo() {
@@ -238,6 +268,8 @@ make_repo() {
 		printf 'Origin: cotter-deploy-test\nLabel: cotter-deploy-test\nDate: %s\nSHA256:\n %s %s Packages\n' \
 			"$(date -Ru)" "$(sha256sum <Packages | cut -d' ' -f1)" "$(stat -c %s Packages)" >Release)
 	in_ns python3 -m http.server --bind "$CONTROLLER" --directory "$d" 8080 >"$OUT/http.log" 2>&1 &
+	# (cleanup, in lib.sh, ends it)
+	# shellcheck disable=SC2034
 	HTTP_PID=$!
 	local i=0
 	until in_ns curl -sf -o /dev/null "http://$CONTROLLER:8080/Packages"; do
@@ -295,8 +327,11 @@ t_upgrade() {
 	osism_apply tang &
 	local play=$!
 	# the play runs in a subshell: count it here, where later applies are counted
-	apply_n[tang]=$((${apply_n[tang]:-0} + 1))
-	local upgrade_log=$OUT/apply-tang.${apply_n[tang]}.log
+	local play_name=tang n_before=${apply_n[tang]:-0}
+	# (apply_n is associative, declared in lib.sh: its subscript is a name, not arithmetic)
+	# shellcheck disable=SC2004
+	apply_n[$play_name]=$((n_before + 1))
+	local upgrade_log=$OUT/apply-tang.${apply_n[$play_name]}.log
 	while kill -0 $play 2>/dev/null || [ $nb -lt 2 ]; do
 		[ $nb -lt 6 ] || break
 		reboot_client "rolling upgrade" || { rc=1; break; }
@@ -417,7 +452,7 @@ t_templates() {
 	ANSIBLE_FILTER_PLUGINS=$SRCDIR/deploy/ansible/roles/cotter_client/filter_plugins \
 		ansible-playbook -i localhost, "$DEPLOY_DIR/render.yml" >"$OUT/render.log" 2>&1 ||
 		nok "rendering the templates failed ($OUT/render.log)" || return 1
-	local want line
+	local want
 	while IFS= read -r want; do
 		grep -qF -- "$want" "$OUT/render.log" || nok "template rendering: '$want' missing ($OUT/render.log)" || return 1
 	done <<'WANT'
@@ -427,6 +462,73 @@ dracut vlan-bond: kernel_cmdline=\" rd.neednet=1 bond=bond0:eno1,eno2:mode=802.3
 dracut vlan: kernel_cmdline=\" rd.neednet=1 vlan=eno1.7:eno1 ip=eno1.7:dhcp \"
 listen: ListenStream= ListenStream=198.51.100.11:7500 ListenStream=[2001:db8::1]:7500 FreeBind=yes
 firewall: PORT=7500 SOURCES4=\"198.51.100.0/24\" SOURCES6=\"2001:db8::/32\"
+policy tpm2+tang: [\"sss\", {\"t\": 2, \"pins\": {\"tpm2\": {\"pcr_ids\": \"7\"}, \"tang\": [{\"url\": \"http://198.51.100.11:7500\", \"thp\": \"THP1\"}]}}]
+policy tpm2+sss: [\"sss\", {\"t\": 2, \"pins\": {\"tpm2\": {\"pcr_ids\": \"0,7\"}, \"sss\": {\"t\": 1, \"pins\": {\"tang\": [{\"url\": \"http://198.51.100.11:7500\", \"thp\": \"THP1\"}, {\"url\": \"https://tang2.example\", \"thp\": \"THP2\"}]}}}}]
+boot needs tpm2+sss: [\"network\", \"tls\", \"tpm2\"]
 WANT
-	ok "network drop-ins (static, DHCP, VLAN, bond), listen and firewall settings render as expected"
+	ok "network drop-ins (static, DHCP, VLAN, bond), listen and firewall settings, TPM2 policies (sss with tpm2) render as expected"
+}
+
+# Every key server is gone: the client asks at the console and in dropbear-initramfs, as it did
+# before Cotter (the play left dropbear as it was); the operator unlocks it over SSH with
+# cryptroot-unlock, the passphrase on its standard input.
+t_dropbear() {
+	local t n i=0 ip rc=0
+	ip=$(ip_of client1)
+	for t in tang1 tang2; do
+		gssh "$t" systemctl stop cotterd.socket cotterd.service || nok "$t: cotterd did not stop" || return 1
+	done
+	n=$(($(boots_started client1) + 1))
+	gssh client1 systemctl reboot >/dev/null 2>&1 || true
+	# dropbear answers as root only in the initramfs (the system's sshd has no key for root)
+	until [ "$(boots_started client1)" -ge "$n" ] &&
+		in_ns ssh "${SSH_OPTS[@]}" "root@$ip" test -p /lib/cryptsetup/passfifo 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 150 ] || { rc=1; break; }
+		sleep 2
+	done
+	if [ $rc = 0 ]; then
+		ok "dropbear-initramfs answers on $ip:22 while every key server is down"
+		# (its exit status is not the proof: the initramfs may end the session as it goes on;
+		# the boot that follows is)
+		printf '%s\n' "$FIXTURE_LUKS_PASSPHRASE" | in_ns ssh "${SSH_OPTS[@]}" "root@$ip" cryptroot-unlock >"$OUT/dropbear-unlock.log" 2>&1 || true
+	fi
+	if [ $rc != 0 ]; then
+		nok "dropbear-initramfs did not answer in 300 s (console: $OUT/client1-boot-$n.log)"
+		# the servers back: Cotter's next attempt unlocks the client, for the tests that follow
+		for t in tang1 tang2; do gssh "$t" systemctl start cotterd.socket || true; done
+		wait_ssh client1 "$n" 400 || true
+		return 1
+	fi
+	wait_ssh client1 "$n" 300 || rc=1
+	for t in tang1 tang2; do gssh "$t" systemctl start cotterd.socket || true; done
+	[ $rc = 0 ] || nok "client1 did not boot after the SSH unlock (cryptroot-unlock said: $(tail -n1 "$OUT/dropbear-unlock.log" 2>/dev/null); console: $OUT/client1-boot-$n.log)" || return 1
+	BOOT_LOG=$OUT/client1-boot-$n.log
+	grep -q "cryptsetup: root: set up successfully" "$BOOT_LOG" || nok "cryptsetup did not set up root in $BOOT_LOG" || return 1
+	! grep -q "harness typed" "$BOOT_LOG" || nok "the passphrase was typed at the console in $BOOT_LOG" || return 1
+	! grep -q "cotter: root: passphrase recovered" "$BOOT_LOG" || nok "Cotter recovered the key with every server down?" || return 1
+	ok "client1 unlocked over SSH in its initramfs (cryptroot-unlock), Cotter recovered nothing ($(grep -cE 'cotter: root: attempt [0-9]+ failed' "$BOOT_LOG") failed attempts)"
+	verify_adv tang1 && verify_adv tang2
+}
+
+# cotter_client_remove_passphrase: the install-time passphrase goes only once the binding was
+# verified; the operator's recovery passphrase (another slot) stays.
+t_remove_passphrase() {
+	local k=/run/deploy-test-k r=/run/deploy-test-r
+	printf '%s' "$FIXTURE_LUKS_PASSPHRASE" | gssh client1 sh -c "'umask 077 && cat >$k'"
+	printf '%s' "$FIXTURE_LUKS_PASSPHRASE-recovery" | gssh client1 sh -c "'umask 077 && cat >$r'"
+	gssh client1 cryptsetup luksAddKey --batch-mode --disable-external-tokens --pbkdf pbkdf2 \
+		--pbkdf-force-iterations 1000 --key-file "$k" --key-slot 3 /dev/vda "$r" || nok "luksAddKey (the recovery passphrase) failed" || return 1
+	osism_apply clevis -e cotter_client_remove_passphrase=true || nok "osism apply clevis (remove the passphrase) failed ($APPLY_LOG)" || return 1
+	[ "$(changed_of client1)" = 1 ] || nok "removing the passphrase: client1 $(recap client1 | tr -s ' ') (changed=1 expected)" || return 1
+	! gssh client1 cryptsetup open --test-passphrase --disable-external-tokens --key-file "$k" /dev/vda 2>/dev/null ||
+		nok "the install-time passphrase still opens /dev/vda" || return 1
+	gssh client1 cryptsetup open --test-passphrase --disable-external-tokens --key-file "$r" /dev/vda ||
+		nok "the recovery passphrase no longer opens /dev/vda" || return 1
+	gssh client1 cotter luks unlock -d /dev/vda --test || nok "the binding no longer opens /dev/vda" || return 1
+	ok "the install-time passphrase is gone; the binding and the recovery passphrase open /dev/vda"
+	osism_apply clevis -e cotter_client_remove_passphrase=true || nok "the second run failed ($APPLY_LOG)" || return 1
+	[ "$(changed_of client1)" = 0 ] || nok "second run: client1 $(recap client1 | tr -s ' ') (changed=0 expected)" || return 1
+	ok "second run: changed=0"
+	gssh client1 rm -f "$k" "$r"
 }
