@@ -10,8 +10,13 @@
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
 #   make check-deploy  every deployment test: the Ansible/OSISM plays against QEMU hosts, with the
 #                long scenarios (reboot loops, rolling upgrade, rotation) make check leaves out
+#   make fuzz    libFuzzer on every fuzz target for FUZZ_SECONDS each, in a clang build whose
+#                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= b64 jwk jwe jws luks-token
 VM ?= yes
 DEB ?= yes
 DEPLOY ?= yes
@@ -23,8 +28,8 @@ MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb deps-deploy build build-asan check check-vm check-deb \
-	check-deploy deb demo bench clean
+.PHONY: all deps deps-vm deps-deb deps-deploy deps-fuzz build build-asan check check-vm \
+	check-deb check-deploy deb demo bench fuzz clean
 
 all: build
 
@@ -40,11 +45,17 @@ deps-deb:
 deps-deploy:
 	sh scripts/install-deps.sh deploy
 
+deps-fuzz:
+	sh scripts/install-deps.sh fuzz
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -108,6 +119,16 @@ check-deploy: deps-deploy
 	-bash tests/deploy/check.sh full >$(DEPLOY_RESULTS)
 	python3 scripts/test-summary.py --deploy $(DEPLOY_RESULTS)
 
+# Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
+# $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.
+fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
+		$(FUZZ_BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+			$(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
@@ -121,4 +142,4 @@ deb: deps-deb
 	sh debian/build-debs.sh $(DEB_OUT)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_OUT) $(FUZZ_BUILD)

@@ -112,6 +112,7 @@ for name, d in sorted(out.items()):
 PY
 )
 declare -A N FAILED UNLOCK KERNEL RECOVER ALL
+# shellcheck disable=SC2034 # read through the nameref of get()
 while read -r name n f u k rc all; do
 	N[$name]=$n FAILED[$name]=$f UNLOCK[$name]=$u KERNEL[$name]=$k RECOVER[$name]=$rc ALL[$name]=$all
 done <<<"$stats"

@@ -85,7 +85,7 @@ for _ in $(seq 1 "$RESTARTS"); do
 	done
 	NEW=$(grep "serves; pid $PID stops accepting" "$T/cotterd.log" | tail -1 |
 		sed 's/.*upgrade: pid \([0-9]*\) serves.*/\1/')
-	[ -n "$NEW" ] && [ "$NEW" != "$PID" ] || break
+	if [ -z "$NEW" ] || [ "$NEW" = "$PID" ]; then break; fi
 	_bench_pids+=("$NEW")
 	PID=$NEW
 	UP_DONE=$((UP_DONE + 1))

@@ -78,7 +78,7 @@ done
 # Both servers must compute the same point: same key, same request.
 R1=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_COT/rec/$KID" | jose fmt -j- -g x -u-)
 R2=$(curl -s -X POST --data-binary "@$T/rec.jwk" "http://127.0.0.1:$P_TANG/rec/$KID" | jose fmt -j- -g x -u-)
-[ -n "$R1" ] && [ "$R1" = "$R2" ] || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
+{ [ -n "$R1" ] && [ "$R1" = "$R2" ]; } || die "cotterd and tangd disagree on /rec (x: '$R1' vs '$R2')"
 
 # rget FILE KEY: a field of the load generator's RESULT line
 rget() { sed -n "s/^RESULT .* $2=\([^ ]*\).*/\1/p" "$1"; }
@@ -301,6 +301,7 @@ for c in $CASES; do
 done
 printf '  %-16s %10s op/s\n' openssl-limit "$LIMIT"
 R=${RPS[cotterd-rec-keepalive]}
+# shellcheck disable=SC2046 # pct_runs prints one number per word
 target "/rec keep-alive ($CONNS conns) vs OpenSSL ecdhp521 limit, minimum of $REPS" \
 	"min $(minof $(pct_runs cotterd-rec-keepalive))% (median $R / $LIMIT = $(calc "100 * $R / $LIMIT")%)" ">= 80%" \
 	"$(minof $(pct_runs cotterd-rec-keepalive)) >= 80"
@@ -319,7 +320,7 @@ ok_idle="$PER_CONN_RSS <= 16 and ${OPENED:-0} == $IDLE and ${OPEN_END:-0} == $ID
 target "memory per idle connection ($IDLE open)" "$PER_CONN_RSS KiB RSS ($PER_CONN_PSS KiB PSS), ${OPEN_END:-0}/$IDLE open" \
 	"<= 16 KiB" "$ok_idle"
 if [ -n "${TLS_MIN:-}" ]; then
-	target "/rec keep-alive over HTTPS vs plain (wrk), minimum of $REPS" "$TLS_MIN% (runs $(echo $TLS_PCT))" ">= 70%" \
+	target "/rec keep-alive over HTTPS vs plain (wrk), minimum of $REPS" "$TLS_MIN% (runs $(xargs <<<"$TLS_PCT"))" ">= 70%" \
 		"$TLS_MIN >= 70"
 	info "cotterd CPU per /rec keep-alive, plain vs HTTPS" "$TLS_CPU"
 fi

@@ -22,6 +22,7 @@ mkdir -p "$out/src"
 src=$out/src/cotter
 mkdir -p "$src"
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	# shellcheck disable=SC2016 # "$f" belongs to the inner shell
 	(cd "$top" && git ls-files -z --cached --others --exclude-standard |
 		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 		tar --null -T - -cf -) | tar -C "$src" -xf -
@@ -52,7 +53,7 @@ rm -rf "$out/src"
 changes=$(ls "$out"/*.changes)
 # --fail-on: errors and warnings; pedantic and info tags are printed but do not fail.
 if lintian --fail-on error,warning --info --display-info "$changes" >"$out/lintian.txt" 2>&1; then
-	echo "build-debs: $(ls "$out"/*.deb | wc -l) packages in $out, lintian: no errors, no warnings" >&2
+	echo "build-debs: $(find "$out" -maxdepth 1 -name '*.deb' | wc -l) packages in $out, lintian: no errors, no warnings" >&2
 else
 	cat "$out/lintian.txt" >&2
 	echo "build-debs: lintian found errors or warnings (above; $out/lintian.txt)" >&2

@@ -5,9 +5,11 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libmicrohttpd-dev
  libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
-# Reference implementations (interop peers and test oracles) and test tools.
+# Reference implementations (interop peers and test oracles), test tools, and the linters of
+# tests/lint (gcc's -fanalyzer comes with gcc).
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
- socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq"
+ socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
+ shellcheck clang-format"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 # Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
@@ -16,6 +18,7 @@ DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
 # The deployment tests (tests/deploy): Debian's Ansible and its linter against the VM guests,
 # installed from the packages.
 DEPLOY="$VM $DEB ansible-core ansible-lint"
+FUZZ="clang libfuzzer-14-dev libclang-rt-14-dev"
 
 want="$BUILD $TEST"
 for group in "$@"; do
@@ -24,7 +27,8 @@ for group in "$@"; do
 	vm) want="$want $VM $DEB" ;;
 	deb) want="$want $DEB" ;;
 	deploy) want="$want $DEPLOY" ;;
-	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy)" >&2; exit 2 ;;
+	fuzz) want="$want $FUZZ" ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy, fuzz)" >&2; exit 2 ;;
 	esac
 done
 

@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "cotter/cotter.h"
+#include "cotter/io.h"
 #include "cotter/luks.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -139,6 +140,21 @@ static int errno_of(enum cotter_errc code)
 	}
 }
 
+/*
+ * What libcotter asks of every program that handles secrets (cotter_init): the secure heap, and
+ * jansson wiping what it frees (a header's JSON, a null pin's key). Idempotent, so every entry
+ * point that reads a header calls it. A host (cryptsetup, systemd) that gave jansson allocators
+ * of its own keeps them: then freed JSON is not wiped, which --debug shows, and the plugin
+ * carries on (COTTER_E_UNSUPPORTED). Never at a level luksDump prints (see cryptsetup_token_dump).
+ */
+static void plugin_init(struct crypt_device *cd)
+{
+	struct cotter_error err = {0};
+
+	if (cotter_init(&err) != 0)
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "Clevis token plugin: %s.", err.msg);
+}
+
 EXPORT const char *cryptsetup_token_version(void)
 {
 	return "1.0 (cotter " COTTER_VERSION ")";
@@ -182,6 +198,7 @@ EXPORT int cryptsetup_token_open(struct crypt_device *cd, int token, char **buff
 	int r;
 
 	(void)usrptr; /* belongs to whoever called crypt_activate_by_token: not ours to read */
+	plugin_init(cd);
 	*buffer = NULL;
 	*buffer_len = 0;
 	if ((r = crypt_token_json_get(cd, token, &json)) < 0) {
@@ -236,6 +253,7 @@ EXPORT int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 	struct cotter_error err = {0};
 	struct cotter_luks_token t;
 
+	plugin_init(cd);
 	if (cotter_luks_token_parse(json, &t, &err) != 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR, "Invalid clevis token: %s.", err.msg);
 		return err.code == COTTER_E_NOMEM ? -ENOMEM : -EINVAL;
@@ -250,7 +268,7 @@ EXPORT int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
  * libcryptsetup prints a handler's dump between the two. Plain luksDump output therefore stays
  * byte for byte what it is without this plugin; `cryptsetup luksDump -v` shows the binding.
  * Only the reconstructed configuration is printed (as `clevis luks list`), never the header:
- * a null pin's header holds its key. JSON_ENSURE_ASCII: header bytes reach a terminal.
+ * a null pin's header holds its key. cotter_json_ascii: header bytes reach a terminal.
  */
 EXPORT void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
@@ -259,13 +277,13 @@ EXPORT void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 	char *pin = NULL, *line = NULL;
 	json_t *cfg = NULL;
 
+	plugin_init(cd);
 	if (cotter_luks_token_parse(json, &t, &err) != 0) {
 		crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis:     invalid token: %s", err.msg);
 		return;
 	}
 	if ((cfg = cotter_jwe_config(t.jwe, strlen(t.jwe), &pin, &err)) == NULL ||
-	    (line = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) ==
-		NULL) {
+	    (line = cotter_json_ascii(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
 		crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis pin: %s (configuration unreadable: %s)",
 			   t.pin, err.msg[0] ? err.msg : "out of memory");
 		goto out;

@@ -48,28 +48,34 @@ static void collect_pins(const char *pin, const json_t *cfg, json_t *set)
 	}
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* -p: "N: PIN..." with every pin the binding uses, each once, sorted. */
 static void print_pins(const struct cotter_luks_binding *b)
 {
-	json_t *set = json_object();
-	const char *k;
-	json_t *v;
+	json_t *set = json_object(), *v;
+	const char **names, *k;
+	size_t n = 0;
 
 	collect_pins(b->pin, b->config, set);
-	printf("%d:", b->slot);
-	/* jansson's sorted dump gives the sorted unique list */
+	names = calloc(json_object_size(set) + 1, sizeof(*names));
+	json_object_foreach(set, k, v)
 	{
-		char *s = json_dumps(set, JSON_SORT_KEYS | JSON_COMPACT);
-		json_t *sorted = s ? json_loads(s, 0, NULL) : NULL;
-
-		json_object_foreach(sorted, k, v)
-		{
-			putchar(' ');
-			cli_put(stdout, k);
-		}
-		json_decref(sorted);
-		free(s);
+		if (names != NULL)
+			names[n++] = k;
 	}
-	printf("\n");
+	if (names != NULL)
+		qsort(names, n, sizeof(*names), by_name);
+	printf("%d:", b->slot);
+	for (size_t i = 0; i < n; i++) {
+		putchar(' ');
+		cli_put(stdout, names[i]);
+	}
+	putchar('\n');
+	free(names);
 	json_decref(set);
 }
 

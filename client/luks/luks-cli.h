@@ -13,9 +13,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cotter.h"
+#include "cli.h"
 #include "cotter/luks.h"
 #include "cotter/secmem.h"
+
+/* The module's entry point (luks.c), which client/main.c looks up in cli-luks.so. */
+int cmd_luks(int argc, char *argv[]);
 
 int cmd_luks_bind(int argc, char *argv[]);
 int cmd_luks_unbind(int argc, char *argv[]);
@@ -73,17 +76,11 @@ int cli_read_pass(const char *keyfile, struct cotter_secbuf *out, struct cotter_
 int cli_ask_pass(void *ctx, struct cotter_secbuf *out, struct cotter_error *err);
 /* [ynYN] question on the terminal; false without one. ctx unused. */
 bool cli_confirm(void *ctx, const char *question);
-/* The trust prompt for new Tang keys when there is a terminal (the url shown printable only),
- * else NULL. */
-cotter_trust_fn cli_luks_trust_fn(void);
 
 /* ---- output of what headers and servers say (print.c) ---- */
 
-/* s with every byte outside printable ASCII (0x20-0x7e) written as \xHH, so that bytes from a
- * header or a server reach the terminal as text, never as control sequences. Malloc'ed, or
- * NULL if out of memory. */
-char *cli_printable(const char *s);
-/* fputs(cli_printable(s), f). */
+/* fputs of s escaped (cotter_escape: printable ASCII, every other byte \xHH), so that bytes
+ * from a header or a server reach the terminal as text, never as control sequences. */
 void cli_put(FILE *f, const char *s);
 /* --json output: ASCII only, control characters escaped as JSON escapes them. */
 void cli_print_json(const json_t *j);

@@ -24,10 +24,10 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: %s luks COMMAND [OPTIONS]\n\n", prog_name);
+	fprintf(f, "Usage: %s luks COMMAND [OPTIONS]\n\n", PROG_NAME);
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
-	fprintf(f, "\nRun '%s luks COMMAND -h' for the options of a command.\n", prog_name);
+	fprintf(f, "\nRun '%s luks COMMAND -h' for the options of a command.\n", PROG_NAME);
 }
 
 /* The module's entry point, looked up by client/main.c. */
@@ -53,7 +53,7 @@ __attribute__((visibility("default"))) int cmd_luks(int argc, char *argv[])
 			return subs[i].run(argc - 1, argv + 1);
 		}
 	}
-	fprintf(stderr, "%s luks: unknown command '%s'\n\n", prog_name, argv[1]);
+	fprintf(stderr, "%s luks: unknown command '%s'\n\n", PROG_NAME, argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
 }

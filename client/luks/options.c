@@ -27,7 +27,7 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char *argv[], int *ret)
 		} else if (c == 'k' && cmd->keyfile != NULL) {
 			*cmd->keyfile = optarg;
 		} else if (c == 'h') {
-			printf("Usage: %s luks %s %s\n", prog_name, cmd->name, cmd->synopsis);
+			printf("Usage: %s luks %s %s\n", PROG_NAME, cmd->name, cmd->synopsis);
 			*ret = EXIT_OK;
 			return -1;
 		} else if (c == ':') {
@@ -73,7 +73,7 @@ bool cli_slot(const char *s, int *out)
 
 int cli_fail(const char *cmd, const struct cotter_error *err)
 {
-	fprintf(stderr, "%s luks %s: ", prog_name, cmd);
+	fprintf(stderr, "%s luks %s: ", PROG_NAME, cmd);
 	cli_put(stderr, err->msg[0] ? err->msg : "failed");
 	fputc('\n', stderr);
 	return EXIT_FAIL;
@@ -84,13 +84,13 @@ int cli_usage(const char *cmd, const char *synopsis, const char *fmt, ...)
 	va_list ap;
 
 	if (fmt != NULL) {
-		fprintf(stderr, "%s luks %s: ", prog_name, cmd);
+		fprintf(stderr, "%s luks %s: ", PROG_NAME, cmd);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
 		va_end(ap);
 		fputc('\n', stderr);
 	}
-	fprintf(stderr, "Usage: %s luks %s %s\n", prog_name, cmd, synopsis);
+	fprintf(stderr, "Usage: %s luks %s %s\n", PROG_NAME, cmd, synopsis);
 	return EXIT_USAGE;
 }
 
@@ -100,12 +100,12 @@ json_t *cli_config(const char *cmd, const char *text)
 	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
 
 	if (j == NULL) {
-		fprintf(stderr, "%s luks %s: the configuration is not valid JSON: %s\n", prog_name,
+		fprintf(stderr, "%s luks %s: the configuration is not valid JSON: %s\n", PROG_NAME,
 			cmd, je.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
-		fprintf(stderr, "%s luks %s: the configuration must be a JSON object\n", prog_name,
+		fprintf(stderr, "%s luks %s: the configuration must be a JSON object\n", PROG_NAME,
 			cmd);
 		json_decref(j);
 		return NULL;

@@ -11,50 +11,19 @@
 
 #include "luks-cli.h"
 
-static bool printable(unsigned char c)
-{
-	return c >= 0x20 && c <= 0x7e;
-}
-
-char *cli_printable(const char *s)
-{
-	size_t n = 0;
-	char *out, *p;
-
-	for (const char *c = s; *c != '\0'; c++)
-		n += printable((unsigned char)*c) ? 1 : 4;
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (p = out; *s != '\0'; s++) {
-		if (printable((unsigned char)*s))
-			*p++ = *s;
-		else
-			p += sprintf(p, "\\x%02x", (unsigned char)*s);
-	}
-	*p = '\0';
-	return out;
-}
-
 void cli_put(FILE *f, const char *s)
 {
-	char *safe = cli_printable(s);
+	char *safe = cotter_escape_dup(s);
 
 	fputs(safe ? safe : "(out of memory)", f);
 	free(safe);
 }
 
-/* jansson escapes control characters and, with JSON_ENSURE_ASCII, everything above 0x7f;
- * DEL is left, and can only be inside a string, where \u007f means the same. */
+/* --json: printable ASCII (cotter_json_ascii), indented. */
 void cli_print_json(const json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	char *s = cotter_json_ascii(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
-	for (const char *c = s ? s : "[]"; *c != '\0'; c++) {
-		if (*c == 0x7f)
-			fputs("\\u007f", stdout);
-		else
-			putchar(*c);
-	}
-	putchar('\n');
+	puts(s != NULL ? s : "[]");
 	free(s);
 }

@@ -24,7 +24,7 @@ int cli_regen(const char *cmd, struct cotter_luks_regen_args *a, const char *key
 	} else {
 		a->ask_pass = cli_ask_pass;
 	}
-	a->opts.trust = cli_luks_trust_fn();
+	a->opts.trust = cli_trust_fn();
 	if (cotter_luks_regen(a, &err) != 0)
 		goto out;
 	ret = EXIT_OK;

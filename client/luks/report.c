@@ -53,45 +53,46 @@ static int regen_slots(const char *dev, uint32_t todo, bool quiet, bool yes)
 	return EXIT_OK;
 }
 
-int cmd_luks_report(int argc, char *argv[])
+struct report_options {
+	const char *dev;
+	int slot;
+	bool quiet, regen, json, yes;
+};
+
+/* The options: 0, or -1 when cmd_luks_report must return *ret now. */
+static int report_options(int argc, char *argv[], struct report_options *o, int *ret)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct cotter_error err = {0};
-	struct cotter_opts opts = {0};
-	const char *dev = NULL;
-	bool quiet = false, regen = false, json = false, yes = false;
-	uint32_t todo = 0;
-	json_t *rep = NULL, *item;
-	size_t i;
-	int c, slot = -1, bad, ret = EXIT_OK;
+	int c;
 	const struct cli_cmd cmd = {.name = "report",
 				    .synopsis = SYNOPSIS,
 				    .optstring = ":hqryd:s:",
 				    .longopts = longopts,
-				    .dev = &dev,
-				    .slot = &slot};
+				    .dev = &o->dev,
+				    .slot = &o->slot};
 
-	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
-		switch (c) {
-		case 'q':
-			quiet = true;
-			break;
-		case 'r':
-			regen = true;
-			break;
-		case 'y':
-			yes = true;
-			break;
-		case 'J':
-			json = true;
-			break;
-		}
+	while ((c = cli_getopt(&cmd, argc, argv, ret)) > 0) {
+		if (c == 'q')
+			o->quiet = true;
+		else if (c == 'r')
+			o->regen = true;
+		else if (c == 'y')
+			o->yes = true;
+		else if (c == 'J')
+			o->json = true;
 	}
-	if (c < 0)
-		return ret;
-	if ((bad = cotter_luks_report(dev, slot, &opts, &rep, &err)) < 0)
-		return cli_fail("report", &err);
+	return c < 0 ? -1 : 0;
+}
+
+/* Prints the report (as JSON, or a line per server); returns the keyslots (bit i: keyslot i)
+ * whose servers no longer advertise some of their keys. */
+static uint32_t print_report(const json_t *rep, bool json)
+{
+	uint32_t todo = 0;
+	json_t *item;
+	size_t i;
+
 	if (json)
 		cli_print_json(rep);
 	json_array_foreach(rep, i, item)
@@ -101,15 +102,32 @@ int cmd_luks_report(int argc, char *argv[])
 		if (!json)
 			print_item(item);
 	}
+	return todo;
+}
+
+int cmd_luks_report(int argc, char *argv[])
+{
+	struct report_options o = {.slot = -1};
+	struct cotter_error err = {0};
+	struct cotter_opts opts = {0};
+	json_t *rep = NULL;
+	uint32_t todo;
+	int bad, ret = EXIT_OK;
+
+	if (report_options(argc, argv, &o, &ret) != 0)
+		return ret;
+	if ((bad = cotter_luks_report(o.dev, o.slot, &opts, &rep, &err)) < 0)
+		return cli_fail("report", &err);
+	todo = print_report(rep, o.json);
 	json_decref(rep);
 	if (bad > 0)
 		ret = EXIT_FAIL;
 	if (todo == 0)
 		return ret;
-	if (!regen && !quiet && cli_isatty())
-		regen =
+	if (!o.regen && !o.quiet && cli_isatty())
+		o.regen =
 		    cli_confirm(NULL, "Do you want to regenerate the binding(s) with the new keys");
-	if (!regen)
+	if (!o.regen)
 		return ret;
-	return regen_slots(dev, todo, quiet, yes);
+	return regen_slots(o.dev, todo, o.quiet, o.yes);
 }

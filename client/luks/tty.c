@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* cotter luks and the terminal: existing passphrases (never from argv or the environment),
- * [ynYN] questions, and the trust prompt for new Tang keys. */
+ * and [ynYN] questions. (The trust prompt for new Tang keys is the CLI's, client/trust.c.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "luks-cli.h"
-#include "util.h"
 
 bool cli_isatty(void)
 {
@@ -154,19 +153,4 @@ bool cli_confirm(void *ctx, const char *question)
 	}
 	fclose(tty);
 	return yes;
-}
-
-/* The url comes from a header or a configuration: printable only, like everything else. */
-static bool trust_printable(void *ctx, const char *url, const char *const *thps, size_t n)
-{
-	char *safe = cli_printable(url);
-	bool yes = safe != NULL && cli_trust_prompt(ctx, safe, thps, n);
-
-	free(safe);
-	return yes;
-}
-
-cotter_trust_fn cli_luks_trust_fn(void)
-{
-	return cli_trust_fn() != NULL ? trust_printable : NULL;
 }

@@ -31,7 +31,7 @@ int cmd_luks_unbind(int argc, char *argv[])
 	if (!force && cli_isatty()) {
 		snprintf(q, sizeof(q), "Do you wish to erase LUKS slot %d on %s", slot, dev);
 		if (!cli_confirm(NULL, q)) {
-			fprintf(stderr, "%s luks unbind: nothing was changed\n", prog_name);
+			fprintf(stderr, "%s luks unbind: nothing was changed\n", PROG_NAME);
 			return EXIT_FAIL;
 		}
 	}

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Small I/O helpers shared by libcotter, cotterd, cotter and the token plugin: complete writes,
- * and text made safe for a terminal.
+ * and text and JSON made safe for a terminal.
  */
 #ifndef COTTER_IO_H
 #define COTTER_IO_H
 
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "cotter/export.h"
+
 /* Writes all len bytes to fd, retrying short writes and EINTR. 0, or -1 with errno set (EIO if
  * write(2) made no progress without saying why). */
-int cotter_write_all(int fd, const void *buf, size_t len);
+COTTER_EXPORT int cotter_write_all(int fd, const void *buf, size_t len);
 
 /*
  * Text that came from the network or a LUKS header (URLs, an HTTP Location, a server's error,
@@ -23,8 +27,15 @@ int cotter_write_all(int fd, const void *buf, size_t len);
  * escaped this way when it is recorded (cotter/error.h); programs escape what else they print
  * from such sources.
  */
-size_t cotter_escape(char *out, size_t outsz, const void *in, size_t inlen);
+COTTER_EXPORT size_t cotter_escape(char *out, size_t outsz, const void *in, size_t inlen);
 /* The escaped copy of the NUL-terminated string s, malloc'ed; NULL when out of memory. */
-char *cotter_escape_dup(const char *s);
+COTTER_EXPORT char *cotter_escape_dup(const char *s);
+
+/*
+ * JSON text for a terminal: json_dumps(j, flags | JSON_ENSURE_ASCII) with DEL written as
+ * \u007F too, so that it is printable ASCII and still the same JSON (both can only occur inside
+ * strings). Malloc'ed; NULL when out of memory.
+ */
+COTTER_EXPORT char *cotter_json_ascii(const json_t *j, size_t flags);
 
 #endif

@@ -26,6 +26,7 @@
 #include "cotter/cotter.h"
 #include "cotter/error.h"
 #include "cotter/secmem.h"
+#include "cotter/export.h"
 
 /* LUKSMeta UUID under which Clevis stores its JWE on LUKS1. */
 #define COTTER_LUKS_CLEVIS_UUID "cb6e8904-81ff-40da-a84a-07ab9ab5715e"
@@ -58,13 +59,14 @@ struct cotter_luks_bindings {
 };
 
 /* All clevis bindings and orphans of dev (slot >= 0: only that keyslot). */
-int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out,
-		     struct cotter_error *err);
-void cotter_luks_bindings_free(struct cotter_luks_bindings *b);
+COTTER_EXPORT int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out,
+				   struct cotter_error *err);
+COTTER_EXPORT void cotter_luks_bindings_free(struct cotter_luks_bindings *b);
 
-/* Clevis's `luks list` line format for one binding's config: "PIN 'CONFIG'", or "unknown pin
- * 'PIN'" (malloc'ed; NULL when the header cannot be read). */
-char *cotter_luks_config_line(const struct cotter_luks_binding *b);
+/* Clevis's `luks list` line format for one binding's config: "PIN 'CONFIG'" (CONFIG is JSON in
+ * ASCII, other characters as \uXXXX escapes), or "unknown pin 'PIN'" (malloc'ed; NULL when the
+ * header cannot be read). */
+COTTER_EXPORT char *cotter_luks_config_line(const struct cotter_luks_binding *b);
 
 /*
  * The clevis LUKS2 token, {"type":"clevis","keyslots":["N"],"jwe":{"ciphertext":..,
@@ -84,11 +86,11 @@ struct cotter_luks_token {
 	char *jwe; /* compact: protected.encrypted_key.iv.ciphertext.tag */
 	char *pin; /* clevis.pin */
 };
-int cotter_luks_token_parse(const char *json, struct cotter_luks_token *out,
-			    struct cotter_error *err);
-void cotter_luks_token_free(struct cotter_luks_token *t);
+COTTER_EXPORT int cotter_luks_token_parse(const char *json, struct cotter_luks_token *out,
+					  struct cotter_error *err);
+COTTER_EXPORT void cotter_luks_token_free(struct cotter_luks_token *t);
 /* The token Clevis writes for keyslot and a compact JWE (malloc'ed JSON). */
-char *cotter_luks_token_json(int keyslot, const char *jwe, struct cotter_error *err);
+COTTER_EXPORT char *cotter_luks_token_json(int keyslot, const char *jwe, struct cotter_error *err);
 
 /* Asked before trusting something (LUKSMeta initialisation, new Tang keys). Returns true for
  * yes. NULL means "no" unless assume_yes. */
@@ -114,17 +116,18 @@ struct cotter_luks_bind_args {
 };
 
 /* Binds a new keyslot; *slot_out receives its number. Orphans are removed first. */
-int cotter_luks_bind(const struct cotter_luks_bind_args *a, int *slot_out,
-		     struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_bind(const struct cotter_luks_bind_args *a, int *slot_out,
+				   struct cotter_error *err);
 
 /* Removes a bound keyslot (or an orphan) and its metadata. Refuses to remove the last keyslot
  * that can open the device unless force. */
-int cotter_luks_unbind(const char *dev, int slot, bool force, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_unbind(const char *dev, int slot, bool force,
+				     struct cotter_error *err);
 
 /* Decrypts the JWE of a slot and verifies the passphrase against that keyslot. *pass is in the
  * secure heap: free with cotter_secure_free(*pass, *passlen + 1). */
-int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts, uint8_t **pass,
-		     size_t *passlen, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts,
+				   uint8_t **pass, size_t *passlen, struct cotter_error *err);
 
 /* Asked for an existing passphrase of the device (the terminal, standard input): fills out (in
  * the secure heap) or fails with err. */
@@ -157,7 +160,8 @@ struct cotter_luks_regen_args {
 	cotter_luks_confirm_fn confirm;
 	void *confirm_ctx;
 };
-int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_regen(const struct cotter_luks_regen_args *a,
+				    struct cotter_error *err);
 
 /*
  * Which Tang keys of a binding the servers no longer advertise. *out is a JSON array with one
@@ -165,8 +169,8 @@ int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_erro
  * "error":MSG when the server could not be asked). Returns the number of servers with missing
  * keys or errors, or -1.
  */
-int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts, json_t **out,
-		       struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts,
+				     json_t **out, struct cotter_error *err);
 
 /*
  * Unlocks dev with the first clevis binding that yields a passphrase the device accepts. Local
@@ -175,18 +179,20 @@ int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts
  * activated); name "" means Clevis's default "luks-<UUID>". flags are libcryptsetup's
  * CRYPT_ACTIVATE_* flags. *slot_out: the keyslot used.
  */
-int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
-		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
+				     const struct cotter_opts *opts, int *slot_out,
+				     struct cotter_error *err);
 
 /* The same race, verify only, handing back the winning passphrase (as cotter_luks_pass): what a
  * boot script needs to answer a passphrase prompt in one call. */
-int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts, int *slot_out,
-			 uint8_t **pass, size_t *passlen, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts,
+				       int *slot_out, uint8_t **pass, size_t *passlen,
+				       struct cotter_error *err);
 
 /* Whether a LUKS1 device still needs LUKSMeta initialised for a bind (0 no, 1 yes, -1 error). */
-int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
 
 /* "fault-injection" when built with COTTER_FAULT_INJECTION, else "". */
-const char *cotter_luks_features(void);
+COTTER_EXPORT const char *cotter_luks_features(void);
 
 #endif

@@ -11,9 +11,8 @@
 #define ELLIPSIS "..."
 
 /* Formats, then escapes: arguments quote URLs, server replies and header fields. */
-__attribute__((format(printf, 3, 0))) static void error_vset(struct cotter_error *err,
-							     enum cotter_errc code,
-							     const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+error_vset(struct cotter_error *err, enum cotter_errc code, const char *fmt, va_list ap)
 {
 	char raw[sizeof(err->msg)];
 
@@ -111,18 +110,18 @@ void cotter_error_clear(struct cotter_error *err)
 const char *cotter_errc_name(enum cotter_errc code)
 {
 	static const char *const names[] = {
-		[COTTER_OK] = "ok",
-		[COTTER_E_INVALID] = "invalid input",
-		[COTTER_E_CRYPTO] = "cryptographic failure",
-		[COTTER_E_AUTH] = "authentication failed",
-		[COTTER_E_NOMEM] = "out of memory",
-		[COTTER_E_IO] = "I/O error",
-		[COTTER_E_NETWORK] = "network error",
-		[COTTER_E_NOTFOUND] = "not found",
-		[COTTER_E_DENIED] = "not permitted",
-		[COTTER_E_USAGE] = "usage error",
-		[COTTER_E_CANCELLED] = "cancelled",
-		[COTTER_E_UNSUPPORTED] = "unsupported",
+	    [COTTER_OK] = "ok",
+	    [COTTER_E_INVALID] = "invalid input",
+	    [COTTER_E_CRYPTO] = "cryptographic failure",
+	    [COTTER_E_AUTH] = "authentication failed",
+	    [COTTER_E_NOMEM] = "out of memory",
+	    [COTTER_E_IO] = "I/O error",
+	    [COTTER_E_NETWORK] = "network error",
+	    [COTTER_E_NOTFOUND] = "not found",
+	    [COTTER_E_DENIED] = "not permitted",
+	    [COTTER_E_USAGE] = "usage error",
+	    [COTTER_E_CANCELLED] = "cancelled",
+	    [COTTER_E_UNSUPPORTED] = "unsupported",
 	};
 
 	if ((size_t)code >= sizeof(names) / sizeof(names[0]) || names[code] == NULL)

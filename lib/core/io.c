@@ -66,3 +66,29 @@ char *cotter_escape_dup(const char *s)
 		cotter_escape(out, need + 1, s, len);
 	return out;
 }
+
+char *cotter_json_ascii(const json_t *j, size_t flags)
+{
+	char *text = json_dumps(j, flags | JSON_ENSURE_ASCII), *out;
+	size_t dels = 0, n = 0;
+
+	if (text == NULL)
+		return NULL;
+	for (const char *c = text; *c != '\0'; c++)
+		dels += *c == 0x7f;
+	if (dels == 0)
+		return text;
+	if ((out = malloc(strlen(text) + 5 * dels + 1)) != NULL) {
+		for (const char *c = text; *c != '\0'; c++) {
+			if (*c == 0x7f) {
+				memcpy(out + n, "\\u007F", 6);
+				n += 6;
+			} else {
+				out[n++] = *c;
+			}
+		}
+		out[n] = '\0';
+	}
+	free(text);
+	return out;
+}

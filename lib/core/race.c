@@ -25,7 +25,7 @@ struct race_ctl {
 	pthread_cond_t cv;
 	int cancel; /* the jobs' cancel flag: set once the race is decided */
 	struct cotter_opts job_opts;
-	size_t *queue, nqueue, next; /* jobs for the workers; next: the first not taken */
+	size_t *queue, nqueue, next;  /* jobs for the workers; next: the first not taken */
 	size_t *done, ndone, njudged; /* finished jobs, in the order they finished */
 	size_t nfailed, nstarted;
 	enum outcome outcome;

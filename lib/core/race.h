@@ -53,7 +53,8 @@ struct cotter_race {
 	 * that has to stay on that thread, or that is quick and local). */
 	bool (*on_caller)(void *ctx, size_t i);
 	void *ctx;
-	const struct cotter_opts *opts; /* the caller's (may be NULL): its cancel flag ends the race */
+	const struct cotter_opts
+	    *opts; /* the caller's (may be NULL): its cancel flag ends the race */
 
 	/* Results, valid from cotter_race_run() until cotter_race_free(). */
 	struct cotter_race_job *jobs; /* n of them */

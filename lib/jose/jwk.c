@@ -106,86 +106,119 @@ out:
 	return jwk;
 }
 
-json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err)
+/* What a template asks for, read once. */
+struct tmpl {
+	const json_t *j;
+	const char *alg, *kty, *crv;
+	int crv_nid; /* NID_undef when crv is not given */
+};
+
+static int read_template(const json_t *tmpl, struct tmpl *t, struct cotter_error *err)
+{
+	if (!json_is_object(tmpl))
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template is not a JSON object");
+	if (json_object_get(tmpl, "d") != NULL || json_object_get(tmpl, "k") != NULL)
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template already holds a key");
+	t->j = tmpl;
+	t->alg = str_member(tmpl, "alg");
+	t->kty = str_member(tmpl, "kty");
+	t->crv = str_member(tmpl, "crv");
+	t->crv_nid = cotter_curve_nid(t->crv);
+	if (t->crv != NULL && t->crv_nid == NID_undef)
+		return cotter_error_set(err, COTTER_E_UNSUPPORTED, "unsupported curve \"%s\"",
+					t->crv);
+	if (json_object_get(tmpl, "alg") != NULL && t->alg == NULL)
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template alg is not a string");
+	return 0;
+}
+
+static bool kty_is(const struct tmpl *t, const char *kty)
+{
+	return t->kty == NULL || strcmp(t->kty, kty) == 0;
+}
+
+/* {"alg":"ES256"|"ES384"|"ES512"}: a signing key on the alg's curve. */
+static json_t *gen_signing(const struct tmpl *t, int nid, struct cotter_error *err)
 {
 	static const char *const sig_ops[] = {"sign", "verify"};
+
+	if (!kty_is(t, "EC") || (t->crv != NULL && t->crv_nid != nid)) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC on %s", t->alg,
+				 cotter_curve_name(nid));
+		return NULL;
+	}
+	return gen_ec(t->j, nid, sig_ops, 2, err);
+}
+
+/* {"alg":"ECMR"|"ECDH-ES"}: an exchange key, on P-521 unless crv says otherwise. */
+static json_t *gen_exchange(const struct tmpl *t, struct cotter_error *err)
+{
 	static const char *const ecmr_ops[] = {"deriveKey"};
 	static const char *const wrap_ops[] = {"wrapKey", "unwrapKey"};
-	const char *alg, *kty, *crv;
-	json_t *bytes;
-	int nid, crv_nid;
+	int nid = t->crv != NULL ? t->crv_nid : NID_secp521r1;
 
-	if (!json_is_object(tmpl)) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template is not a JSON object");
+	if (!kty_is(t, "EC")) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC", t->alg);
 		return NULL;
 	}
-	if (json_object_get(tmpl, "d") != NULL || json_object_get(tmpl, "k") != NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template already holds a key");
-		return NULL;
-	}
-	alg = str_member(tmpl, "alg");
-	kty = str_member(tmpl, "kty");
-	crv = str_member(tmpl, "crv");
-	crv_nid = cotter_curve_nid(crv);
-	if (crv != NULL && crv_nid == NID_undef) {
-		cotter_error_set(err, COTTER_E_UNSUPPORTED, "unsupported curve \"%s\"", crv);
-		return NULL;
-	}
-	if (json_object_get(tmpl, "alg") != NULL && alg == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template alg is not a string");
-		return NULL;
-	}
+	/* jose gives ECDH-ES keys the key-wrapping ops, and its `jwe enc` insists on them */
+	if (strcmp(t->alg, "ECMR") == 0)
+		return gen_ec(t->j, nid, ecmr_ops, 1, err);
+	return gen_ec(t->j, nid, wrap_ops, 2, err);
+}
 
-	if (alg != NULL && (nid = jose_nid_for_es_alg(alg)) != NID_undef) {
-		if ((kty != NULL && strcmp(kty, "EC") != 0) || (crv != NULL && crv_nid != nid)) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC on %s", alg,
-					 cotter_curve_name(nid));
-			return NULL;
-		}
-		return gen_ec(tmpl, nid, sig_ops, 2, err);
-	}
-	if (alg != NULL && (strcmp(alg, "ECMR") == 0 || strcmp(alg, "ECDH-ES") == 0)) {
-		if (kty != NULL && strcmp(kty, "EC") != 0) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC", alg);
-			return NULL;
-		}
-		nid = crv != NULL ? crv_nid : NID_secp521r1;
-		/* jose gives ECDH-ES keys the key-wrapping ops, and its `jwe enc` insists on them
-		 */
-		if (strcmp(alg, "ECMR") == 0)
-			return gen_ec(tmpl, nid, ecmr_ops, 1, err);
-		return gen_ec(tmpl, nid, wrap_ops, 2, err);
-	}
-	if (alg != NULL && gcm_key_bytes(alg) > 0) {
-		bytes = json_object_get(tmpl, "bytes");
-		if ((kty != NULL && strcmp(kty, "oct") != 0) ||
-		    (bytes != NULL &&
-		     json_integer_value(bytes) != (json_int_t)gcm_key_bytes(alg))) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs an oct key of %zu bytes",
-					 alg, gcm_key_bytes(alg));
-			return NULL;
-		}
-		return gen_oct(tmpl, gcm_key_bytes(alg), true, err);
-	}
-	if (alg != NULL) {
-		cotter_error_set(err, COTTER_E_UNSUPPORTED, "cannot generate a key for alg \"%s\"",
-				 alg);
+/* {"alg":"A128GCM"|"A192GCM"|"A256GCM"}: an oct key of the cipher's size. */
+static json_t *gen_content_key(const struct tmpl *t, struct cotter_error *err)
+{
+	json_t *bytes = json_object_get(t->j, "bytes");
+	size_t want = gcm_key_bytes(t->alg);
+
+	if (!kty_is(t, "oct") || (bytes != NULL && json_integer_value(bytes) != (json_int_t)want)) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs an oct key of %zu bytes", t->alg,
+				 want);
 		return NULL;
 	}
-	if (kty != NULL && strcmp(kty, "EC") == 0)
-		return gen_ec(tmpl, crv != NULL ? crv_nid : NID_X9_62_prime256v1, NULL, 0, err);
-	if (kty != NULL && strcmp(kty, "oct") == 0) {
-		bytes = json_object_get(tmpl, "bytes");
-		if (!json_is_integer(bytes) || json_integer_value(bytes) <= 0 ||
-		    json_integer_value(bytes) > OCT_MAX_BYTES) {
-			cotter_error_set(err, COTTER_E_INVALID,
-					 "oct template needs \"bytes\" between 1 and %d",
-					 OCT_MAX_BYTES);
-			return NULL;
-		}
-		return gen_oct(tmpl, (size_t)json_integer_value(bytes), false, err);
+	return gen_oct(t->j, want, true, err);
+}
+
+/* No alg: {"kty":"EC"} (P-256 unless crv says otherwise) or {"kty":"oct","bytes":N}. */
+static json_t *gen_by_kty(const struct tmpl *t, struct cotter_error *err)
+{
+	json_t *bytes = json_object_get(t->j, "bytes");
+
+	if (t->kty != NULL && strcmp(t->kty, "EC") == 0)
+		return gen_ec(t->j, t->crv != NULL ? t->crv_nid : NID_X9_62_prime256v1, NULL, 0,
+			      err);
+	if (t->kty == NULL || strcmp(t->kty, "oct") != 0) {
+		cotter_error_set(err, COTTER_E_UNSUPPORTED,
+				 "JWK template names no supported alg or kty");
+		return NULL;
 	}
-	cotter_error_set(err, COTTER_E_UNSUPPORTED, "JWK template names no supported alg or kty");
+	if (!json_is_integer(bytes) || json_integer_value(bytes) <= 0 ||
+	    json_integer_value(bytes) > OCT_MAX_BYTES) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "oct template needs \"bytes\" between 1 and %d", OCT_MAX_BYTES);
+		return NULL;
+	}
+	return gen_oct(t->j, (size_t)json_integer_value(bytes), false, err);
+}
+
+json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err)
+{
+	struct tmpl t = {0};
+	int nid;
+
+	if (read_template(tmpl, &t, err) != 0)
+		return NULL;
+	if (t.alg == NULL)
+		return gen_by_kty(&t, err);
+	if ((nid = jose_nid_for_es_alg(t.alg)) != NID_undef)
+		return gen_signing(&t, nid, err);
+	if (strcmp(t.alg, "ECMR") == 0 || strcmp(t.alg, "ECDH-ES") == 0)
+		return gen_exchange(&t, err);
+	if (gcm_key_bytes(t.alg) > 0)
+		return gen_content_key(&t, err);
+	cotter_error_set(err, COTTER_E_UNSUPPORTED, "cannot generate a key for alg \"%s\"", t.alg);
 	return NULL;
 }
 

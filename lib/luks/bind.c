@@ -14,6 +14,7 @@
 #include "fault.h"
 #include "meta.h"
 #include "orphans.h"
+#include "pass.h"
 #include "step.h"
 #include "txn.h"
 

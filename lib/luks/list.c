@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cotter/io.h"
 #include "meta.h"
 
 static int cmp_binding(const void *a, const void *b)
@@ -75,13 +76,15 @@ int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out
 		goto out;
 	}
 	for (size_t i = 0; i < m.n; i++) {
+		struct cotter_luks_binding b = {0};
+
 		if (slot >= 0 && m.v[i].slot != slot)
 			continue;
-		if ((r = entry(&d, &m, &m.v[i], &out->v[out->n], err)) < 0) {
-			out->n++; /* freed with the others */
+		/* kept even on failure: what it holds is freed with the others */
+		if ((r = entry(&d, &m, &m.v[i], &b, err)) != 0)
+			out->v[out->n++] = b;
+		if (r < 0)
 			goto out;
-		}
-		out->n += (size_t)r;
 	}
 	qsort(out->v, out->n, sizeof(*out->v), cmp_binding);
 	ret = 0;
@@ -118,7 +121,8 @@ char *cotter_luks_config_line(const struct cotter_luks_binding *b)
 	}
 	if (b->pin == NULL || b->config == NULL)
 		return NULL;
-	if ((cfg = json_dumps(b->config, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+	/* Header bytes reach a terminal: printable ASCII, and still valid JSON. */
+	if ((cfg = cotter_json_ascii(b->config, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		return NULL;
 	if (asprintf(&line, "%s '%s'", b->pin, cfg) < 0)
 		line = NULL;

@@ -165,39 +165,49 @@ const struct luks_meta *luks_meta_for_slot(const struct luks_metas *m, int slot,
 }
 
 /* LUKS2 keeps all metadata in one JSON area (metadata size minus the 4 KiB binary header). */
+/* The length of j as compact JSON, or fallback when it cannot be written. */
+static size_t compact_len(const json_t *j, size_t fallback)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	size_t n = s != NULL ? strlen(s) : fallback;
+
+	free(s);
+	return n;
+}
+
+/* How much of the JSON area the header uses (*used), and what a keyslot costs in it (*kslen):
+ * measured on an existing keyslot rather than guessed. */
+static void json_area_use(const char *dump, size_t *used, size_t *kslen)
+{
+	json_t *j = json_loads(dump, 0, NULL), *v;
+	const char *k;
+
+	*kslen = 512;
+	if (j == NULL) {
+		*used = strlen(dump);
+		return;
+	}
+	json_object_foreach(json_object_get(j, "keyslots"), k, v)
+	{
+		size_t n = compact_len(v, 0) + 16;
+
+		if (n > *kslen)
+			*kslen = n;
+	}
+	*used = compact_len(j, strlen(dump));
+	json_decref(j);
+}
+
 static int luks2_space(struct luks_dev *d, size_t jwelen, struct cotter_error *err)
 {
 	uint64_t mdata = 0, kslots = 0;
 	const char *dump = NULL;
-	size_t used, area, need, kslen = 512;
-	json_t *j;
+	size_t used, area, need, kslen;
 
 	if (crypt_get_metadata_size(d->cd, &mdata, &kslots) < 0 || mdata <= 4096 ||
 	    crypt_dump_json(d->cd, &dump, 0) < 0 || dump == NULL)
 		return luks_cs_error(d, -EINVAL, err, "%s: cannot read the metadata size", d->path);
-	/* Measure an existing keyslot's JSON rather than guessing what a new one costs. */
-	if ((j = json_loads(dump, 0, NULL)) != NULL) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_object_get(j, "keyslots"), k, v)
-		{
-			char *s = json_dumps(v, JSON_COMPACT);
-
-			if (s != NULL && strlen(s) + 16 > kslen)
-				kslen = strlen(s) + 16;
-			free(s);
-		}
-		used = 0;
-		{
-			char *s = json_dumps(j, JSON_COMPACT);
-
-			used = s ? strlen(s) : strlen(dump);
-			free(s);
-		}
-		json_decref(j);
-	} else {
-		used = strlen(dump);
-	}
+	json_area_use(dump, &used, &kslen);
 	area = (size_t)mdata - 4096;
 	/* the token's fixed members (~120 bytes) and a margin for json-c's formatting */
 	need = jwelen + 128 + kslen + 256;

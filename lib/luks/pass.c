@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* cotter_luks_pass: one keyslot's passphrase, recovered from its binding and verified. */
+/* The passphrase a clevis binding holds, decrypted and verified against its keyslot: cotter
+ * luks pass, and the existing passphrase bind and regen recover from a binding (pass.h). */
 #include <string.h>
 
 #include "cotter/secmem.h"
-#include "meta.h"
+#include "pass.h"
 
 static int not_bound(struct luks_dev *d, const struct luks_metas *m, int slot,
 		     struct cotter_error *err)
@@ -24,14 +25,43 @@ static int not_bound(struct luks_dev *d, const struct luks_metas *m, int slot,
 				d->path, slot);
 }
 
+int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struct cotter_opts *opts,
+		      uint8_t **pt, size_t *len, struct cotter_error *err)
+{
+	if (cotter_decrypt(jwe, strlen(jwe), opts, pt, len, err) != 0)
+		return -1;
+	if (luks_verify_pass(d, slot, *pt, *len, err) == slot)
+		return 0;
+	cotter_secure_free(*pt, *len + 1);
+	*pt = NULL;
+	return -1;
+}
+
+int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m, int skip,
+		      const struct cotter_opts *opts, uint8_t **pt, size_t *len,
+		      struct cotter_error *err)
+{
+	struct cotter_error last = {0};
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct luks_meta *e = &m->v[i];
+
+		if (e->kind != META_CLEVIS || e->slot == skip || !luks_slot_active(d, e->slot))
+			continue;
+		memset(&last, 0, sizeof(last));
+		if (luks_binding_pass(d, e->slot, e->jwe, opts, pt, len, &last) == 0)
+			return 0;
+	}
+	return cotter_error_set(err, COTTER_E_AUTH, "no clevis binding of %s could provide one%s%s",
+				d->path, last.msg[0] ? ": " : "", last.msg);
+}
+
 int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts, uint8_t **pass,
 		     size_t *passlen, struct cotter_error *err)
 {
 	struct luks_dev d = {0};
 	struct luks_metas m = {0};
 	const struct luks_meta *e;
-	uint8_t *pt = NULL;
-	size_t ptlen = 0;
 	int ret = -1;
 
 	if (luks_dev_open(dev, false, &d, err) != 0)
@@ -43,18 +73,12 @@ int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts, 
 		not_bound(&d, &m, slot, err);
 		goto out;
 	}
-	if (cotter_decrypt(e->jwe, strlen(e->jwe), opts, &pt, &ptlen, err) != 0) {
+	if (luks_binding_pass(&d, slot, e->jwe, opts, pass, passlen, err) != 0) {
 		cotter_error_prefix(err, "keyslot %d: ", slot);
 		goto out;
 	}
-	if (luks_verify_pass(&d, slot, pt, ptlen, err) != slot)
-		goto out;
-	*pass = pt;
-	*passlen = ptlen;
-	pt = NULL;
 	ret = 0;
 out:
-	cotter_secure_free(pt, ptlen + 1);
 	luks_metas_free(&m);
 	luks_dev_close(&d);
 	return ret;

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cotter/io.h"
 #include "cotter/secmem.h"
 #include "meta.h"
+#include "pass.h"
 #include "step.h"
 #include "txn.h"
 
@@ -103,7 +105,8 @@ static int confirm_untrusted(struct regen *r, const char *pin, const json_t *cfg
 			     struct cotter_error *err)
 {
 	const struct cotter_luks_regen_args *a = r->a;
-	char *text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER), *q = NULL;
+	char *text = cotter_json_ascii(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *q = NULL;
 	int ret = -1;
 
 	if (text == NULL)

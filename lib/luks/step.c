@@ -96,34 +96,3 @@ out:
 	luks_metas_free(&m);
 	return ret;
 }
-
-int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struct cotter_opts *opts,
-		      uint8_t **pt, size_t *len, struct cotter_error *err)
-{
-	if (cotter_decrypt(jwe, strlen(jwe), opts, pt, len, err) != 0)
-		return -1;
-	if (luks_verify_pass(d, slot, *pt, *len, err) == slot)
-		return 0;
-	cotter_secure_free(*pt, *len + 1);
-	*pt = NULL;
-	return -1;
-}
-
-int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m, int skip,
-		      const struct cotter_opts *opts, uint8_t **pt, size_t *len,
-		      struct cotter_error *err)
-{
-	struct cotter_error last = {0};
-
-	for (size_t i = 0; i < m->n; i++) {
-		const struct luks_meta *e = &m->v[i];
-
-		if (e->kind != META_CLEVIS || e->slot == skip || !luks_slot_active(d, e->slot))
-			continue;
-		memset(&last, 0, sizeof(last));
-		if (luks_binding_pass(d, e->slot, e->jwe, opts, pt, len, &last) == 0)
-			return 0;
-	}
-	return cotter_error_set(err, COTTER_E_AUTH, "no clevis binding of %s could provide one%s%s",
-				d->path, last.msg[0] ? ": " : "", last.msg);
-}

@@ -20,16 +20,4 @@ int luks_bind_step(struct luks_dev *d, const struct luks_bind_step *s, struct co
 /* Removes keyslot slot (if active), then its clevis metadata. */
 int luks_unbind_step(struct luks_dev *d, const char *op, int slot, struct cotter_error *err);
 
-/* The passphrase a clevis binding holds: its JWE decrypted, and checked to open its keyslot.
- * 0 with *pt in the secure heap (cotter_secure_free(*pt, *len + 1)), or -1 and err. */
-int luks_binding_pass(struct luks_dev *d, int slot, const char *jwe, const struct cotter_opts *opts,
-		      uint8_t **pt, size_t *len, struct cotter_error *err);
-
-struct luks_metas;
-/* As Clevis, an existing passphrase recovered from the first binding of the device that yields
- * one (each checked to open its keyslot), but skip's (-1: none; a binding already tried). */
-int luks_recover_pass(struct luks_dev *d, const struct luks_metas *m, int skip,
-		      const struct cotter_opts *opts, uint8_t **pt, size_t *len,
-		      struct cotter_error *err);
-
 #endif

@@ -168,7 +168,7 @@ void cotter_luks_token_free(struct cotter_luks_token *t)
 char *cotter_luks_token_json(int keyslot, const char *jwe, struct cotter_error *err)
 {
 	struct cotter_luks_token check;
-	const char *p[NMEMBERS];
+	const char *p[NMEMBERS] = {0};
 	char num[16], *copy = strdup(jwe ? jwe : ""), *cur = copy, *out = NULL;
 	json_t *j, *t = NULL;
 	size_t i;

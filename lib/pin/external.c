@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 extern char **environ;
@@ -154,7 +154,8 @@ static int spawn(char *const argv[], struct child *c, struct cotter_error *err)
 	posix_spawn_file_actions_adddup2(&fa, inp[0], STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
 	/* Only stdin, stdout and stderr: descriptors without O_CLOEXEC (libcurl's sockets of a
-	 * concurrent tang share, whatever our caller inherited) must not reach a third-party pin. */
+	 * concurrent tang share, whatever our caller inherited) must not reach a third-party pin.
+	 */
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	posix_spawnattr_setsigmask(&attr, &empty);
 	posix_spawnattr_setsigdefault(&attr, &pipeset);

@@ -10,8 +10,8 @@
 
 #include "config.h"
 #include "http.h"
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 /*
@@ -262,8 +262,7 @@ static enum outcome judge_status(struct transfer *t, struct cotter_error *err)
 	return status == 502 || status == 503 || status == 504 ? TRANSIENT : PERMANENT;
 }
 
-static enum outcome judge_connect_failure(struct transfer *t, CURLcode rc,
-					  struct cotter_error *err)
+static enum outcome judge_connect_failure(struct transfer *t, CURLcode rc, struct cotter_error *err)
 {
 	const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
 	long oserr = 0;
@@ -382,8 +381,12 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 			const struct cotter_opts *opts, char **reply, size_t *replylen,
 			struct cotter_error *err)
 {
-	struct transfer t = {.cfg = cfg, .url = url, .ctype = ctype, .body = body,
-			     .bodylen = bodylen, .hint404 = hint404};
+	struct transfer t = {.cfg = cfg,
+			     .url = url,
+			     .ctype = ctype,
+			     .body = body,
+			     .bodylen = bodylen,
+			     .hint404 = hint404};
 	int64_t deadline = cotter_now_ms() + cfg->total_ms;
 	long wait = BACKOFF_MS;
 	struct sink s = {0};

@@ -151,10 +151,3 @@ int cotter_jwe_key_report(const char *jwe, size_t len, const struct cotter_opts 
 		return cotter_error_set(err, COTTER_E_USAGE, "report: out must be a JSON array");
 	return cotter_pin_walk_report(jwe, len, &w, out, err);
 }
-
-bool cotter_pin_is_local(const char *pin)
-{
-	const struct cotter_pin *p = cotter_pin_find(pin);
-
-	return p != NULL && p->local;
-}

@@ -71,8 +71,8 @@ static json_t *null_config(const json_t *hdr, const struct cotter_pin_walk *w,
 			   struct cotter_error *err)
 {
 	const json_t *cfg = json_object_get(json_object_get(hdr, "clevis"), "null");
-	json_t *out = json_object_get(cfg, "jwk") == NULL ? json_pack("{s:b}", "fail", 1)
-							  : json_object();
+	json_t *out =
+	    json_object_get(cfg, "jwk") == NULL ? json_pack("{s:b}", "fail", 1) : json_object();
 
 	if (out == NULL)
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");

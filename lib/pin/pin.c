@@ -21,3 +21,10 @@ const struct cotter_pin *cotter_pin_find(const char *name)
 	}
 	return NULL;
 }
+
+bool cotter_pin_is_local(const char *pin)
+{
+	const struct cotter_pin *p = cotter_pin_find(pin);
+
+	return p != NULL && p->local;
+}

@@ -2,8 +2,9 @@
 /*
  * Pins (internal to libcotter). A pin turns a plaintext into a compact JWE whose protected header
  * carries "clevis":{"pin":NAME, NAME:{...}} and back, exactly as the Clevis pin of the same name.
- * cotter_encrypt()/cotter_decrypt() dispatch here; an unknown name runs the external
- * clevis-encrypt-NAME / clevis-decrypt-NAME programs.
+ * cotter_encrypt()/cotter_decrypt() (api.c) dispatch through the table of built-in pins (pin.c);
+ * an unknown name runs the external clevis-encrypt-NAME / clevis-decrypt-NAME programs
+ * (external.c). Where each pin lives: CONTRIBUTING.md.
  */
 #ifndef COTTER_PIN_H
 #define COTTER_PIN_H
@@ -78,12 +79,27 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
-/* ---- helpers shared by the pins (common.c, tang.c, external.c) ---------------------------- */
+/* ---- what every pin reads the same way (common.c; the tpm2 module too) --------------------- */
 
 /* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,
 			      struct cotter_error *err);
+/* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
+const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
+				  struct cotter_error *err);
+/* Whether name may be a pin name (letters, digits, '_', '-', '.'; not starting with '.'). */
+bool cotter_pin_name_valid(const char *name);
 
+/* ---- a Tang server's advertisement (tang_adv.c; cotterd show-keys uses it too) ------------ */
+
+struct cotter_http_cfg;
+/* url (trailing slashes dropped) + route ("/adv") + "/" arg (if not NULL); malloc'ed. */
+char *cotter_tang_url(const char *url, const char *route, const char *arg);
+/* GET url/adv, or url/adv/thp, as a JSON object (a JWS, not verified yet); hint404 (may be
+ * NULL) explains a 404. */
+json_t *cotter_tang_adv_fetch(const struct cotter_http_cfg *hc, const char *url, const char *thp,
+			      const char *hint404, const struct cotter_opts *opts,
+			      struct cotter_error *err);
 /* Whether a Tang advertisement key is usable for op ("verify", "deriveKey"): as Clevis, the
  * usage must be explicit (key_ops or use), not merely unrestricted. */
 bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
@@ -91,12 +107,7 @@ bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
  * reference), after checking that every signing key in it signed it and that it has one. */
 json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err);
 
-/* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
-const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
-				  struct cotter_error *err);
-
-/* Whether name may be a pin name (letters, digits, '_', '-', '.'; not starting with '.'). */
-bool cotter_pin_name_valid(const char *name);
+/* ---- pins that are programs (external.c) ---------------------------------------------------- */
 
 /* The external programs clevis-encrypt-NAME CONFIG [-y] / clevis-decrypt-NAME, from PATH. */
 int cotter_pin_external_encrypt(const char *name, const json_t *config, const uint8_t *pt,

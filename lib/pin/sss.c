@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/core/race.h"
+#include "race.h"
 #include "pin.h"
 #include "sss_math.h"
 
@@ -136,9 +136,9 @@ static int read_threshold(const json_t *config, size_t n, int *t, struct cotter_
 	if (jt != NULL && !json_is_integer(jt))
 		return cotter_error_set(err, COTTER_E_INVALID, "sss: 't' must be an integer");
 	if (jt != NULL && (json_integer_value(jt) < 1 || (size_t)json_integer_value(jt) > n))
-		return cotter_error_set(
-		    err, COTTER_E_INVALID,
-		    "sss: 't' must be between 1 and the number of pins (%zu)", n);
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"sss: 't' must be between 1 and the number of pins (%zu)",
+					n);
 	*t = jt != NULL ? (int)json_integer_value(jt) : 1;
 	return 0;
 }

@@ -90,11 +90,49 @@ out:
 	return ret;
 }
 
+/* The Lagrange basis of share i at 0, times y_i: y_i · Π x_j / (x_j - x_i) over j != i, into
+ * term. -1 when two shares have the same x (COTTER_E_INVALID) or OpenSSL fails. */
+static int lagrange_term(const uint8_t *const *shares, int n, int i, size_t plen, const BIGNUM *p,
+			 const BIGNUM *xi, const BIGNUM *yi, BIGNUM *term, BN_CTX *ctx,
+			 struct cotter_error *err)
+{
+	BIGNUM *num, *den, *xj, *diff;
+	int ret = -1;
+
+	BN_CTX_start(ctx);
+	num = BN_CTX_get(ctx);
+	den = BN_CTX_get(ctx);
+	xj = BN_CTX_get(ctx);
+	if ((diff = BN_CTX_get(ctx)) == NULL || !BN_one(num) || !BN_one(den))
+		goto crypto;
+	for (int j = 0; j < n; j++) {
+		if (j == i)
+			continue;
+		if (!BN_bin2bn(shares[j], (int)plen, xj) || !BN_mod_mul(num, num, xj, p, ctx) ||
+		    !BN_mod_sub(diff, xj, xi, p, ctx) || !BN_mod_mul(den, den, diff, p, ctx))
+			goto crypto;
+	}
+	if (BN_is_zero(den)) {
+		cotter_error_set(err, COTTER_E_INVALID, "sss: two shares have the same x");
+		goto out;
+	}
+	if (BN_mod_inverse(den, den, p, ctx) == NULL || !BN_mod_mul(term, num, den, p, ctx) ||
+	    !BN_mod_mul(term, term, yi, p, ctx))
+		goto crypto;
+	ret = 0;
+	goto out;
+crypto:
+	cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: interpolation failed");
+out:
+	BN_CTX_end(ctx);
+	return ret;
+}
+
 int cotter_sss_recover(const uint8_t *pbytes, size_t plen, const uint8_t *const *shares, int n,
 		       uint8_t *secret, struct cotter_error *err)
 {
 	BN_CTX *ctx = BN_CTX_secure_new();
-	BIGNUM *p, *acc, *num, *den, *tmp, *xi, *xj, *yi;
+	BIGNUM *p, *acc, *term, *xi, *yi;
 	int ret = -1;
 
 	if (ctx == NULL)
@@ -102,11 +140,8 @@ int cotter_sss_recover(const uint8_t *pbytes, size_t plen, const uint8_t *const 
 	BN_CTX_start(ctx);
 	p = BN_CTX_get(ctx);
 	acc = BN_CTX_get(ctx);
-	num = BN_CTX_get(ctx);
-	den = BN_CTX_get(ctx);
-	tmp = BN_CTX_get(ctx);
+	term = BN_CTX_get(ctx);
 	xi = BN_CTX_get(ctx);
-	xj = BN_CTX_get(ctx);
 	yi = BN_CTX_get(ctx);
 	if (yi == NULL || n < 1 || BN_bin2bn(pbytes, (int)plen, p) == NULL) {
 		cotter_error_nomem(err);
@@ -115,38 +150,26 @@ int cotter_sss_recover(const uint8_t *pbytes, size_t plen, const uint8_t *const 
 	BN_zero(acc);
 	for (int i = 0; i < n; i++) {
 		if (!BN_bin2bn(shares[i], (int)plen, xi) ||
-		    !BN_bin2bn(shares[i] + plen, (int)plen, yi))
-			goto crypto;
+		    !BN_bin2bn(shares[i] + plen, (int)plen, yi)) {
+			cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: interpolation failed");
+			goto out;
+		}
 		if (BN_cmp(xi, p) >= 0 || BN_cmp(yi, p) >= 0) {
 			cotter_error_set(err, COTTER_E_INVALID, "sss: a share is out of range");
 			goto out;
 		}
-		/* Lagrange basis at 0: Π x_j / (x_j - x_i) over j != i */
-		BN_one(num);
-		BN_one(den);
-		for (int j = 0; j < n; j++) {
-			if (j == i)
-				continue;
-			if (!BN_bin2bn(shares[j], (int)plen, xj) ||
-			    !BN_mod_mul(num, num, xj, p, ctx) || !BN_mod_sub(tmp, xj, xi, p, ctx) ||
-			    !BN_mod_mul(den, den, tmp, p, ctx))
-				goto crypto;
-		}
-		if (BN_is_zero(den)) {
-			cotter_error_set(err, COTTER_E_INVALID, "sss: two shares have the same x");
+		if (lagrange_term(shares, n, i, plen, p, xi, yi, term, ctx, err) != 0)
+			goto out;
+		if (!BN_mod_add(acc, acc, term, p, ctx)) {
+			cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: interpolation failed");
 			goto out;
 		}
-		if (BN_mod_inverse(den, den, p, ctx) == NULL ||
-		    !BN_mod_mul(tmp, num, den, p, ctx) || !BN_mod_mul(tmp, tmp, yi, p, ctx) ||
-		    !BN_mod_add(acc, acc, tmp, p, ctx))
-			goto crypto;
 	}
-	if (BN_bn2binpad(acc, secret, (int)plen) < 0)
-		goto crypto;
+	if (BN_bn2binpad(acc, secret, (int)plen) < 0) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: interpolation failed");
+		goto out;
+	}
 	ret = 0;
-	goto out;
-crypto:
-	cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: interpolation failed");
 out:
 	BN_CTX_end(ctx);
 	BN_CTX_free(ctx);

@@ -15,75 +15,19 @@
 
 #define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-/* Tang and Clevis require the usage to be explicit (jose jwk use -r). */
-bool cotter_tang_key_has_op(const json_t *jwk, const char *op)
-{
-	return (json_object_get(jwk, "key_ops") != NULL || json_object_get(jwk, "use") != NULL) &&
-	       cotter_jwk_allows(jwk, op);
-}
-
-json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err)
-{
-	json_t *jwks = NULL, *keys, *k;
-	uint8_t *payload = NULL;
-	size_t i, plen, nver = 0;
-
-	if ((payload = cotter_jws_payload(jws, &plen, err)) == NULL ||
-	    (jwks = json_loadb((const char *)payload, plen, 0, NULL)) == NULL ||
-	    !json_is_array(keys = json_object_get(jwks, "keys"))) {
-		cotter_error_set(err, COTTER_E_INVALID, "its payload is not a key set");
-		cotter_error_prefix(err, "advertisement is malformed: ");
-		goto fail;
-	}
-	json_array_foreach(keys, i, k)
-	{
-		if (!cotter_tang_key_has_op(k, "verify"))
-			continue;
-		nver++;
-		if (cotter_jws_verify(jws, k, err) != 0) {
-			cotter_error_prefix(err, "advertisement is missing a signature of one of "
-						 "its keys: ");
-			goto fail;
-		}
-	}
-	if (nver == 0) {
-		cotter_error_set(err, COTTER_E_INVALID, "the advertisement has no signing keys");
-		goto fail;
-	}
-	free(payload);
-	return jwks;
-fail:
-	free(payload);
-	json_decref(jwks);
-	return NULL;
-}
-
 static bool is_b64url(const char *s)
 {
 	return s[0] != '\0' && strspn(s, B64URL_CHARS) == strlen(s);
 }
 
-/* URL without trailing slashes + suffix, malloc'ed. */
-static char *join_url(const char *url, const char *a, const char *b)
-{
-	size_t n = strlen(url);
-	char *out;
-
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	if (asprintf(&out, "%.*s%s%s%s", (int)n, url, a, b ? "/" : "", b ? b : "") < 0)
-		return NULL;
-	return out;
-}
-
+/* The advertisement to encrypt to: "adv" from the config (an object or a file), or fetched. */
 static json_t *load_adv(const json_t *config, const char *url, const char *thp,
 			const struct cotter_http_cfg *hc, const struct cotter_opts *opts,
 			bool *given, struct cotter_error *err)
 {
 	json_t *adv = json_object_get(config, "adv"), *jws = NULL;
-	char *adv_url = NULL, *reply = NULL, hint[160];
+	char hint[160];
 	json_error_t jerr;
-	size_t len;
 
 	*given = adv != NULL;
 	if (json_is_object(adv))
@@ -109,28 +53,12 @@ static json_t *load_adv(const json_t *config, const char *url, const char *thp,
 				 "'adv' must be a file name or an advertisement object");
 		return NULL;
 	}
-	if ((adv_url = join_url(url, "/adv", thp)) == NULL) {
-		cotter_error_nomem(err);
-		return NULL;
-	}
 	if (thp != NULL)
 		snprintf(hint, sizeof(hint), "no signing key has the thumbprint '%s'", thp);
 	else
 		snprintf(hint, sizeof(hint), "no advertisement");
-	if (cotter_http_request(hc, adv_url, NULL, NULL, 0, hint, opts, &reply, &len, err) != 0) {
+	if ((jws = cotter_tang_adv_fetch(hc, url, thp, hint, opts, err)) == NULL)
 		cotter_error_prefix(err, "tang %s: ", url);
-		goto out;
-	}
-	jws = json_loadb(reply, len, 0, &jerr);
-	if (!json_is_object(jws)) {
-		cotter_error_set(err, COTTER_E_INVALID, "tang %s: the advertisement is not JSON",
-				 url);
-		json_decref(jws);
-		jws = NULL;
-	}
-out:
-	free(adv_url);
-	free(reply);
 	return jws;
 }
 
@@ -147,7 +75,7 @@ static int thumbprints_match(const json_t *jwk, const char *thp)
 static int ask_trust(const json_t *keys, const char *url, const struct cotter_opts *opts,
 		     struct cotter_error *err)
 {
-	char (*thp)[COTTER_THP_MAX] = NULL;
+	char(*thp)[COTTER_THP_MAX] = NULL;
 	const char **thps = NULL;
 	size_t i, n = 0;
 	json_t *k;
@@ -206,56 +134,90 @@ static int check_trust(const json_t *keys, const char *url, const char *thp, boo
 	return ask_trust(keys, url, opts, err);
 }
 
-static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
-			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+/* The config's "thp" (NULL when not given), which must be a base64url thumbprint. */
+static int read_thp(const json_t *config, const char **thp, struct cotter_error *err)
 {
-	json_t *jws = NULL, *jwks = NULL, *keys, *k, *exch = NULL, *hdr = NULL, *jthp;
-	struct cotter_http_cfg hc;
-	const char *url, *thp = NULL;
-	char kid[COTTER_THP_MAX];
-	size_t i;
-	bool given;
-	int ret = -1;
+	json_t *jthp = json_object_get(config, "thp");
 
-	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL)
-		goto out;
-	if ((jthp = json_object_get(config, "thp")) != NULL) {
-		if (!json_is_string(jthp) || !is_b64url(json_string_value(jthp))) {
-			cotter_error_set(err, COTTER_E_INVALID,
-					 "tang: 'thp' must be a base64url key thumbprint");
-			goto out;
-		}
-		thp = json_string_value(jthp);
-	}
+	*thp = NULL;
+	if (jthp == NULL)
+		return 0;
+	if (!json_is_string(jthp) || !is_b64url(json_string_value(jthp)))
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"tang: 'thp' must be a base64url key thumbprint");
+	*thp = json_string_value(jthp);
+	return 0;
+}
+
+/* The verified key set of the advertisement to encrypt to, once trusted (config "adv" or
+ * "thp", the caller's trust callback, or -y). */
+static json_t *trusted_keys(const json_t *config, const char *url, const struct cotter_opts *opts,
+			    struct cotter_error *err)
+{
+	struct cotter_http_cfg hc;
+	json_t *jws = NULL, *jwks = NULL;
+	const char *thp;
+	bool given;
+
+	if (read_thp(config, &thp, err) != 0)
+		return NULL;
 	if (cotter_http_cfg_init(&hc, config, opts, err) != 0) {
 		cotter_error_prefix(err, "tang: ");
-		goto out;
+		return NULL;
 	}
 	if ((jws = load_adv(config, url, thp, &hc, opts, &given, err)) == NULL)
-		goto out;
-	if ((jwks = cotter_tang_adv_verify(jws, err)) == NULL) {
+		return NULL;
+	if ((jwks = cotter_tang_adv_verify(jws, err)) == NULL)
 		cotter_error_prefix(err, "tang %s: ", url);
-		goto out;
+	else if (check_trust(json_object_get(jwks, "keys"), url, thp, given, opts, err) != 0) {
+		json_decref(jwks);
+		jwks = NULL;
 	}
-	keys = json_object_get(jwks, "keys");
-	if (check_trust(keys, url, thp, given, opts, err) != 0)
-		goto out;
-	for (i = 0, k = NULL; i < json_array_size(keys) && k == NULL; i++) {
+	json_decref(jws);
+	return jwks;
+}
+
+/* The first exchange key of the set, as the recipient key of ECDH-ES (without key_ops and
+ * alg, as Clevis), and its S256 thumbprint, the JWE's kid. */
+static json_t *exchange_key(const json_t *jwks, const char *url, char kid[COTTER_THP_MAX],
+			    struct cotter_error *err)
+{
+	const json_t *keys = json_object_get(jwks, "keys"), *k = NULL;
+	json_t *exch;
+
+	for (size_t i = 0; i < json_array_size(keys) && k == NULL; i++) {
 		if (cotter_tang_key_has_op(json_array_get(keys, i), "deriveKey"))
 			k = json_array_get(keys, i);
 	}
 	if (k == NULL) {
 		cotter_error_set(err, COTTER_E_INVALID,
 				 "tang %s: the advertisement has no exchange key", url);
-		goto out;
+		return NULL;
 	}
 	if ((exch = json_deep_copy(k)) == NULL) {
 		cotter_error_nomem(err);
-		goto out;
+		return NULL;
 	}
 	json_object_del(exch, "key_ops");
 	json_object_del(exch, "alg");
-	if (cotter_jwk_thumbprint(exch, "S256", kid, err) != 0)
+	if (cotter_jwk_thumbprint(exch, "S256", kid, err) != 0) {
+		json_decref(exch);
+		return NULL;
+	}
+	return exch;
+}
+
+static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
+			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+{
+	json_t *jwks = NULL, *exch = NULL, *hdr = NULL;
+	const char *url;
+	char kid[COTTER_THP_MAX];
+	int ret = -1;
+
+	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL ||
+	    (jwks = trusted_keys(config, url, opts, err)) == NULL ||
+	    (exch = exchange_key(jwks, url, kid, err)) == NULL)
 		goto out;
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:O}},s:s}", "alg", "ECDH-ES", "enc", "A256GCM",
 			"clevis", "pin", "tang", "tang", "url", url, "adv", jwks, "kid", kid);
@@ -269,7 +231,6 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	}
 	ret = 0;
 out:
-	json_decref(jws);
 	json_decref(jwks);
 	json_decref(exch);
 	json_decref(hdr);
@@ -371,7 +332,7 @@ static int ask_server(const struct tang_hdr *h, const EC_POINT *x, const struct 
 	if ((body = cotter_ec_point_to_jwk(h->group, x)) == NULL ||
 	    json_object_set_new(body, "alg", json_string("ECMR")) != 0 ||
 	    (bodystr = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT)) == NULL ||
-	    (rec_url = join_url(h->url, "/rec", h->kid)) == NULL) {
+	    (rec_url = cotter_tang_url(h->url, "/rec", h->kid)) == NULL) {
 		cotter_error_nomem(err);
 		goto out;
 	}

@@ -11,40 +11,15 @@
 #include "http.h"
 #include "pin.h"
 
-/* url without trailing slashes, then "/adv", then "/thp" if given; malloc'ed. */
-static char *adv_url(const char *url, const char *thp)
-{
-	size_t n = strlen(url);
-	char *out;
-
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	if (asprintf(&out, "%.*s/adv%s%s", (int)n, url, thp ? "/" : "", thp ? thp : "") < 0)
-		return NULL;
-	return out;
-}
-
 /* GET the advertisement (thp NULL: the current one), as a JWS object. */
 static json_t *fetch_adv(const char *url, const char *thp, const char *hint404,
 			 const struct cotter_opts *opts, struct cotter_error *err)
 {
 	struct cotter_http_cfg cfg;
-	char *u = NULL, *reply = NULL;
-	size_t len = 0;
-	json_t *jws = NULL;
 
 	if (cotter_http_cfg_init(&cfg, NULL, opts, err) != 0)
 		return NULL;
-	if ((u = adv_url(url, thp)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		return NULL;
-	}
-	if (cotter_http_request(&cfg, u, NULL, NULL, 0, hint404, opts, &reply, &len, err) == 0 &&
-	    (jws = json_loadb(reply, len, 0, NULL)) == NULL)
-		cotter_error_set(err, COTTER_E_INVALID, "the advertisement is not JSON");
-	free(u);
-	free(reply);
-	return jws;
+	return cotter_tang_adv_fetch(&cfg, url, thp, hint404, opts, err);
 }
 
 /*
@@ -138,9 +113,8 @@ int cotter_tang_report(const json_t *hdr, const struct cotter_pin_walk *w, json_
 	if (item == NULL || json_array_append_new(out, item) != 0)
 		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 	if ((cur = current_keys(url, w->opts, &e)) == NULL) {
-		/* A JSON string must be UTF-8; a server's words need not be. */
-		for (char *c = e.msg; *c != '\0'; c++)
-			*c = *c < 0x20 || *c > 0x7e ? '?' : *c;
+		/* A JSON string must be UTF-8: the message is, since every error message is
+		 * escaped to printable ASCII when it is recorded (cotter/error.h). */
 		json_object_set_new(item, "error", json_string(e.msg));
 		return 1;
 	}

@@ -6,7 +6,7 @@
  */
 #include <pthread.h>
 
-#include "lib/core/module.h"
+#include "module.h"
 #include "pin.h"
 
 static pthread_once_t tpm2_once = PTHREAD_ONCE_INIT;
@@ -34,8 +34,8 @@ static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	return pin == NULL ? -1 : pin->encrypt(config, pt, ptlen, opts, jwe, err);
 }
 
-static int tpm2_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts,
-			uint8_t **pt, size_t *ptlen, struct cotter_error *err)
+static int tpm2_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
+			size_t *ptlen, struct cotter_error *err)
 {
 	const struct cotter_pin *pin = tpm2_get(err);
 

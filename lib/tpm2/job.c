@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "cotter/secmem.h"
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
+#include "clock.h"
+#include "opts.h"
 #include "tpm2-int.h"
 
 #define POLL_MS 20
@@ -91,8 +91,7 @@ static void *worker(void *arg)
 }
 
 /* A job handed to a new worker thread; NULL (job cleared) when that cannot be. */
-static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid,
-				    struct cotter_error *err)
+static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid, struct cotter_error *err)
 {
 	struct job_ctl *j = calloc(1, sizeof(*j));
 

@@ -21,6 +21,9 @@
  */
 static void primary_template(const struct tpm2_spec *s, TPM2B_PUBLIC *t)
 {
+	static const TPMT_SYM_DEF_OBJECT aes128cfb = {
+	    .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB};
+
 	memset(t, 0, sizeof(*t));
 	t->publicArea.type = s->key;
 	t->publicArea.nameAlg = s->hash;
@@ -29,17 +32,13 @@ static void primary_template(const struct tpm2_spec *s, TPM2B_PUBLIC *t)
 					 TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH;
 	if (s->key == TPM2_ALG_ECC) {
 		TPMS_ECC_PARMS *p = &t->publicArea.parameters.eccDetail;
-		p->symmetric.algorithm = TPM2_ALG_AES;
-		p->symmetric.keyBits.aes = 128;
-		p->symmetric.mode.aes = TPM2_ALG_CFB;
+		p->symmetric = aes128cfb;
 		p->scheme.scheme = TPM2_ALG_NULL;
 		p->curveID = s->key_param;
 		p->kdf.scheme = TPM2_ALG_NULL;
 	} else {
 		TPMS_RSA_PARMS *p = &t->publicArea.parameters.rsaDetail;
-		p->symmetric.algorithm = TPM2_ALG_AES;
-		p->symmetric.keyBits.aes = 128;
-		p->symmetric.mode.aes = TPM2_ALG_CFB;
+		p->symmetric = aes128cfb;
 		p->scheme.scheme = TPM2_ALG_NULL;
 		p->keyBits = s->key_param;
 		p->exponent = 0;

@@ -1,3 +1,4 @@
+#!/bin/bash
 # The initramfs-tools unlock loop (boot/initramfs-tools/scripts/cotter-unlock) on this machine:
 # under busybox's sh and applets, in a PID and mount namespace of its own (its /proc holds only
 # the test's processes), with a stand-in for cryptsetup's askpass on LUKS2 images bound to the

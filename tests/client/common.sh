@@ -26,10 +26,12 @@ start_server() {
 	case $1 in
 	tangd)
 		start_tangd "$2"
+		# shellcheck disable=SC2034 # for the tests that source this file
 		SRV_URL="http://127.0.0.1:$TANG_PORT"
 		;;
 	cotterd)
 		start_cotterd "$2"
+		# shellcheck disable=SC2034 # for the tests that source this file
 		SRV_URL="http://127.0.0.1:$PORT"
 		;;
 	*) fail "unknown server kind $1" ;;
@@ -38,10 +40,11 @@ start_server() {
 
 # fake MODE [ARG...]: starts fakesrv.py (a misbehaving server), sets FAKE_URL.
 fake() {
-	local pf="$TMP/fake.$RANDOM" i
+	local pf="$TMP/fake.$RANDOM"
 	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
-	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
+	for _ in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
 	[ -s "$pf" ] || fail "fakesrv.py did not start"
+	# shellcheck disable=SC2034 # for the tests that source this file
 	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
 }
 
@@ -74,6 +77,7 @@ expect_fail() {
 same_file() { cmp -s "$2" "$3" || fail "$1: $2 and $3 differ"; pass "$1"; }
 
 # Servers of the interop matrix: Debian's tangd and our cotterd.
+# shellcheck disable=SC2034 # for the tests that source this file
 SERVERS=${CLIENT_TEST_SERVERS:-tangd cotterd}
 
 # adv_payload URL: the key set of a server's advertisement.
@@ -96,8 +100,7 @@ roundtrip() {
 
 # wait_adv_change URL OLD: bounded wait (5 s) until the advertisement differs from OLD.
 wait_adv_change() {
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		[ "$(adv_payload "$1")" != "$2" ] && return 0
 		sleep 0.1
 	done

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Terminal injection: what comes from the network or a JWE header (an HTTP Location, the URL in a
 # header, a URL shown by the trust prompt, the text of a malformed configuration) reaches stderr
 # and the terminal only as printable ASCII; every other byte is shown as \xHH.

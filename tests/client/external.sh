@@ -1,3 +1,4 @@
+#!/bin/bash
 # External pins: an unknown pin name runs clevis-encrypt-NAME / clevis-decrypt-NAME from PATH
 # with Clevis's convention, in both directions with clevis, inside sss, and cancelled sss
 # children leave no process behind.
@@ -89,7 +90,7 @@ same_file "plaintext with a hanging child" "$TMP/h.out" "$TMP/pt"
 read -r pin_pid sleep_pid <"$TMP/hang.pids"
 for p in $pin_pid $sleep_pid; do
 	# A killed grandchild is a zombie until init reaps it: allow that a moment.
-	for i in $(seq 1 40); do
+	for _ in $(seq 1 40); do
 		state=$(ps -o stat= -p "$p" 2>/dev/null || true)
 		[ -z "$state" ] || [ "${state#Z}" != "$state" ] && break
 		sleep 0.05

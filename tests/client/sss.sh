@@ -1,3 +1,4 @@
+#!/bin/bash
 # sss pin: cotter <-> clevis in both directions over tang (tangd and cotterd), null and nested
 # sss; the exact header; threshold behaviour with servers down.
 . "$COTTER_SRCDIR/tests/client/common.sh"

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Bad input: tampered, truncated or foreign JWEs. Always exit status 1, one message, and not a
 # byte on stdout.
 . "$COTTER_SRCDIR/tests/client/common.sh"

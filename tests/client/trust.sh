@@ -1,3 +1,4 @@
+#!/bin/bash
 # Trust in a Tang advertisement: thp pinning (S256 and S1), adv as a file and inline, -y, the
 # terminal prompt, no terminal, and advertisements that some advertised key did not sign.
 . "$COTTER_SRCDIR/tests/client/common.sh"

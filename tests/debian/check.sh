@@ -14,6 +14,9 @@
 #   KEEP_ROOTS=1       keep the containers' root file systems (in the log directory)
 #   COTTER_DEB_DEBS    reuse the packages of an earlier run (its LOGDIR/debs, with new/ and old/)
 #                      instead of building: for reruns while working on these tests
+# Tests are called by name (run_test NAME), so shellcheck sees them as unreachable; dpkg-query
+# formats such as '${Version}' are dpkg's, not the shell's.
+# shellcheck disable=SC2317,SC2016
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -118,6 +121,7 @@ set_of() { # set_of new|old PACKAGE...
 	local v=$1 p f
 	shift
 	for p; do
+		# shellcheck disable=SC2012 # our own package files; the first name is enough
 		f=$(cd "$OUT/debs/$v" && ls "${p}"_*.deb 2>/dev/null | head -n1)
 		[ -n "$f" ] || { echo "set_of: no $p in $OUT/debs/$v" >&2; return 1; }
 		printf '/srv/debs/%s/%s ' "$v" "$f"
@@ -153,6 +157,7 @@ install_deps() { # install_deps NAME FILE...
 	deps=$(ct "$n" apt-get install -s --no-install-recommends "$@" | sed -n 's/^Inst \([^ ]*\) .*/\1/p' | while read -r p; do
 		case " $OURS " in *" $p "*) ;; *) echo "$p" ;; esac
 	done)
+	# shellcheck disable=SC2086 # a list of package names, one word each
 	[ -z "$deps" ] || capt "$n" install $deps
 }
 # The lines of two snapshots that differ, less what may: the keys and the cotterd user.

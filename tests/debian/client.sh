@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2046,SC2034 # set_of prints a list of package paths (no blanks) to split; why is read by result()
+# set_of prints a list of package paths (no blanks) to split, as is $PEERS; why is read by
+# result(); single-quoted commands run in the container's shell:
+# shellcheck disable=SC2046,SC2034,SC2086,SC2016
 # The client's tests (sourced by check.sh): for each initramfs generator, install, upgrade (the
 # initramfs is rebuilt through triggers), purge, and the conflicts with Debian's clevis
 # integration; then clevis, tang and Cotter side by side.

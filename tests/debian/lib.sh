@@ -5,6 +5,8 @@
 #   COTTER_VM_CACHE   shared cache of tests/vm (default /var/cache/cotter-vm): the container
 #                     base (deb-base-KEY.tar) and downloaded .debs (debs/)
 #   COTTER_VM_SUITE   Debian suite (default bookworm)
+# SRCDIR is for check.sh, which sources this; single-quoted commands run in the container's shell:
+# shellcheck disable=SC2034,SC2016
 DEB_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$DEB_TEST_DIR/../.." && pwd)
 CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
@@ -64,7 +66,7 @@ deb_reap_stale() {
 	for pid in $(pgrep -x systemd-nspawn); do
 		args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
 		run=$(printf '%s\n' "$args" | sed -n 's/.*--machine=cdt\([0-9]*\)-.*/\1/p')
-		[ -n "$run" ] && ! kill -0 "$run" 2>/dev/null || continue
+		if [ -z "$run" ] || kill -0 "$run" 2>/dev/null; then continue; fi
 		kill "$pid" 2>/dev/null && log "stopped the stale container of run $run (nspawn PID $pid)"
 	done
 	for p in "$CACHE"/tmp-*-deb-base.tar; do
@@ -151,6 +153,7 @@ deb_base() {
 		--customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb.tmp' \
 		"${hooks[@]}" "$SUITE" "$tmp" >&2 || { rm -f "$tmp"; return 1; }
 	mv "$tmp" "$out"
+	# shellcheck disable=SC2012 # our own hash-named files, newest first
 	ls -1t "$CACHE"/deb-base-*.tar | tail -n +3 | xargs -r rm -f
 	echo "$out"
 }

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2046,SC2034 # set_of prints a list of package paths (no blanks) to split; why is read by result()
+# set_of prints a list of package paths (no blanks) to split; why is read by result();
+# single-quoted commands run in the container's shell:
+# shellcheck disable=SC2046,SC2034,SC2016
 # cotterd's tests (sourced by check.sh): install, upgrade under load, purge, in one container.
 
 keys_ok() { # two key files, 0440, owned by cotterd; the directory 0750 cotterd:cotterd

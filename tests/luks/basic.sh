@@ -90,7 +90,7 @@ done
 pass "usage errors exit 2"
 rc=0
 "$C" luks bind -d "$TMP/x" null '{nope' </dev/null 2>"$TMP/err" || rc=$?
-[ $rc = 2 ] && grep -q 'not valid JSON' "$TMP/err" || fail "bad config: rc $rc $(cat "$TMP/err")"
+{ [ $rc = 2 ] && grep -q 'not valid JSON' "$TMP/err"; } || fail "bad config: rc $rc $(cat "$TMP/err")"
 pass "a config that is not JSON is a usage error"
 
 # No passphrase on stdin: as Clevis, an existing binding provides it; without one, a clear error.

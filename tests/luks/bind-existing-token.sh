@@ -30,6 +30,7 @@ keyring add || fail "cannot put a key into the kernel keyring"
 img=$TMP/a.img
 mkimg "$img" luks2
 $CS token add --key-description "$DESC" --key-slot 0 "$img" || fail "cryptsetup token add"
+# shellcheck disable=SC2086 # CS is cryptsetup with its options
 check "the keyring token opens the device" \
 	$CS open --test-passphrase --token-only --token-id 0 "$img"
 check "bind -e 0 (keyring token), no passphrase anywhere" \

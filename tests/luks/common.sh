@@ -82,7 +82,7 @@ system_cryptsetup_ok() {
 	mkimg "$img" luks2
 	"$C" luks bind -d "$img" -k "$PW" null '{}' || fail "bind for the plugin check"
 	cryptsetup luksDump "$img" >/dev/null 2>"$TMP/plugin.err" ||
-		fail "the system cryptsetup cannot read a LUKS2 device with a clevis token (so neither can clevis): $(head -c 300 "$TMP/plugin.err") -- installed token plugins: $(ls /usr/lib/x86_64-linux-gnu/cryptsetup 2>/dev/null | tr '\n' ' ')"
+		fail "the system cryptsetup cannot read a LUKS2 device with a clevis token (so neither can clevis): $(head -c 300 "$TMP/plugin.err") -- installed token plugins: $(find /usr/lib/x86_64-linux-gnu/cryptsetup -mindepth 1 -printf '%f ' 2>/dev/null)"
 	rm -f "$img"
 }
 

@@ -15,10 +15,10 @@ need curl curl
 # serving it: it reloads on inotify events, one per file the rotation touches, so a binding made
 # in between could pick up an intermediate set.
 rotate() {
-	local old new i
+	local old new
 	old=$(curl -sf "http://127.0.0.1:$PORT/adv") || fail "GET /adv before rotation"
 	"$COTTERD" rotate "$TMP/db" >/dev/null || fail "cotterd rotate"
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		new=$(curl -sf "http://127.0.0.1:$PORT/adv") || fail "GET /adv after rotation"
 		[ "$new" != "$old" ] && sleep 1.5 && [ "$(curl -sf "http://127.0.0.1:$PORT/adv")" = "$new" ] &&
 			return 0

@@ -66,7 +66,14 @@ run() { # run NAME CMD...: stdout and stderr into $TMP/NAME.out, status ignored
 
 run list "$C" luks list -d "$img"
 printable list
-grep -qF 'ok\x7f\xc3\xa9' "$TMP/list.out" || fail "list does not show the escaped URL: $(cat "$TMP/list.out")"
+grep -qF 'ok\u007F\u00E9' "$TMP/list.out" || fail "list does not show the escaped URL: $(cat "$TMP/list.out")"
+# and what it shows of a configuration is still JSON, the same as the header's
+python3 - "$TMP/list.out" <<'PY' || fail "list's configuration is not the header's JSON: $(cat "$TMP/list.out")"
+import json, sys
+line = open(sys.argv[1]).read().splitlines()[0]
+cfg = json.loads(line.split(" ", 2)[2].strip("'"))
+assert cfg["url"] == "http://127.0.0.1:1/\x1b[2J\x1b]0;owned\x07\r\nFAKE: ok\x7f\u00e9", cfg
+PY
 run list-json "$C" luks list --json -d "$img"
 printable list-json
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$TMP/list-json.out" ||

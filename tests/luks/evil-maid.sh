@@ -62,7 +62,7 @@ t['adv'] = {'keys': ($EVIL_KEYS)['keys'] + t['adv']['keys'][:1]}" | set_slot_jwe
 	printf 'n\n' | script -qec "$C luks regen -k $PW -d $img -s 1" /dev/null >"$TMP/tty.out" 2>&1 ||
 		rc=$?
 	[ "$rc" = 1 ] || fail "$t: answering n on the terminal: exit $rc: $(cat "$TMP/tty.out")"
-	grep -qF "$EVIL" "$TMP/tty.out" && grep -q 'cannot be decrypted' "$TMP/tty.out" ||
+	{ grep -qF "$EVIL" "$TMP/tty.out" && grep -q 'cannot be decrypted' "$TMP/tty.out"; } ||
 		fail "$t: the terminal question does not show the URL: $(cat "$TMP/tty.out")"
 	same_as "$img" "$TMP/s" "$t: 'n' on the terminal"
 

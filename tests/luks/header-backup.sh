@@ -60,9 +60,9 @@ for b in backups:
     print(b.rsplit("/", 2)[0])
 PY
 	if [ "$type" = luks2 ]; then
-		for d in $(sort -u "$TMP/$name.dirs"); do
+		while read -r d; do
 			expect_eq "$name: the backup's filesystem ($d)" "$(stat -f -c %T "$d")" tmpfs
-		done
+		done < <(sort -u "$TMP/$name.dirs")
 	fi
 	pass "$name: no header copy outside a tmpfs, zeroed before unlink"
 }

@@ -19,7 +19,7 @@ for t in luks2 luks1; do
 	clevis luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: clevis bind"
 	check "$t: report before rotation" "$C" luks report -d "$img"
 	# rotate: the old keys stay for /rec (hidden), new keys are advertised
-	old=$(cd "$TMP/db" && ls -- *.jwk | sed 's/\.jwk$//' | sort | tr '\n' ' ')
+	old=$(find "$TMP/db" -maxdepth 1 -name '*.jwk' -printf '%f\n' | sed 's/\.jwk$//' | sort | tr '\n' ' ')
 	[ "$(wc -w <<<"$old")" = 2 ] || fail "$t: expected two Tang keys, found '$old'"
 	for f in "$TMP"/db/*.jwk; do mv "$f" "$TMP/db/.$(basename "$f")"; done
 	"$TANGD_KEYGEN" "$TMP/db" || fail "keygen 2"
@@ -85,6 +85,7 @@ check "edit -c" "$C" luks edit -y -d "$img" -s 1 -c "{\"url\":\"$URL2\"}"
 expect_eq "edit -c: new config" "$("$C" luks list -d "$img" -s 1)" "1: tang '{\"url\":\"$URL2\"}'"
 clevis luks pass -d "$img" -s 1 >"$TMP/e1" || fail "clevis pass after edit"
 check "edited slot opens" opens "$img" "$TMP/e1" 1
+# shellcheck disable=SC2016 # $1 belongs to the editor script written here
 printf '#!/bin/sh\nsed -i "s/%s/%s/" "$1"\n' "$TANG_PORT" "$P1" >"$TMP/ed.sh"
 chmod +x "$TMP/ed.sh"
 EDITOR=$TMP/ed.sh "$C" luks edit -y -d "$img" -s 1 || fail "edit with \$EDITOR"

@@ -108,7 +108,7 @@ while [ $i -lt ${#cases[@]} ]; do
 	mutate "$expr" >"$TMP/bad.json" || fail "cannot build the case: $expr"
 	out=$(cs token import "$IMG" --json-file "$TMP/bad.json" 2>&1) &&
 		fail "malformed token imported ($expr)"
-	grep -qF "Invalid clevis token:" <<<"$out" && grep -qF -- "$msg" <<<"$out" ||
+	{ grep -qF "Invalid clevis token:" <<<"$out" && grep -qF -- "$msg" <<<"$out"; } ||
 		fail "import of a malformed token ($expr) failed without the expected message '$msg': $out"
 	expect_eq "no token added by the refused import ($expr)" "$(tokens "$IMG")" "$before"
 done

@@ -6,8 +6,8 @@
 # shellcheck source=common.sh
 . "${COTTER_SRCDIR:-}/tests/token/common.sh" "${1:-none}" || { echo "FAIL: run through meson test" >&2; exit 1; }
 
-CONF_DIR=$(sed -n 's/^#define COTTER_SYSCONFDIR "\(.*\)"$/\1/p' "$COTTER_BUILDDIR/config.h")/cotter
-[ "$CONF_DIR" != /cotter ] || fail "no COTTER_SYSCONFDIR in $COTTER_BUILDDIR/config.h"
+CONF_DIR=$(sed -n 's/^#define COTTER_SYSCONFDIR "\(.*\)"$/\1/p' "$COTTER_BUILDDIR/include/config.h")/cotter
+[ "$CONF_DIR" != /cotter ] || fail "no COTTER_SYSCONFDIR in $COTTER_BUILDDIR/include/config.h"
 CONF=$CONF_DIR/cryptsetup-token.conf
 [ -e "$CONF" ] && fail "$CONF exists and this test did not put it there (an installed Cotter?)"
 made_dir=0

@@ -8,7 +8,7 @@
 [ -x "${COTTER:-}" ] || fail "COTTER is not the built cotter (run through meson test)"
 [ -x "$TANGD_KEYGEN" ] || fail "Debian's tangd-keygen is required: apt-get install tang"
 
-start_swtpm
+start_swtpm tpm
 TPM=$TPM2TOOLS_TCTI
 echo "the LUKS passphrase" >"$TMP/pt"
 
@@ -77,7 +77,7 @@ for tcti in "$HUNG_TCTI" "swtpm:host=127.0.0.1,port=$nothing"; do
 done
 export TPM2TOOLS_TCTI=$HUNG_TCTI
 COTTER_TIMEOUT=1 timed "$COTTER" decrypt <"$TMP/o7.jwe"
-[ "$RC" -eq 1 ] && grep -q "did not answer within 1000 ms" "$TMP/timed.err" ||
+{ [ "$RC" -eq 1 ] && grep -q "did not answer within 1000 ms" "$TMP/timed.err"; } ||
 	fail "hung TPM through the CLI: rc=$RC $(cat "$TMP/timed.err")"
 [ "$ELAPSED" -lt 3000 ] || fail "hung TPM through the CLI took $ELAPSED ms"
 pass "hung TPM through the CLI: exit 1 after $ELAPSED ms: $(cat "$TMP/timed.err")"

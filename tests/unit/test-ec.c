@@ -261,7 +261,8 @@ static void test_ecmr(void **state)
 		assert_int_not_equal(EC_POINT_cmp(g, sum, a.pub, NULL), 0);
 		assert_int_equal(cotter_ecmr_sub(g, sum, b.pub, diff, &err), 0);
 		assert_int_equal(EC_POINT_cmp(g, diff, a.pub, NULL), 0);
-		/* the generator (fixed-base path) and a copy of it (variable-base) agree: a·G = A */
+		/* the generator (fixed-base path) and a copy of it (variable-base) agree: a·G = A
+		 */
 		{
 			EC_POINT *gcopy = EC_POINT_dup(EC_GROUP_get0_generator(g), g);
 

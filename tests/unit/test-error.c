@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Errors and the escaping of text for terminals (lib/core/error.c, lib/core/io.c). */
+/* Errors and the escaping of text and JSON for terminals (lib/core/error.c, lib/core/io.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,7 +40,11 @@ static void test_escape_truncates_whole(void **state)
 {
 	char out[6];
 
-	assert_int_equal(cotter_escape(out, sizeof(out), "ab\x01" "cd", 5), 8);
+	assert_int_equal(cotter_escape(out, sizeof(out),
+				       "ab\x01"
+				       "cd",
+				       5),
+			 8);
 	assert_string_equal(out, "ab");
 	assert_int_equal(cotter_escape(out, 3, "abc", 3), 3);
 	assert_string_equal(out, "ab");
@@ -69,7 +73,9 @@ static void test_error_messages_escaped(void **state)
 	assert_printable(err.msg);
 	assert_string_equal(err.msg,
 			    "HTTP 302: redirect to http://evil/\\x1b[2J\\x1b[H\\x0d\\x0a refused");
-	cotter_error_prefix(&err, "tang %s: ", "http://\x9b" "31m");
+	cotter_error_prefix(&err, "tang %s: ",
+			    "http://\x9b"
+			    "31m");
 	assert_printable(err.msg);
 	assert_true(strncmp(err.msg, "tang http://\\x9b31m: HTTP 302", 29) == 0);
 
@@ -117,12 +123,30 @@ static void test_nomem(void **state)
 	assert_int_equal(cotter_error_nomem(NULL), -1);
 }
 
+/* JSON for a terminal: printable ASCII, and the same JSON when read back. */
+static void test_json_ascii(void **state)
+{
+	const char value[] = "\x1b[2J\x7f\xc3\xa9\n";
+	json_t *j = json_pack("{s:s}", "url", value), *back;
+	char *text = cotter_json_ascii(j, JSON_COMPACT);
+
+	assert_non_null(text);
+	assert_printable(text);
+	assert_string_equal(text, "{\"url\":\"\\u001B[2J\\u007F\\u00E9\\n\"}");
+	back = json_loads(text, 0, NULL);
+	assert_true(json_equal(back, j));
+	json_decref(back);
+	json_decref(j);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_escape),
 	    cmocka_unit_test(test_escape_truncates_whole),
 	    cmocka_unit_test(test_escape_dup),
+	    cmocka_unit_test(test_json_ascii),
 	    cmocka_unit_test(test_error_messages_escaped),
 	    cmocka_unit_test(test_error_long_escaped),
 	    cmocka_unit_test(test_prefix_keeps_cause),

@@ -89,13 +89,17 @@ static int parse_and_free(bool wipe)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	struct cotter_error err = {0};
 	uint8_t rnd[KEYLEN];
-	char *text = calloc(1, KEYLEN + 64);
+	char *text;
 	json_t *jwk, *copy;
 
 	if (wipe && cotter_init(&err) != 0)
 		return 4;
-	if (text == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1)
+	if ((text = calloc(1, KEYLEN + 64)) == NULL)
 		return 3;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		free(text);
+		return 3;
+	}
 	strcpy(text, "{\"kty\":\"oct\",\"k\":\"");
 	for (size_t i = 0; i < KEYLEN; i++)
 		text[18 + i] = b64[rnd[i] % 64];
@@ -131,15 +135,17 @@ int main(void)
 	int control = in_child(false), wiped = in_child(true);
 
 	if (control != 1) {
-		fprintf(stderr, "FAIL: without cotter_init the key should stay in freed memory "
-				"(child exit %d): the search is blind\n",
+		fprintf(stderr,
+			"FAIL: without cotter_init the key should stay in freed memory "
+			"(child exit %d): the search is blind\n",
 			control);
 		return 1;
 	}
 	printf("ok: without cotter_init, the freed key is found in memory\n");
 	if (wiped != 0) {
-		fprintf(stderr, "FAIL: after cotter_init the freed key is still in memory "
-				"(child exit %d)\n",
+		fprintf(stderr,
+			"FAIL: after cotter_init the freed key is still in memory "
+			"(child exit %d)\n",
 			wiped);
 		return 1;
 	}

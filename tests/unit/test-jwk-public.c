@@ -76,11 +76,11 @@ static void test_oct_public_never_copies_k(void **state)
 /* The public part is still what `jose jwk pub` gives (tests/jose/jwk.sh compares with it). */
 static void test_public_members(void **state)
 {
-	json_t *priv = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s,s]}", "kty", "EC", "crv", "P-256",
-				 "x", "X", "y", "Y", "d", "D", "kid", "K", "key_ops", "sign",
-				 "verify", "deriveKey");
-	json_t *oct = json_pack("{s:s,s:s,s:[s,s]}", "kty", "oct", "k", "KKK", "key_ops",
-				"encrypt", "decrypt");
+	json_t *priv =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s,s]}", "kty", "EC", "crv", "P-256", "x", "X",
+		      "y", "Y", "d", "D", "kid", "K", "key_ops", "sign", "verify", "deriveKey");
+	json_t *oct = json_pack("{s:s,s:s,s:[s,s]}", "kty", "oct", "k", "KKK", "key_ops", "encrypt",
+				"decrypt");
 	json_t *pub = cotter_jwk_public(priv), *opub = cotter_jwk_public(oct);
 	char *s = json_dumps(pub, JSON_SORT_KEYS | JSON_COMPACT);
 	char *o = json_dumps(opub, JSON_SORT_KEYS | JSON_COMPACT);

@@ -105,7 +105,8 @@ static void test_general_and_failures(void **state)
 	/* tampered signature: flip one character */
 	bad = json_deep_copy(jws);
 	sig = json_array_get(json_object_get(bad, "signatures"), 1);
-	s = strdup(json_string_value(json_object_get(sig, "signature")));
+	if ((s = strdup(json_string_value(json_object_get(sig, "signature")))) == NULL)
+		abort();
 	s[10] = s[10] == 'A' ? 'B' : 'A';
 	json_object_set_new(sig, "signature", json_string(s));
 	free(s);

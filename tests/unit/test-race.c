@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "lib/core/clock.h"
-#include "lib/core/opts.h"
-#include "lib/core/race.h"
+#include "clock.h"
+#include "opts.h"
+#include "race.h"
 
 /* What each job does: succeed, fail, or wait for its cancel flag, after delay_ms. */
 enum act { OK, FAIL, BLOCK };
@@ -82,8 +82,8 @@ static struct cotter_race race_of(struct plan *p, size_t n, size_t k)
 
 static void test_k_of_n_won(void **state)
 {
-	struct plan p = {.act = {OK, FAIL, OK, BLOCK}, .delay_ms = {300, 0, 0, 0},
-			 .on_caller_job = -1};
+	struct plan p = {
+	    .act = {OK, FAIL, OK, BLOCK}, .delay_ms = {300, 0, 0, 0}, .on_caller_job = -1};
 	struct cotter_race r = race_of(&p, 4, 2);
 	struct cotter_error err = {0};
 
@@ -132,8 +132,10 @@ static void test_won_cancels_rest(void **state)
 /* accept judges successes on the calling thread; a rejected one counts as a failure. */
 static void test_accept(void **state)
 {
-	struct plan p = {.act = {OK, OK, BLOCK}, .delay_ms = {0, 300, 0},
-			 .accept_verdict = {1, 0, 0}, .on_caller_job = -1};
+	struct plan p = {.act = {OK, OK, BLOCK},
+			 .delay_ms = {0, 300, 0},
+			 .accept_verdict = {1, 0, 0},
+			 .on_caller_job = -1};
 	struct cotter_race r = race_of(&p, 3, 1);
 	struct cotter_error err = {0};
 
@@ -220,9 +222,8 @@ static int leaf(void *ctx, size_t i, const struct cotter_opts *opts, struct cott
 	int now = __atomic_add_fetch(&running, 1, __ATOMIC_ACQ_REL), seen;
 
 	seen = __atomic_load_n(&most, __ATOMIC_ACQUIRE);
-	while (now > seen &&
-	       !__atomic_compare_exchange_n(&most, &seen, now, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE))
+	while (now > seen && !__atomic_compare_exchange_n(&most, &seen, now, false,
+							  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
 	cotter_sleep_ms(20);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
@@ -254,10 +255,10 @@ static void test_thread_budget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_k_of_n_won),	   cmocka_unit_test(test_lost_early),
+	    cmocka_unit_test(test_k_of_n_won),	     cmocka_unit_test(test_lost_early),
 	    cmocka_unit_test(test_won_cancels_rest), cmocka_unit_test(test_accept),
-	    cmocka_unit_test(test_on_caller),	   cmocka_unit_test(test_caller_cancels),
-	    cmocka_unit_test(test_bounds),	   cmocka_unit_test(test_thread_budget),
+	    cmocka_unit_test(test_on_caller),	     cmocka_unit_test(test_caller_cancels),
+	    cmocka_unit_test(test_bounds),	     cmocka_unit_test(test_thread_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,14 +22,14 @@ need unshare util-linux
 # The packages a guest of this variant gets.
 pkgs=()
 if [ "$variant" != clevis ]; then
-	[ -n "$debdir" ] && ls "$debdir"/cotter_*.deb >/dev/null 2>&1 ||
+	if [ -z "$debdir" ] || ! first_deb "$debdir" cotter >/dev/null; then
 		die "build-image.sh $variant needs a DEBDIR with Cotter's packages (debian/build-debs.sh DIR)"
+	fi
 	names="cotter libcotter0 libcotter-luks0 cotter-tpm2 cotter-systemd"
 	[ "${COTTER_VM_NO_TOKEN:-0}" = 1 ] || names+=" libcryptsetup-token-cotter"
 	if [ "$variant" = dracut ]; then names+=" cotter-dracut"; else names+=" cotter-initramfs"; fi
 	for n in $names; do
-		f=$(ls "$debdir/${n}"_*.deb 2>/dev/null | grep -v -- -dbgsym_ | head -n1)
-		[ -n "$f" ] || die "no package $n in $debdir"
+		f=$(first_deb "$debdir" "$n") || die "no package $n in $debdir"
 		pkgs+=("$f")
 	done
 fi
@@ -107,6 +107,7 @@ else
 	for f in "${pkgs[@]}"; do mkinitrd+=" /tmp/cotter-debs/${f##*/}"; done
 fi
 # /proc, /sys and /dev for the initramfs build, in a private mount namespace that vanishes with it.
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 unshare -m --propagation private sh -c '
 	mount -t proc proc "$1/proc" && mount -t sysfs sys "$1/sys" && mount --bind /dev "$1/dev" &&
 	chroot "$1" $2' sh "$R" "$mkinitrd" >"$work/initramfs.log" 2>&1 ||
@@ -149,6 +150,7 @@ printf '%s\n' "$variant" >"$work/out/variant"
 rm -rf "$out"
 mv "$work/out" "$out"
 # Keep the cache bounded: the two newest images of each variant stay (an image is ~0.7 GB).
+# shellcheck disable=SC2012 # our own hash-named directories, newest first
 ls -1dt "$CACHE/img-$variant-"* | tail -n +3 | xargs -r rm -rf
 log "image $variant: built in $(elapsed "$t0") s -> $out"
 echo "$out"

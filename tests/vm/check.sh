@@ -94,9 +94,10 @@ fi
 # --- the scenarios --------------------------------------------------------------------------------
 run_impl() { # run_impl IMPL: run.sh over every scenario; its VMTEST lines into vmtest-IMPL.txt
 	local i=$1 rc=0 s
+	read -r -a scenarios <<<"$(scenarios_of "$i")"
 	{
 		COTTER_VM_STRICT=1 COTTER_VM_DEBS=$DEBS COTTER_VM_LOGDIR=$OUT/$i \
-			"$VM_DIR/run.sh" --impl "$i" $(scenarios_of "$i") || echo $? >"$OUT/rc-$i"
+			"$VM_DIR/run.sh" --impl "$i" "${scenarios[@]}" || echo $? >"$OUT/rc-$i"
 	} 2>&1 | tee "$OUT/run-$i.log" | progress "$i"
 	[ ! -s "$OUT/rc-$i" ] || rc=$(cat "$OUT/rc-$i")
 	grep -E "^VMTEST $i/" "$OUT/run-$i.log" >>"$OUT/vmtest-$i.txt" || true

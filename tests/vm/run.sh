@@ -320,6 +320,7 @@ if [[ " ${scenarios[*]} " == *" sss-"* ]]; then
 	# Packets sent into the black hole (proof that the guest did try the dead server).
 	# A tap nobody reads has no carrier: what is sent to it counts as tx_dropped.
 	bh_tx() {
+		# shellcheck disable=SC2016 # the inner shell expands it, in the namespace
 		ip netns exec "$NS" sh -c 'cd /sys/class/net/cotterbh0/statistics && echo $(($(cat tx_packets) + $(cat tx_dropped)))'
 	}
 	bh_sent() { # bh_sent TX_BEFORE
