@@ -25,6 +25,8 @@
 #   COTTER_DEPLOY_LOGDIR  where logs go (default a new /tmp/cotter-deploy.XXXXXX, kept)
 #   COTTER_VM_CACHE       the guest cache shared with tests/vm (default /var/cache/cotter-vm)
 #   COTTER_DEPLOY_FAILFAST  1: stop at the first failed test (the others are reported not run)
+#   COTTER_DEPLOY_ONLY    "TEST ...": run only these of the mode's tests (with images, tang and
+#                         clevis, which every later test needs): one scenario, sooner
 . "$(dirname "$0")/common.sh"
 
 MODE=${1:-full}
@@ -38,6 +40,14 @@ full) TESTS+=(rerun upgrade rotate purge backup-restore replica dropbear remove-
 	exit 2
 	;;
 esac
+if [ -n "${COTTER_DEPLOY_ONLY:-}" ]; then
+	only=()
+	for t in "${TESTS[@]}"; do
+		case " images tang clevis $COTTER_DEPLOY_ONLY " in *" $t "*) only+=("$t") ;; esac
+	done
+	TESTS=("${only[@]}")
+fi
+selected() { case " ${TESTS[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 T0=$(date +%s.%N)
 OUT=${COTTER_DEPLOY_LOGDIR:-$(mktemp -d /tmp/cotter-deploy.XXXXXX)}
 mkdir -p "$OUT"
@@ -55,6 +65,7 @@ record() { # record TEST PASS|FAIL SECONDS [WHY]
 # run_test NAME FUNCTION: runs it, times it, records PASS or FAIL with $why
 run_test() {
 	local run_test_t0 why=
+	selected "$1" || return 0
 	CUR=$1
 	run_test_t0=$(date +%s.%N)
 	dlog "test $1"
