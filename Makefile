@@ -2,11 +2,14 @@
 #   make demo    install missing packages, build, run the end-to-end demo on loopback
 #   make check   install missing packages, build twice (normal, ASan+UBSan), run every test,
 #                test the Debian packages in containers (DEB=no leaves them out), then boot
-#                the Debian guests of tests/vm (VM=no leaves them out)
+#                the Debian guests of tests/vm (VM=no leaves them out), then run the quick part of
+#                the Ansible/OSISM plays against QEMU hosts (DEPLOY=no leaves it out)
 #   make bench   benchmarks against the reference, results in bench/results/
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
 #   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
+#   make check-deploy  every deployment test: the Ansible/OSISM plays against QEMU hosts, with the
+#                long scenarios (reboot loops, rolling upgrade, rotation) make check leaves out
 #   make fuzz    libFuzzer on every fuzz target for FUZZ_SECONDS each, in a clang build whose
 #                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus;
 #                then the differential fuzzing against the jose CLI (make fuzz-diff)
@@ -24,15 +27,17 @@ FUZZ_TARGETS ?= $(notdir $(wildcard fuzz/corpus/*))
 DIFF_CASES ?= 2000
 VM ?= yes
 DEB ?= yes
+DEPLOY ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
 DEB_OUT ?= build-deb
 DEB_RESULTS ?= $(BUILD)/debtest.txt
+DEPLOY_RESULTS ?= $(BUILD)/deploytest.txt
 MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb deps-fuzz build build-asan build-fuzz check check-vm check-deb deb demo bench \
-	fuzz fuzz-diff clean check-valgrind check-powercut
+.PHONY: all deps deps-vm deps-deb deps-deploy deps-fuzz build build-asan build-fuzz check check-vm \
+	check-deb check-deploy deb demo bench fuzz fuzz-diff clean check-valgrind check-powercut
 
 all: build
 
@@ -44,6 +49,9 @@ deps-vm:
 
 deps-deb:
 	sh scripts/install-deps.sh deb
+
+deps-deploy:
+	sh scripts/install-deps.sh deploy
 
 deps-fuzz:
 	sh scripts/install-deps.sh fuzz
@@ -71,8 +79,11 @@ build-fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
 # package tests (tests/debian/check.sh: install, upgrade, purge of the .debs in containers) run
 # after the meson suites, the VM boot tests (tests/vm/check.sh: every scenario for
 # initramfs-tools and dracut, the guests installed from the .debs) last, on their own: their
-# guests are timed against the console and want the CPU. Guest images and container bases are
-# cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no leave those out.
+# guests are timed against the console and want the CPU. Then the deployment tests
+# (tests/deploy/check.sh quick: the tang and clevis plays, idempotence, one unattended reboot,
+# the refusals, lint and lintian; the long scenarios are in check-deploy only). Guest images and
+# container bases are cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no /
+# DEPLOY=no leave those out.
 SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 CHECK_DEPS = build build-asan build-fuzz
 ifneq ($(DEB),no)
@@ -83,6 +94,10 @@ ifneq ($(VM),no)
 SUMMARY_ARGS += --vm $(VM_RESULTS)
 CHECK_DEPS += deps-vm
 endif
+ifneq ($(DEPLOY),no)
+SUMMARY_ARGS += --deploy $(DEPLOY_RESULTS)
+CHECK_DEPS += deps-deploy
+endif
 check: $(CHECK_DEPS)
 	-meson test -C $(BUILD) $(MESON_TEST_FLAGS)
 	-meson test -C $(ASAN_BUILD) $(MESON_TEST_FLAGS)
@@ -92,6 +107,9 @@ ifneq ($(DEB),no)
 endif
 ifneq ($(VM),no)
 	-bash tests/vm/check.sh >$(VM_RESULTS)
+endif
+ifneq ($(DEPLOY),no)
+	-bash tests/deploy/check.sh quick >$(DEPLOY_RESULTS)
 endif
 	python3 scripts/test-summary.py $(SUMMARY_ARGS)
 
@@ -132,6 +150,15 @@ check-powercut: build
 		python3 tests/faults/powercut.py --shim $(BUILD)/tests/faults/powercut.so \
 		--types $(POWERCUT_TYPES) --cuts $(POWERCUT_CUTS) --jobs 2 \
 		--summary $(BUILD)/powercut-summary.txt
+
+# The Ansible plays, run as `osism apply` runs them, against two key servers and a client with a
+# LUKS root (QEMU guests over SSH), every scenario; the packages are built from this tree
+# (debian/build-debs.sh, into the run's log directory) unless COTTER_DEPLOY_DEBS names others.
+# Shares the guest cache with check-vm.
+check-deploy: deps-deploy
+	mkdir -p $(dir $(DEPLOY_RESULTS))
+	-bash tests/deploy/check.sh full >$(DEPLOY_RESULTS)
+	python3 scripts/test-summary.py --deploy $(DEPLOY_RESULTS)
 
 # Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
 # $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.

@@ -17,6 +17,9 @@ VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
 # Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
 # made from the packages too.
 DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
+# The deployment tests (tests/deploy): Debian's Ansible and its linter against the VM guests,
+# installed from the packages.
+DEPLOY="$VM $DEB ansible-core ansible-lint"
 FUZZ="clang libfuzzer-14-dev libclang-rt-14-dev"
 
 want="$BUILD $TEST"
@@ -25,8 +28,9 @@ for group in "$@"; do
 	bench) want="$want $BENCH" ;;
 	vm) want="$want $VM $DEB" ;;
 	deb) want="$want $DEB" ;;
+	deploy) want="$want $DEPLOY" ;;
 	fuzz) want="$want $FUZZ" ;;
-	*) echo "install-deps: unknown group '$group' (bench, vm, deb, fuzz)" >&2; exit 2 ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy, fuzz)" >&2; exit 2 ;;
 	esac
 done
 
