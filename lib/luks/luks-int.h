@@ -35,6 +35,8 @@ int luks_cs_error(struct luks_dev *d, int rc, struct cotter_error *err, const ch
     __attribute__((format(printf, 4, 5)));
 bool luks_slot_active(struct luks_dev *d, int slot);
 int luks_check_slot(struct luks_dev *d, int slot, struct cotter_error *err);
+/* True while a LUKS2 re-encryption is in progress (or was interrupted). */
+bool luks_reencrypting(struct luks_dev *d);
 /* Which keyslot pass opens (slot -1: any), without activating; -1 and err if none. */
 int luks_verify_pass(struct luks_dev *d, int slot, const uint8_t *pass, size_t len,
 		     struct cotter_error *err);

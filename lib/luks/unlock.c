@@ -77,8 +77,11 @@ static int try_open(struct luks_dev *d, struct job *j, const char *name, uint32_
 	int rc;
 
 	d->lasterr[0] = '\0';
-	rc = crypt_activate_by_passphrase(d->cd, name, j->slot, (const char *)j->pt, j->ptlen,
-					  flags);
+	/* Re-encrypting: only a passphrase of both volume keys opens it, whatever keyslots hold
+	 * them (libcryptsetup refuses a single keyslot then). */
+	rc = crypt_activate_by_passphrase(d->cd, name,
+					  luks_reencrypting(d) ? CRYPT_ANY_SLOT : j->slot,
+					  (const char *)j->pt, j->ptlen, flags);
 	if (rc >= 0)
 		return 1;
 	if (rc == -EPERM)
