@@ -27,6 +27,7 @@ tpm2|bool|no|at first boot, also seal the new binding to the instance'"'"'s TPM 
 tpm2_pcr_ids|str||PCRs the TPM sealing is bound to (e.g. "7"), empty for none
 tpm2_pcr_bank|str|sha256|PCR bank
 recovery_passphrase_file|path||a file holding a recovery passphrase (one line) for every instance
+recovery_iter_time|int|2000|milliseconds of argon2id (256 MiB) the recovery keyslot costs on the machine that makes it
 cotter_debs|dir||install Cotter from the .deb files in this directory
 cotter_tree|dir||install Cotter from a "meson install --destdir" tree (development)
 kernel_cmdline|str||more kernel command line (e.g. ip=... for a static initramfs network)

@@ -68,7 +68,7 @@ bind_root() {
 		rp=$(<"${CFG[recovery_passphrase_file]}")
 		# argon2id sized for small instances: the recovery passphrase is typed by a person.
 		printf '%s' "$BUILD_PASS" | cryptsetup luksAddKey --batch-mode --disable-external-tokens \
-			--key-file - --pbkdf argon2id --pbkdf-memory 262144 --pbkdf-parallel 1 --iter-time 2000 \
+			--key-file - --pbkdf argon2id --pbkdf-memory 262144 --pbkdf-parallel 1 --iter-time "${CFG[recovery_iter_time]}" \
 			"$WORK/root.luks" <(printf '%s' "$rp") >"$WORK/recovery-slot.log" 2>&1 ||
 			{ BUILD_PASS= rp=; die "adding the recovery keyslot failed: $(tail -n1 "$WORK/recovery-slot.log")"; }
 		rp=

@@ -104,7 +104,8 @@ def cmd_firstboot_config(a):
     print(json.dumps({
         "version": 1, "name": a.name, "luks_uuid": a.luks_uuid, "mapping": "root",
         "threshold": a.threshold, "tang": servers, "tpm2": tpm2,
-        "recovery": a.recovery == "yes", "dropbear": a.dropbear == "yes",
+        "recovery": a.recovery == "yes", "recovery_iter_time": int(a.recovery_iter_time),
+        "dropbear": a.dropbear == "yes",
     }, indent=2))
 
 
@@ -251,7 +252,8 @@ def main():
         s.add_argument("--thps", nargs="+", required=True)
         s.add_argument("--advs", nargs="+", required=True)
         if name == "firstboot-config":
-            for o in ("--name", "--luks-uuid", "--tpm2", "--pcr-bank", "--recovery", "--dropbear"):
+            for o in ("--name", "--luks-uuid", "--tpm2", "--pcr-bank", "--recovery", "--dropbear",
+                      "--recovery-iter-time"):
                 s.add_argument(o, required=True)
             s.add_argument("--pcr-ids", default="")
     s = sub.add_parser("image-token")

@@ -9,7 +9,9 @@ install_cotter_tree() {
 	[ -x "$t/usr/bin/cotter" ] || die "cotter_tree: '$t' has no usr/bin/cotter (a meson install --destdir tree, prefix /usr)"
 	[ -e "$t/usr/share/initramfs-tools/hooks/cotter" ] ||
 		die "cotter_tree: '$t' has no initramfs-tools hook (usr/share/initramfs-tools/hooks/cotter)"
-	tar -C "$t" -cf - . | tar -C "$R" -xpf - --keep-directory-symlink
+	# The image builder itself stays out of the images.
+	tar -C "$t" --exclude=./usr/bin/cotter-image --exclude=./usr/share/cotter-image \
+		--exclude=./usr/share/man/man1/cotter-image.1 -cf - . | tar -C "$R" -xpf - --keep-directory-symlink
 	in_root "$R" ldconfig
 	missing=$(in_root "$R" ldd /usr/bin/cotter | grep 'not found' || true)
 	[ -z "$missing" ] || die "cotter's libraries are missing in the image: $missing"
@@ -128,6 +130,7 @@ configure_dropbear() {
 configure_firstboot() {
 	local fb=$FIRSTBOOT_DIR i advs=()
 	install -D -m 755 "$fb/cotter-image-firstboot" "$R/usr/libexec/cotter-image/firstboot"
+	install -m 644 "$fb/cotter_image_initramfs.py" "$R/usr/libexec/cotter-image/"
 	install -m 644 "$fb/cotter-image-hostkeys.service" "$fb/cotter-image-rekey.service" "$R/lib/systemd/system/"
 	mkdir -p "$R/etc/cotter-image" "$R/var/lib/cotter-image"
 	for i in "${!TANG_URL[@]}"; do
@@ -137,7 +140,7 @@ configure_firstboot() {
 	python3 "$LIBDIR/imagehelper.py" firstboot-config --name "${CFG[name]}" --luks-uuid "$LUKS_UUID" \
 		--threshold "${CFG[threshold]}" --tpm2 "${CFG[tpm2]}" --pcr-ids "${CFG[tpm2_pcr_ids]}" \
 		--pcr-bank "${CFG[tpm2_pcr_bank]}" --recovery "$([ -n "${CFG[recovery_passphrase_file]}" ] && echo yes || echo no)" \
-		--dropbear "${CFG[dropbear]}" --urls "${TANG_URL[@]}" --thps "${TANG_THP[@]}" --advs "${advs[@]}" \
+		--dropbear "${CFG[dropbear]}" --recovery-iter-time "${CFG[recovery_iter_time]}" --urls "${TANG_URL[@]}" --thps "${TANG_THP[@]}" --advs "${advs[@]}" \
 		>"$R/etc/cotter-image/firstboot.json" || die "writing firstboot.json failed"
 	# The marker the units start on; renamed to "done" once everything is made.
 	echo "${CFG[name]}" >"$R/var/lib/cotter-image/pending"

@@ -98,7 +98,7 @@ for k, v in props:
 	for k in "${drop[@]}"; do unset "base[$k]"; done
 	local os=(openstack) cmd
 	[ -z "$cloud" ] || os+=(--os-cloud "$cloud")
-	cmd=("${os[@]}" image create --container-format bare --disk-format "$fmt" --visibility "$vis")
+	cmd=("${os[@]}" image create --container-format bare --disk-format "$fmt" "--$vis")
 	for k in "${border[@]}"; do
 		[ -n "${base[$k]+x}" ] || continue
 		cmd+=(--property "$k=${base[$k]}")
@@ -125,16 +125,22 @@ for k, v in props:
 	verdict=$(python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1])); size, md5, sha512 = int(sys.argv[2]), sys.argv[3], sys.argv[4]
-bad = []
-if s.get("status") != "active": bad.append("status %s" % s.get("status"))
-if s.get("checksum") != md5: bad.append("checksum %s, expected %s" % (s.get("checksum"), md5))
-if s.get("size") is not None and int(s["size"]) != size: bad.append("size %s, expected %d" % (s["size"], size))
-if s.get("os_hash_algo") == "sha512" and s.get("os_hash_value") != sha512: bad.append("sha512 differs")
-print("; ".join(bad))' "$out" "$size" "$md5" "$sha512")
-	if [ -n "$verdict" ]; then
+# the client shows os_hash_* at the top or among the properties, depending on its version
+get = lambda k: s.get(k, s.get("properties", {}).get(k))
+bad, checked = [], ["checksum (md5)", "size"]
+if get("status") != "active": bad.append("status %s" % get("status"))
+if get("checksum") != md5: bad.append("checksum %s, expected %s" % (get("checksum"), md5))
+if get("size") is None or int(get("size")) != size: bad.append("size %s, expected %d" % (get("size"), size))
+if get("os_hash_algo") == "sha512":
+    checked.append("sha512")
+    if get("os_hash_value") != sha512: bad.append("sha512 %s, expected %s" % (get("os_hash_value"), sha512))
+elif get("os_hash_algo"):
+    checked.append("not %s (Glance'"'"'s os_hash_algo)" % get("os_hash_algo"))
+print("BAD " + "; ".join(bad) if bad else "OK " + ", ".join(checked))' "$out" "$size" "$md5" "$sha512")
+	if [ "${verdict%% *}" != OK ]; then
 		"${os[@]}" image delete "$id" >/dev/null 2>&1 && say "deleted image $id"
-		die "Glance's image $id is not the file: $verdict"
+		die "Glance's image $id is not the file: ${verdict#BAD }"
 	fi
-	say "uploaded: image $id ('$name'), checksum $md5 and sha512 match"
+	say "uploaded: image $id ('$name'); Glance's ${verdict#OK } match the file's"
 	echo "$id"
 }
