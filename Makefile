@@ -4,15 +4,18 @@
 #                then boot the Debian guests of tests/vm (VM=no leaves them out)
 #   make bench   benchmarks against the reference, results in bench/results/
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
+#   make check-image  only cotter-image's tests: build, inspect, boot two instances, Glance upload
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 VM ?= yes
 VM_RESULTS ?= $(BUILD)/vmtest.txt
+IMAGE ?= yes
+IMAGE_RESULTS ?= $(BUILD)/imagetest.txt
 MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm build build-asan check check-vm demo bench clean
+.PHONY: all deps deps-vm deps-image build build-asan check check-vm check-image demo bench clean
 
 all: build
 
@@ -21,6 +24,9 @@ deps:
 
 deps-vm:
 	sh scripts/install-deps.sh vm
+
+deps-image:
+	sh scripts/install-deps.sh image
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -35,27 +41,40 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
 # Every suite always runs; the summary line counts them all and decides the exit status. The VM
-# boot tests (tests/vm/check.sh: every scenario for initramfs-tools and dracut) run last, on
-# their own: their guests are timed against the console and want the CPU. Guest images are
-# cached in /var/cache/cotter-vm, keyed by their inputs.
-ifeq ($(VM),no)
-check: build build-asan
-else
-check: deps-vm build build-asan
+# boot tests (tests/vm/check.sh: every scenario for initramfs-tools and dracut) and then
+# cotter-image's (tests/image/check.sh) run last, on their own: their guests are timed against
+# the console and want the CPU. Guest images and packages are cached in /var/cache/cotter-vm.
+# VM=no and IMAGE=no leave them out.
+CHECK_DEPS = build build-asan
+SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD)
+ifneq ($(VM),no)
+CHECK_DEPS += deps-vm
+SUMMARY_ARGS += --vm $(VM_RESULTS)
 endif
+ifneq ($(IMAGE),no)
+CHECK_DEPS += deps-image
+SUMMARY_ARGS += --image $(IMAGE_RESULTS)
+endif
+check: $(CHECK_DEPS)
 	-meson test -C $(BUILD) $(MESON_TEST_FLAGS)
 	-meson test -C $(ASAN_BUILD) $(MESON_TEST_FLAGS)
 ifneq ($(VM),no)
 	-bash tests/vm/check.sh >$(VM_RESULTS)
-	python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD) --vm $(VM_RESULTS)
-else
-	python3 scripts/test-summary.py $(BUILD) $(ASAN_BUILD)
 endif
+ifneq ($(IMAGE),no)
+	-bash tests/image/check.sh >$(IMAGE_RESULTS)
+endif
+	python3 scripts/test-summary.py $(SUMMARY_ARGS)
 
 check-vm: deps-vm
 	mkdir -p $(dir $(VM_RESULTS))
 	-bash tests/vm/check.sh >$(VM_RESULTS)
 	python3 scripts/test-summary.py --vm $(VM_RESULTS)
+
+check-image: deps-image
+	mkdir -p $(dir $(IMAGE_RESULTS))
+	-bash tests/image/check.sh >$(IMAGE_RESULTS)
+	python3 scripts/test-summary.py --image $(IMAGE_RESULTS)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

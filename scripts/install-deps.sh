@@ -10,11 +10,15 @@ TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swt
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux systemd jq"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
+# cotter-image and its tests: the build host's tools, and a real Glance (glance-api without
+# Keystone) with the openstack client for the upload.
+IMAGE="$VM qemu-utils fdisk cryptsetup-bin curl python3-cryptography glance-api python3-openstackclient"
 
 want="$BUILD $TEST"
 case "${1:-}" in
 bench) want="$want $BENCH" ;;
 vm) want="$want $VM" ;;
+image) want="$want $IMAGE" ;;
 esac
 
 missing=""

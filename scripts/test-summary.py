@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Sums test results; prints 'N passed, N failed' last and exits 1 on any failure.
 
-Usage: test-summary.py [BUILD_DIR...] [--vm VMTEST_FILE]
+Usage: test-summary.py [BUILD_DIR...] [--vm VMTEST_FILE] [--image IMAGETEST_FILE]
   BUILD_DIR     a meson build directory: its meson-logs/testlog.json
   VMTEST_FILE   the output of tests/vm/check.sh: one 'VMTEST impl/scenario PASS|FAIL secs [why]'
                 line per VM boot test, then a 'VMTEST-SUMMARY' line once it finished
+  IMAGETEST_FILE  the output of tests/image/check.sh, the same with IMAGETEST
 
 A skipped test counts as failed: our tests never skip, so a skip means something is wrong."""
 import json
@@ -12,11 +13,14 @@ import sys
 
 passed = failed = 0
 args = sys.argv[1:]
-vm_files = []
-while "--vm" in args:
-    i = args.index("--vm")
-    vm_files.append(args[i + 1])
-    del args[i:i + 2]
+# (word of a result line, the script that writes it, the file)
+suite_files = []
+for opt, word, script in (("--vm", "VMTEST", "tests/vm/check.sh"),
+                          ("--image", "IMAGETEST", "tests/image/check.sh")):
+    while opt in args:
+        i = args.index(opt)
+        suite_files.append((word, script, args[i + 1]))
+        del args[i:i + 2]
 
 for build in args:
     try:
@@ -34,28 +38,29 @@ for build in args:
         passed += ok
         failed += not ok
 
-for path in vm_files:
+for word, script, path in suite_files:
+    name = word[:-4].lower()
     try:
         with open(path) as f:
             lines = f.read().splitlines()
     except OSError as e:
-        print(f"vm: no results from tests/vm/check.sh ({e})")
+        print(f"{name}: no results from {script} ({e})")
         failed += 1
         continue
     finished = False
     for line in lines:
         words = line.split()
-        if words[:1] == ["VMTEST-SUMMARY"]:
+        if words[:1] == [word + "-SUMMARY"]:
             finished = True
-        if words[:1] != ["VMTEST"] or len(words) < 4:
+        if words[:1] != [word] or len(words) < 4:
             continue
         ok = words[2] == "PASS"
         if not ok:
-            print(f"vm: {words[1]}: {' '.join(words[2:])}")
+            print(f"{name}: {words[1]}: {' '.join(words[2:])}")
         passed += ok
         failed += not ok
     if not finished:
-        print(f"vm: tests/vm/check.sh did not finish (no VMTEST-SUMMARY line in {path})")
+        print(f"{name}: {script} did not finish (no {word}-SUMMARY line in {path})")
         failed += 1
 
 print(f"{passed} passed, {failed} failed")
