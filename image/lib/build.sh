@@ -137,17 +137,18 @@ build_rootfs() {
 	[ -z "${CFG[apt_proxy]}" ] || env=(env "http_proxy=${CFG[apt_proxy]}" "https_proxy=${CFG[apt_proxy]}")
 	# Downloaded packages are kept in the cache (the image's apt cache is emptied). The
 	# target is a directory: the next steps work in it.
+	local rc=0
 	"${env[@]}" mmdebstrap --variant=minbase --mode=root --format=directory --components="${CFG[components]//,/ }" \
-		--include="$pkgs" "${opts[@]}" \
+		--include="$pkgs" "${opts[@]}" --aptopt='APT::Sandbox::User "root"' \
 		--setup-hook='mkdir -p "$1/var/cache/apt/archives/"' \
 		--setup-hook="sync-in $cache /var/cache/apt/archives/" \
 		--customize-hook="sync-out /var/cache/apt/archives $cache" \
 		"${CFG[suite]}" "$R" "${mirrors[@]}" 2>&1 | tee "$WORK/mmdebstrap.log" |
-		sed -u -n 's/^I: /    /p' >&2
-	[ "${PIPESTATUS[0]}" = 0 ] || {
+		sed -u -n 's/^I: /    /p' >&2 || rc=$?
+	if [ "$rc" != 0 ]; then
 		grep -E '^E:|^W:' "$WORK/mmdebstrap.log" | tail -n 15 | sed 's/^/    /' >&2
 		die "mmdebstrap failed (packages: $pkgs)"
-	}
+	fi
 }
 
 cotter_version() {

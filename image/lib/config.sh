@@ -192,9 +192,9 @@ config_validate() {
 	fi
 	for k in ssh_authorized_keys dropbear_authorized_keys; do
 		[ -n "${CFG[$k]}" ] || continue
+		! grep -q 'PRIVATE KEY' "${CFG[$k]}" || die "$k: '${CFG[$k]}' holds a private key"
 		grep -qE '^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) ' "${CFG[$k]}" ||
 			die "$k: '${CFG[$k]}' holds no SSH public key"
-		! grep -q 'PRIVATE KEY' "${CFG[$k]}" || die "$k: '${CFG[$k]}' holds a private key"
 	done
 	config_parse_tang
 	[ "${CFG[threshold]}" -ge 1 ] && [ "${CFG[threshold]}" -le ${#TANG_URL[@]} ] ||

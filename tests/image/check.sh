@@ -1,7 +1,8 @@
 #!/bin/bash
 # The cotter-image test suite (`make check-image`; part of `make check` and CI).
 #
-# Usage: tests/image/check.sh
+# Usage: tests/image/check.sh [TEST...]   (default: all, in order; a test needing one that was
+#                                         not run fails saying so)
 # Prints on stdout only one line per test, then a summary:
 #   IMAGETEST image/<test> PASS <seconds>
 #   IMAGETEST image/<test> FAIL <seconds> <why, one line>
@@ -26,6 +27,12 @@ OUT=${COTTER_IMAGE_LOGDIR:-$(mktemp -d /tmp/cotter-imagecheck.XXXXXX)}
 mkdir -p "$OUT" && chmod 700 "$OUT"
 INSTALL=${COTTER_IMAGE_INSTALL:-tree} # the one switch: tree | debs:DIR
 TESTS=(cli build inspect first-boot power-cut keys second-boot upload)
+if [ $# -gt 0 ]; then
+	for t in "$@"; do
+		[[ " ${TESTS[*]} " == *" $t "* ]] || { echo "check.sh: unknown test '$t' (${TESTS[*]})" >&2; exit 2; }
+	done
+	TESTS=("$@")
+fi
 NS=cotter-img-$$
 PORT_A=7611 PORT_B=7612 GLANCE_PORT=9292
 URL_A=http://10.0.2.2:$PORT_A URL_B=http://10.0.2.2:$PORT_B
@@ -37,6 +44,8 @@ WHY=
 cleanup() {
 	local p
 	for p in "$OUT"/*.pid; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	# whatever else this run started in its namespace (QEMU, swtpm, servers)
+	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 	ip netns del "$NS" 2>/dev/null
 	# The big files; logs stay.
 	rm -f "$OUT"/*.raw "$OUT"/*.part "$OUT"/plain.ext4 "$OUT"/build-passphrase "$IMAGE" "$OUT"/copy.qcow2
@@ -130,7 +139,8 @@ setup() {
 server_start() { # server_start a|b
 	local port=$PORT_A
 	[ "$1" = a ] || port=$PORT_B
-	in_ns "$COTTERD" --listen "0.0.0.0:$port" "$OUT/keys-$1" >>"$OUT/cotterd-$1.log" 2>&1 &
+	# not through in_ns (a function): $! must be the server itself
+	ip netns exec "$NS" "$COTTERD" --listen "0.0.0.0:$port" "$OUT/keys-$1" >>"$OUT/cotterd-$1.log" 2>&1 &
 	echo $! >"$OUT/cotterd-$1.pid"
 	local i
 	for i in $(seq 50); do

@@ -54,7 +54,7 @@ clouds:
 EOF
 	in_ns glance-manage --config-file "$g/glance-api.conf" db_sync >"$g/db_sync.log" 2>&1 ||
 		nok "glance-manage db_sync failed (log: $g/db_sync.log)" || return 1
-	in_ns glance-api --config-file "$g/glance-api.conf" >"$g/stdout.log" 2>&1 &
+	ip netns exec "$NS" glance-api --config-file "$g/glance-api.conf" >"$g/stdout.log" 2>&1 &
 	echo $! >"$OUT/glance.pid"
 	for i in $(seq 100); do
 		in_ns curl -fsS -o /dev/null "http://127.0.0.1:$GLANCE_PORT/healthcheck" 2>/dev/null && return 0

@@ -48,7 +48,9 @@ in_ns() { ip netns exec "$NS" "$@"; }
 # disk_header DISK FORMAT OUT
 disk_header() {
 	local start=$((ROOT_START / 1048576))
-	qemu-img dd -f "$2" -O raw bs=1M skip="$start" count="$HDR_MB" if="$1" of="$3" 2>/dev/null
+	rm -f "$3"
+	# qemu-img dd counts count= from the start of the input, skipped blocks included
+	qemu-img dd -f "$2" -O raw bs=1M skip="$start" count=$((start + HDR_MB)) if="$1" of="$3"
 }
 
 # JSON field of a file: jget FILE PYEXPR (the JSON is "j")
@@ -65,3 +67,6 @@ m = re.search(r"MK dump:\s*((?:[0-9a-f]{2}\s*)+)", t)
 if m:
     print(hashlib.sha256(bytes.fromhex("".join(m.group(1).split()))).hexdigest())'
 }
+
+# The recovery passphrase as cryptsetup gets it typed: the fixture file's line, no newline.
+recovery_pw() { printf '%s' "$(<"$OUT/recovery")"; }
