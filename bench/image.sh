@@ -45,7 +45,7 @@ BUILD=${COTTER_IMAGE_BUILDDIR:-$SRC/build-image}
 	die "meson setup failed ($T/meson.log)"
 ninja -C "$BUILD" >"$T/ninja.log" 2>&1 || die "building Cotter failed ($T/ninja.log)"
 meson install -C "$BUILD" --no-rebuild --destdir "$T/destdir" >"$T/install.log" 2>&1 || die "meson install failed"
-ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.0.2.2/32 dev lo || die "cannot make the namespace"
+{ ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.0.2.2/32 dev lo; } || die "cannot make the namespace"
 on_exit "ip netns del $NS"
 mkdir -p "$T/keys"
 "$BUILD/server/cotterd" keygen "$T/keys" >/dev/null || die "cotterd keygen failed"
@@ -81,7 +81,7 @@ firstboot() { # firstboot NAME
 	out=$(python3 "$SRC/tests/image/instance.py" --netns "$NS" --disk "$T/$1.raw" --name "$1" \
 		--log "$T/boot-$1.log" --timeout 1500 --require rekey_done --require firstboot_done \
 		--kill-at firstboot_done+1 --expect killed) || die "first boot of $1: $out (log $T/boot-$1.log)"
-	read -r REKEY[$1] FIRSTBOOT[$1] < <(python3 -c '
+	read -r "REKEY[$1]" "FIRSTBOOT[$1]" < <(python3 -c '
 import re, sys
 ev = dict(re.findall(r"(\w+)=([0-9.]+)", sys.argv[1].splitlines()[-1]))
 print("%.1f %.1f" % (float(ev["rekey_done"]) - float(ev["rekey_start"]), float(ev["firstboot_done"])))' "$out")
@@ -110,7 +110,7 @@ md "| small | ${MIB[warm]} | ${BUILD_S[warm]} | warm | ${REKEY[warm]} | $(rate w
 md "| big | ${MIB[big]} | ${BUILD_S[big]} | warm | ${REKEY[big]} | $(rate big) | ${FIRSTBOOT[big]} |"
 md ""
 md "Builds: cotter-image build, one Tang server, Cotter from a meson destdir of this tree. First"
-md "boots: QEMU $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}') TCG, 2 vCPUs, -cpu qemu64,+aes; re-key from \"re-encrypting\" to"
+md "boots: QEMU $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}') TCG, 2 vCPUs, -cpu qemu64; re-key from \"re-encrypting\" to"
 md "\"re-encryption finished\" on the console; first boot done from QEMU's start."
 md ""
 

@@ -25,11 +25,12 @@ build_initramfs() {
 
 prepare_grub() {
 	local g=$R/boot/grub kver
-	kver=$(basename "$(ls -d "$R"/lib/modules/* | tail -n1)")
-	[ -e "$R/boot/vmlinuz-$kver" ] && [ -e "$R/boot/initrd.img-$kver" ] || die "no kernel or initramfs for $kver in /boot"
+	kver=$(find "$R/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
+	{ [ -e "$R/boot/vmlinuz-$kver" ] && [ -e "$R/boot/initrd.img-$kver" ]; } || die "no kernel or initramfs for $kver in /boot"
 	mkdir -p "$g/i386-pc"
 	cp "$R"/usr/lib/grub/i386-pc/*.mod "$R"/usr/lib/grub/i386-pc/*.lst "$R"/usr/lib/grub/i386-pc/boot.img "$g/i386-pc/" ||
 		die "the image has no GRUB for BIOS (grub-pc)"
+	# shellcheck disable=SC2016 # $root is GRUB's
 	printf 'search.fs_uuid %s root\nset prefix=($root)/grub\n' "$BOOT_UUID" >"$g/i386-pc/load.cfg"
 	logged grub-mkimage "grub-mkimage in the image" in_root "$R" grub-mkimage -O i386-pc \
 		-o /boot/grub/i386-pc/core.img -c /boot/grub/i386-pc/load.cfg -p /grub \
@@ -51,6 +52,7 @@ menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class os {
 	initrd	/initrd.img-$kver
 }
 EOF
+	# shellcheck disable=SC2034 # for the manifest (build.sh)
 	KERNEL_VERSION=$kver
 }
 

@@ -42,7 +42,7 @@ build_parse_args() {
 		esac
 		k=${k#--}
 		k=${k//-/_}
-		[[ $k =~ ^[a-z0-9_]+$ ]] && [ -n "${CFG_TYPE[$k]+x}" ] || usage_error "unknown option --${k//_/-}"
+		{ [[ $k =~ ^[a-z0-9_]+$ ]] && [ -n "${CFG_TYPE[$k]+x}" ]; } || usage_error "unknown option --${k//_/-}"
 		FLAGS+=("$k" "$v")
 	done
 	[ -z "$config" ] || config_read_file "$config"
@@ -138,6 +138,7 @@ build_rootfs() {
 	# Downloaded packages are kept in the cache (the image's apt cache is emptied). The
 	# target is a directory: the next steps work in it.
 	local rc=0
+	# shellcheck disable=SC2016 # the hook's $1 is mmdebstrap's
 	"${env[@]}" mmdebstrap --variant=minbase --mode=root --format=directory --components="${CFG[components]//,/ }" \
 		--include="$pkgs" "${opts[@]}" --aptopt='APT::Sandbox::User "root"' \
 		--setup-hook='mkdir -p "$1/var/cache/apt/archives/"' \
@@ -156,7 +157,7 @@ cotter_version() {
 }
 
 build_manifest() {
-	local out=${CFG[output]} seconds kv cfgjson
+	local out=${CFG[output]} seconds cfgjson
 	seconds=$(elapsed "$T_START")
 	# The inputs, as given (no secret among them: the recovery passphrase file is only named).
 	cfgjson=$WORK/config.json
@@ -202,6 +203,7 @@ cmd_build() {
 	[ -z "${CFG[cotter_debs]}" ] || COTTER_FROM="debs ${CFG[cotter_debs]}"
 	[ -z "${CFG[cotter_tree]}" ] || COTTER_FROM="tree ${CFG[cotter_tree]}"
 	say "building ${CFG[output]} (${CFG[suite]}, $((CFG[size] >> 20)) MiB, ${#TANG_URL[@]} Tang server(s), threshold ${CFG[threshold]}, tpm2 at first boot: ${CFG[tpm2]}, Cotter from $COTTER_FROM); work directory $WORK"
+	# shellcheck disable=SC2034 # common.sh's step() counts up to it
 	STEPS=10
 	step "Tang advertisements"
 	fetch_advertisements
@@ -220,6 +222,7 @@ cmd_build() {
 	remove_host_keys
 	build_initramfs
 	prepare_grub
+	# shellcheck disable=SC2016 # dpkg-query's format
 	in_root "$R" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n' >"$WORK/packages.tsv"
 	clean_root
 	step "filesystems"
@@ -235,6 +238,7 @@ cmd_build() {
 	step "manifest"
 	build_manifest
 	step_done
+	# shellcheck disable=SC2034 # common.sh's cleanup() keeps the output
 	DONE=1
 	local sum
 	sum=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["image"]["sha256"], m["image"]["bytes"])' "${CFG[output]}.manifest.json")

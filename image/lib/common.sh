@@ -9,6 +9,7 @@
 PROG=cotter-image
 STEP=0
 STEPS=0
+# shellcheck disable=SC2034 # the commands' total time
 T_START=$(date +%s.%N)
 WORK=
 PARTIAL=() # outputs removed if the command fails

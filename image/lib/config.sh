@@ -172,7 +172,7 @@ config_validate() {
 		CFG[$k]=$(config_check "$k") || exit 1
 	done
 	[[ ${CFG[name]} =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "name: '${CFG[name]}' (letters, digits, . _ + -)"
-	[[ ${CFG[user]} =~ ^[a-z_][a-z0-9_-]*$ ]] && [ "${CFG[user]}" != root ] ||
+	{ [[ ${CFG[user]} =~ ^[a-z_][a-z0-9_-]*$ ]] && [ "${CFG[user]}" != root ]; } ||
 		die "user: '${CFG[user]}' is not a valid user name (and not root)"
 	[[ ${CFG[hostname]} =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]] || die "hostname: '${CFG[hostname]}' is not a host name"
 	[[ ${CFG[suite]} =~ ^[a-z0-9-]+$ ]] || die "suite: '${CFG[suite]}' is not a suite name"
@@ -197,7 +197,7 @@ config_validate() {
 			die "$k: '${CFG[$k]}' holds no SSH public key"
 	done
 	config_parse_tang
-	[ "${CFG[threshold]}" -ge 1 ] && [ "${CFG[threshold]}" -le ${#TANG_URL[@]} ] ||
+	{ [ "${CFG[threshold]}" -ge 1 ] && [ "${CFG[threshold]}" -le ${#TANG_URL[@]} ]; } ||
 		die "threshold ${CFG[threshold]}: must be between 1 and the number of Tang servers (${#TANG_URL[@]})"
 	if [ -n "${CFG[recovery_passphrase_file]}" ]; then
 		local n

@@ -15,8 +15,9 @@ HDR_ROOM=$((32 * MiB))
 disk_layout() {
 	BIOS_START=$MiB
 	BOOT_START=$((2 * MiB))
-	ROOT_START=$((BOOT_START + CFG[boot_size]))
-	ROOT_SIZE=$((CFG[size] - ROOT_START - MiB))
+	local boot_size=${CFG[boot_size]} size=${CFG[size]}
+	ROOT_START=$((BOOT_START + boot_size))
+	ROOT_SIZE=$((size - ROOT_START - MiB))
 	ROOT_SIZE=$((ROOT_SIZE / MiB * MiB))
 	FS_SIZE=$((ROOT_SIZE - HDR_ROOM))
 }
@@ -37,6 +38,7 @@ make_filesystems() {
 	truncate -s "$ROOT_SIZE" "$WORK/root.luks"
 	logged mkfs-root "mkfs.ext4 of /" mkfs.ext4 -F -U "$ROOT_UUID" -L root -d "$R" \
 		"$WORK/root.luks" "$((FS_SIZE / 1024))k"
+	# shellcheck disable=SC2034 # for the manifest (build.sh)
 	ROOTFS_USED=$used
 }
 
@@ -70,7 +72,7 @@ bind_root() {
 		printf '%s' "$BUILD_PASS" | cryptsetup luksAddKey --batch-mode --disable-external-tokens \
 			--key-file - --pbkdf argon2id --pbkdf-memory 262144 --pbkdf-parallel 1 --iter-time "${CFG[recovery_iter_time]}" \
 			"$WORK/root.luks" <(printf '%s' "$rp") >"$WORK/recovery-slot.log" 2>&1 ||
-			{ BUILD_PASS= rp=; die "adding the recovery keyslot failed: $(tail -n1 "$WORK/recovery-slot.log")"; }
+			{ BUILD_PASS='' rp=''; die "adding the recovery keyslot failed: $(tail -n1 "$WORK/recovery-slot.log")"; }
 		rp=
 	fi
 	cryptsetup luksKillSlot --batch-mode --disable-external-tokens "$WORK/root.luks" 0 >"$WORK/kill.log" 2>&1 ||
@@ -93,12 +95,12 @@ bind_root() {
 }
 
 assemble_disk() {
-	local disk=$WORK/disk.raw
+	local disk=$WORK/disk.raw boot_sectors=$((CFG[boot_size] / 512))
 	truncate -s "${CFG[size]}" "$disk"
 	sfdisk -q --no-reread --no-tell-kernel "$disk" >"$WORK/sfdisk.log" 2>&1 <<EOF || die "sfdisk failed: $(tail -n1 "$WORK/sfdisk.log")"
 label: gpt
 start=$((BIOS_START / 512)), size=$((MiB / 512)), type=21686148-6449-6E6F-744E-656564454649, name=bios
-start=$((BOOT_START / 512)), size=$((CFG[boot_size] / 512)), type=linux, name=boot
+start=$((BOOT_START / 512)), size=$boot_sectors, type=linux, name=boot
 start=$((ROOT_START / 512)), size=$((ROOT_SIZE / 512)), type=linux, name=root
 EOF
 	dd if="$WORK/boot.ext4" of="$disk" bs=1M seek=$((BOOT_START / MiB)) conv=notrunc,sparse status=none

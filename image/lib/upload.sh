@@ -51,7 +51,7 @@ cmd_upload() {
 			;;
 		esac
 	done
-	[ -n "$image" ] && [ -n "$name" ] || usage_error "upload needs IMAGE and NAME"
+	{ [ -n "$image" ] && [ -n "$name" ]; } || usage_error "upload needs IMAGE and NAME"
 	[ -f "$image" ] || die "no such image file '$image'"
 	[ -n "$manifest" ] || manifest=$image.manifest.json
 	[ -f "$manifest" ] || die "no manifest '$manifest' (cotter-image build writes IMAGE.manifest.json; or give --manifest)"
@@ -65,7 +65,7 @@ cmd_upload() {
 	read -r size sha256 md5 sha512 < <(python3 "$LIBDIR/imagehelper.py" hashes "$image") || die "cannot read $image"
 	read -r msize msha fmt < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); i=m["image"]; print(i["bytes"], i["sha256"], i["format"])' "$manifest") ||
 		die "'$manifest' is not a cotter-image manifest"
-	[ "$size" = "$msize" ] && [ "$sha256" = "$msha" ] ||
+	{ [ "$size" = "$msize" ] && [ "$sha256" = "$msha" ]; } ||
 		die "$image does not match its manifest (sha256 $sha256, manifest says $msha): not uploading"
 
 	# The manual flow's properties, then Cotter's (from the manifest); --property overrides.

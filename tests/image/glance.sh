@@ -4,7 +4,7 @@
 # own configuration, and `cotter-image upload --cloud` through clouds.yaml.
 
 glance_start() {
-	local g=$OUT/glance i
+	local g=$OUT/glance
 	rm -rf "$g" && mkdir -p "$g/images" "$g/lock"
 	cat >"$g/glance-api.conf" <<EOF
 [DEFAULT]
@@ -56,7 +56,7 @@ EOF
 		nok "glance-manage db_sync failed (log: $g/db_sync.log)" || return 1
 	ip netns exec "$NS" glance-api --config-file "$g/glance-api.conf" >"$g/stdout.log" 2>&1 &
 	echo $! >"$OUT/glance.pid"
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		in_ns curl -fsS -o /dev/null "http://127.0.0.1:$GLANCE_PORT/healthcheck" 2>/dev/null && return 0
 		kill -0 "$(cat "$OUT/glance.pid")" 2>/dev/null || break
 		sleep 0.2

@@ -10,7 +10,7 @@ uuid=$1
 dev=$(readlink -f "/dev/disk/by-uuid/$uuid")
 echo "dev=$dev"
 echo "machine_id=$(cat /etc/machine-id)"
-for f in pending done recovery.jwe initramfs-outdated; do
+for f in pending "done" recovery.jwe initramfs-outdated; do
 	echo "state_${f//[.-]/_}=$([ -e "/var/lib/cotter-image/$f" ] && echo yes || echo no)"
 done
 echo "rekey_unit=$(systemctl is-active cotter-image-rekey.service || true)"
@@ -25,9 +25,9 @@ print("requirements=%s" % ",".join(m["config"].get("requirements", {}).get("mand
 print("data_offset=%s" % m["segments"]["0"]["offset"])'
 echo "dm_table=$(dmsetup table root | cut -d' ' -f1-4)"
 echo "root_fs_bytes=$(tune2fs -l /dev/mapper/root | awk -F: '/^Block count/ { c = $2 } /^Block size/ { s = $2 } END { print c * s }')"
-echo "ssh_host_keys=$(ls /etc/ssh/ssh_host_*_key | wc -l)"
-for k in /etc/ssh/ssh_host_ed25519_key.pub; do echo "ssh_ed25519=$(cut -d' ' -f2 "$k")"; done
-echo "dropbear_host_keys=$(ls /etc/dropbear/initramfs/dropbear_*_host_key 2>/dev/null | wc -l)"
+echo "ssh_host_keys=$(find /etc/ssh -maxdepth 1 -name 'ssh_host_*_key' | wc -l)"
+echo "ssh_ed25519=$(cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub)"
+echo "dropbear_host_keys=$(find /etc/dropbear/initramfs -maxdepth 1 -name 'dropbear_*_host_key' 2>/dev/null | wc -l)"
 echo "initramfs_dropbear_keys=$(lsinitramfs "/boot/initrd.img-$(uname -r)" | grep -c 'dropbear_.*_host_key$' || true)"
 echo "cotter_bindings=$(cotter luks list -d "$dev" | tr '\n' ' ')"
 # A block of a file that never changes, read through the kernel's dm-crypt and from the disk.

@@ -5,6 +5,7 @@ set -uo pipefail
 IMG_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$IMG_TESTS/../.." && pwd)
 CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
+# shellcheck disable=SC2034 # the tests' (scenarios.sh, glance.sh)
 COTTER_IMAGE=$SRCDIR/image/cotter-image
 
 log() { printf '[image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -12,6 +13,7 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 
 # A failed check: one line saying why (the IMAGETEST line's reason); returns 1.
 nok() {
+	# shellcheck disable=SC2034 # check.sh's
 	WHY=$1
 	log "  FAILED: $1"
 	return 1
