@@ -232,7 +232,7 @@ guest_is() {
 # What first boot must have left, seen from inside: the instance's own binding and keys.
 check_first_boot_done() { # check_first_boot_done FILE
 	local f=$1
-	guest_is "$f" guest_check done || return 1
+	guest_is "$f" guest_check "done" || return 1
 	guest_is "$f" state_done yes && guest_is "$f" state_pending no && guest_is "$f" state_recovery_jwe no || return 1
 	guest_is "$f" rekey_unit active && guest_is "$f" token_types clevis && guest_is "$f" requirements "" || return 1
 	[ "$(sed -n 's/^keyslots=//p' "$f" | tr ',' '\n' | wc -l)" = 2 ] || nok "not 2 keyslots (the binding's and the recovery passphrase's): $(grep ^keyslots= "$f")" || return 1
@@ -248,7 +248,7 @@ check_first_boot_done() { # check_first_boot_done FILE
 t_first_boot() {
 	needs inspect || return 1
 	instance_prepare a
-	instance_boot a 1 900 --require cotter_pass --require unlocked --require rekey_done --require firstboot_done \
+	instance_boot a 1 1500 --require cotter_pass --require unlocked --require rekey_done --require firstboot_done \
 		--forbid firstboot_failed --run-at firstboot_done+2 "$OUT/check-a $OUT/a-guest1.txt" --require power_off || return 1
 	check_first_boot_done "$OUT/a-guest1.txt" || return 1
 	ok "re-key: $(grep -o 'cotter-image: re-encryption finished in [0-9]* s' "$OUT/a-boot1.log" | head -n1)"
@@ -259,14 +259,16 @@ t_power_cut() {
 	needs inspect || return 1
 	# b's disk is larger than the image's: first boot grows the root into it
 	instance_prepare b 256
-	instance_boot b 1 900 --require cotter_pass --require rekey_start --kill-at rekey_progress+1 --expect killed \
+	# killed once part of the volume is re-encrypted (cryptsetup's first line says 0 %)
+	instance_boot b 1 1200 --require cotter_pass --require rekey_start \
+		--event 'rekey_midway=cotter-image: re-encryption [1-9][0-9]*\.[0-9]+ ?%' --kill-at rekey_midway+1 --expect killed \
 		--forbid firstboot_done || return 1
 	disk_header "$OUT/b.raw" raw "$OUT/b-hdr-cut.part"
 	cryptsetup luksDump --disable-external-tokens --dump-json-metadata "$OUT/b-hdr-cut.part" >"$OUT/b-luks-cut.json"
 	jget "$OUT/b-luks-cut.json" 'j["config"].get("requirements", {}).get("mandatory", [])' | grep -q online-reencrypt ||
 		nok "the header of the killed instance shows no re-encryption in progress" || return 1
 	ok "killed at $(grep -o 're-encryption [0-9.]*%' "$OUT/b-boot1.log" | tail -n1): the header says a re-encryption is in progress"
-	instance_boot b 2 900 --require cotter_pass --require unlocked --require rekey_resume --require firstboot_done \
+	instance_boot b 2 1500 --require cotter_pass --require unlocked --require rekey_resume --require firstboot_done \
 		--forbid firstboot_failed --run-at firstboot_done+2 "$OUT/check-b $OUT/b-guest2.txt" --require power_off || return 1
 	check_first_boot_done "$OUT/b-guest2.txt" || return 1
 	ok "the next boot unlocked the half re-encrypted root with nobody at the console and finished the re-key"
@@ -340,11 +342,11 @@ t_keys() {
 t_second_boot() {
 	needs first-boot power-cut || return 1
 	server_stop a
-	instance_boot a 2 600 --require cotter_pass --require unlocked --forbid firstboot_start --require login \
+	instance_boot a 2 900 --require cotter_pass --require unlocked --forbid firstboot_start --require login \
 		--run-at login+1 "$OUT/ssh-a sudo systemctl poweroff" --require power_off || { server_start a; return 1; }
 	server_start a || nok "cotterd a did not start again" || return 1
 	ok "instance a unlocked again with Tang server a down (its TPM and server b)"
-	instance_boot b 3 600 --require cotter_pass --require unlocked --forbid firstboot_start --require login \
+	instance_boot b 3 900 --require cotter_pass --require unlocked --forbid firstboot_start --require login \
 		--run-at login+1 "$OUT/ssh-b sudo systemctl poweroff" --require power_off || return 1
 	ok "instance b unlocked again"
 }
