@@ -1,5 +1,6 @@
 #!/bin/bash
-# The cotter-image test suite (`make check-image`; part of `make check` and CI).
+# The cotter-image test suite (`make check-image`; make check and CI run the tests that boot
+# nothing: cli build inspect upload).
 #
 # Usage: tests/image/check.sh [TEST...]   (default: all, in order; a test needing one that was
 #                                         not run fails saying so)
@@ -38,7 +39,7 @@ PORT_A=7611 PORT_B=7612 GLANCE_PORT=9292
 URL_A=http://10.0.2.2:$PORT_A URL_B=http://10.0.2.2:$PORT_B
 IMAGE=$OUT/image.qcow2
 HDR_MB=17
-declare -A RESULT=() SECS=()
+declare -A RESULT=()
 WHY=
 
 cleanup() {
@@ -55,7 +56,6 @@ trap cleanup EXIT
 
 record() { # record TEST PASS|FAIL SECONDS
 	RESULT[$1]=$2
-	SECS[$1]=$3
 	if [ "$2" = PASS ]; then
 		echo "IMAGETEST image/$1 PASS $3"
 	else
@@ -64,8 +64,8 @@ record() { # record TEST PASS|FAIL SECONDS
 }
 
 run_test() { # run_test NAME: runs t_NAME, records its result
-	local t t0=$(date +%s.%N)
-	t=$1
+	local t=$1 t0
+	t0=$(date +%s.%N)
 	WHY=
 	log "test $t"
 	if "t_${t//-/_}" >>"$OUT/$t.log" 2>&1; then
@@ -108,8 +108,8 @@ setup() {
 	case $INSTALL in
 	tree)
 		rm -rf "$OUT/destdir"
-		meson install -C "$BUILD" --no-rebuild --destdir "$OUT/destdir" >"$OUT/install.log" 2>&1 &&
-			[ -x "$OUT/destdir/usr/bin/cotter" ] ||
+		{ meson install -C "$BUILD" --no-rebuild --destdir "$OUT/destdir" >"$OUT/install.log" 2>&1 &&
+			[ -x "$OUT/destdir/usr/bin/cotter" ]; } ||
 			{ WHY="meson install put no usr/bin/cotter into $OUT/destdir (log: $OUT/install.log)"; return 1; }
 		COTTER_SOURCE="cotter_tree = $OUT/destdir"
 		;;
@@ -120,7 +120,7 @@ setup() {
 	*) WHY="COTTER_IMAGE_INSTALL must be tree or debs:DIR, not '$INSTALL'"; return 1 ;;
 	esac
 	SSH_KEY=$(test_ssh_key) || { WHY="ssh-keygen failed"; return 1; }
-	ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.0.2.2/32 dev lo ||
+	{ ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.0.2.2/32 dev lo; } ||
 		{ WHY="cannot create the network namespace $NS"; return 1; }
 	for s in a b; do
 		mkdir -p "$OUT/keys-$s"
@@ -129,7 +129,7 @@ setup() {
 	done
 	THP_A=$("$COTTERD" show-keys "$OUT/keys-a") THP_B=$("$COTTERD" show-keys "$OUT/keys-b")
 	# The build host here can't reach the namespace: the advertisements go in as files.
-	in_ns curl -fsS -o "$OUT/adv-a.jws" "$URL_A/adv" && in_ns curl -fsS -o "$OUT/adv-b.jws" "$URL_B/adv" ||
+	{ in_ns curl -fsS -o "$OUT/adv-a.jws" "$URL_A/adv" && in_ns curl -fsS -o "$OUT/adv-b.jws" "$URL_B/adv"; } ||
 		{ WHY="cannot fetch the advertisements"; return 1; }
 	# A fixture: the recovery passphrase the image is built with.
 	printf 'cotter-image test recovery %s\n' "$(head -c 12 /dev/urandom | base64)" >"$OUT/recovery"
