@@ -20,12 +20,12 @@
 #
 # Boots alternate: each round runs tests/vm/run.sh once for Cotter (one boot of each variant)
 # and once for clevis, so a drift of the host hits both.
-# Usage: bench/boot.sh [BUILD_DIR]   (BUILD_DIR is ignored: run.sh builds Cotter with
-#                                     --prefix=/usr in build-vm, or $COTTER_VM_BUILDDIR)
+# Usage: bench/boot.sh [BUILD_DIR]   (BUILD_DIR is ignored: Cotter's Debian packages are built
+#                                     once here, or taken from $COTTER_VM_DEBS)
 # Env:   BENCH_BOOTS           boots per variant (default 3)
 #        BENCH_BOOT_CLEVIS_SSS 1: also boot clevis on sss-dead and sss-blackhole (information)
 #        BENCH_BOOT_RESULTS    results file (default bench/results/YYYY-MM-DD-boot.md)
-#        COTTER_VM_CACHE, COTTER_VM_BUILDDIR: see tests/vm/run.sh
+#        COTTER_VM_CACHE, COTTER_VM_DEBS: see tests/vm/run.sh
 # Runs as root (network namespaces), one QEMU at a time.
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -51,6 +51,13 @@ T0=$(date +%s)
 cotter_variants=(unlock sss-dead sss-blackhole)
 clevis_variants=(unlock)
 [ "$CLEVIS_SSS" = 1 ] && clevis_variants+=(sss-dead sss-blackhole)
+
+# The guests install Cotter from its packages: built once for every run.sh.
+if [ -z "${COTTER_VM_DEBS:-}" ]; then
+	sh "$SRC/debian/build-debs.sh" "$T/debs" >"$T/build-debs.log" 2>&1 ||
+		die "building Cotter's packages failed (log: $T/build-debs.log)"
+	export COTTER_VM_DEBS=$T/debs
+fi
 
 # One run.sh per implementation and round; its results.txt lines are collected in all.txt.
 : >"$T/all.txt"
@@ -105,6 +112,7 @@ for name, d in sorted(out.items()):
 PY
 )
 declare -A N FAILED UNLOCK KERNEL RECOVER ALL
+# shellcheck disable=SC2034 # read through the nameref of get()
 while read -r name n f u k rc all; do
 	N[$name]=$n FAILED[$name]=$f UNLOCK[$name]=$u KERNEL[$name]=$k RECOVER[$name]=$rc ALL[$name]=$all
 done <<<"$stats"

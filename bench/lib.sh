@@ -90,6 +90,7 @@ info() {
 # Timings shared by the whole-process benchmarks: OK[NAME]=1 marks a command whose correctness
 # check passed (only those are timed); bench() fills MED[NAME] (median ms) and NRUNS[NAME].
 # RUNS and WARMUP are set by the script.
+# shellcheck disable=SC2034 # MED and NRUNS are for the scripts that source this file
 declare -A OK MED NRUNS
 ROUNDS=${BENCH_ROUNDS:-3}
 # bench GROUP [NETNS] -- NAME CMD [NAME CMD...]: hyperfine the commands whose OK[NAME] is 1, in
@@ -107,12 +108,13 @@ bench() {
 		args+=(-n "$name" "$cmd")
 	done
 	[ ${#args[@]} -gt 0 ] || return 0
-	per=$(((RUNS + ROUNDS - 1) / ROUNDS))
+	per=$((((${RUNS:?set by the script}) + ROUNDS - 1) / ROUNDS))
 	for r in $(seq 1 "$ROUNDS"); do
 		(cd "$BENCH_TMP" && "${pre[@]}" hyperfine --style basic --warmup "$WARMUP" --runs "$per" \
 			--export-json "$BENCH_TMP/$group.$r.json" "${args[@]}" >>"$BENCH_TMP/$group.hf" 2>&1) ||
 			{ echo "  hyperfine $group failed: $(tail -5 "$BENCH_TMP/$group.hf")" >&2; return 0; }
 	done
+	# shellcheck disable=SC2034 # MED and NRUNS are read by the scripts
 	while read -r n med cnt; do
 		MED[$n]=$med
 		NRUNS[$n]=$cnt

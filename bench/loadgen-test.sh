@@ -35,13 +35,13 @@ U=http://127.0.0.1:$PORT
 echo "ok: keep-alive counts 300 answered requests"
 
 "$LOADGEN" -c 4 -n 100 -w 0 -d 20 -N "$U/adv" >"$T/nc" || fail "new-connection run failed: $(cat "$T/nc")"
-[ "$(rget "$T/nc" ok)" = 100 ] && grep -q 'mode=newconn' "$T/nc" || fail "new-connection: $(cat "$T/nc")"
+{ [ "$(rget "$T/nc" ok)" = 100 ] && grep -q 'mode=newconn' "$T/nc"; } || fail "new-connection: $(cat "$T/nc")"
 echo "ok: new connection per request counts 100 answered requests"
 
 "$LOADGEN" -c 2 -n 50 -w 0 -d 20 "$U/nothing-here" >"$T/404"
 rc=$?
 [ $rc = 3 ] || fail "404s must make the exit status 3, got $rc"
-grep -q 'statuses: 404=50$' "$T/404" && [ "$(rget "$T/404" errors)" = 50 ] ||
+{ grep -q 'statuses: 404=50$' "$T/404" && [ "$(rget "$T/404" errors)" = 50 ]; } ||
 	fail "404s must be counted as errors: $(cat "$T/404")"
 echo "ok: non-200 answers are errors"
 
@@ -52,13 +52,13 @@ grep -qE 'statuses: (400|404)=20$' "$T/post" || fail "POST: $(cat "$T/post")"
 echo "ok: POST with a body"
 
 "$LOADGEN" --idle 40 --hold 0.3 "$U/adv" >"$T/idle" || fail "idle run failed: $(cat "$T/idle")"
-grep -q '^READY' "$T/idle" && [ "$(rget "$T/idle" open_at_end)" = 40 ] || fail "idle: $(cat "$T/idle")"
+{ grep -q '^READY' "$T/idle" && [ "$(rget "$T/idle" open_at_end)" = 40 ]; } || fail "idle: $(cat "$T/idle")"
 echo "ok: 40 idle connections held open"
 
 kill "$PID" && wait "$PID" 2>/dev/null
 PID=
 "$LOADGEN" -c 2 -d 0.3 -w 0 "$U/adv" >"$T/dead"
 rc=$?
-[ $rc = 3 ] && [ "$(rget "$T/dead" ok)" = 0 ] && [ "$(rget "$T/dead" errors)" -gt 0 ] ||
+{ [ $rc = 3 ] && [ "$(rget "$T/dead" ok)" = 0 ] && [ "$(rget "$T/dead" errors)" -gt 0 ]; } ||
 	fail "a refused port must give errors and exit 3 (rc $rc): $(cat "$T/dead")"
 echo "ok: refused connections are errors"

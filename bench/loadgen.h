@@ -67,6 +67,6 @@ extern struct loadgen G;
 
 uint64_t now_ns(void);
 void *worker_main(void *arg);
-void die(const char *msg);
+__attribute__((noreturn)) void die(const char *msg);
 
 #endif

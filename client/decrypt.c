@@ -8,9 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cotter.h"
+#include "cli.h"
 #include "cotter/cotter.h"
-#include "util.h"
 
 /* A JWE grows by 4/3 per level of sss nesting; this leaves room for a few. */
 #define MAX_JWE ((size_t)COTTER_MAX_PLAINTEXT * 4)
@@ -21,7 +20,7 @@ static void usage(FILE *f)
 		"Usage: %s decrypt < JWE > PLAINTEXT\n\n"
 		"Decrypts a compact JWE made by '%s encrypt' or 'clevis encrypt' (any pin).\n"
 		"The pin is taken from the JWE; unknown pins run clevis-decrypt-PIN from PATH.\n",
-		prog_name, prog_name);
+		PROG_NAME, PROG_NAME);
 }
 
 int cmd_decrypt(int argc, char *argv[])
@@ -38,28 +37,28 @@ int cmd_decrypt(int argc, char *argv[])
 		return EXIT_OK;
 	}
 	if (argc > 1) {
-		fprintf(stderr, "%s decrypt: unexpected argument '%s'\n\n", prog_name, argv[1]);
+		fprintf(stderr, "%s decrypt: unexpected argument '%s'\n\n", PROG_NAME, argv[1]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (isatty(STDIN_FILENO)) {
 		fprintf(stderr, "%s decrypt: the JWE is read from stdin, which is a terminal\n\n",
-			prog_name);
+			PROG_NAME);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((jwe = cli_read_text(STDIN_FILENO, MAX_JWE, &len)) == NULL) {
-		fprintf(stderr, "%s decrypt: cannot read the JWE: %s\n", prog_name,
+		fprintf(stderr, "%s decrypt: cannot read the JWE: %s\n", PROG_NAME,
 			errno == EFBIG ? "larger than the limit" : strerror(errno));
 		goto out;
 	}
 	if (cotter_decrypt(jwe, len, &opts, &pt, &ptlen, &err) != 0) {
-		fprintf(stderr, "%s decrypt: %s\n", prog_name, err.msg);
+		fprintf(stderr, "%s decrypt: %s\n", PROG_NAME, err.msg);
 		goto out;
 	}
 	if (cotter_write_all(STDOUT_FILENO, pt, ptlen) != 0) {
-		fprintf(stderr, "%s decrypt: cannot write the plaintext: %s\n", prog_name,
+		fprintf(stderr, "%s decrypt: cannot write the plaintext: %s\n", PROG_NAME,
 			strerror(errno));
 		goto out;
 	}

@@ -7,9 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cotter.h"
+#include "cli.h"
 #include "cotter/cotter.h"
-#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -23,7 +22,60 @@ static void usage(FILE *f)
 		"'{\"t\":2,\"pins\":{\"tang\":[{\"url\":\"...\"},{\"url\":\"...\"}]}}'\n"
 		"  -y      trust the Tang advertisement without asking\n\n"
 		"See %s(1) for every configuration key.\n",
-		prog_name, prog_name);
+		PROG_NAME, PROG_NAME);
+}
+
+/* PIN and CONFIG, and -y: 0, or -1 when cmd_encrypt must return *ret now (-h, usage). */
+static int parse_args(int argc, char *argv[], const char *pos[2], struct cotter_opts *opts,
+		      int *ret)
+{
+	int npos = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-y") == 0) {
+			opts->assume_yes = true;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			*ret = EXIT_OK;
+			return -1;
+		} else if (argv[i][0] == '-' && npos < 2 && argv[i][1] != '\0') {
+			fprintf(stderr, "%s encrypt: unknown option '%s'\n\n", PROG_NAME, argv[i]);
+			goto usage;
+		} else if (npos < 2) {
+			pos[npos++] = argv[i];
+		} else {
+			fprintf(stderr, "%s encrypt: unexpected argument '%s'\n\n", PROG_NAME,
+				argv[i]);
+			goto usage;
+		}
+	}
+	if (npos == 2 && !isatty(STDIN_FILENO))
+		return 0;
+	if (npos == 2)
+		fprintf(stderr,
+			"%s encrypt: the plaintext is read from stdin, which is a terminal\n\n",
+			PROG_NAME);
+usage:
+	usage(stderr);
+	*ret = EXIT_USAGE;
+	return -1;
+}
+
+/* CONFIG as a JSON object; prints why not. */
+static json_t *read_config(const char *text)
+{
+	json_error_t jerr;
+	json_t *config = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	const char *why = config == NULL ? jerr.text : "not a JSON object";
+	char shown[4 * JSON_ERROR_TEXT_LENGTH];
+
+	if (json_is_object(config))
+		return config;
+	/* jansson's text quotes the input near the error */
+	cotter_escape(shown, sizeof(shown), why, strlen(why));
+	fprintf(stderr, "%s encrypt: configuration is malformed: %s\n", PROG_NAME, shown);
+	json_decref(config);
+	return NULL;
 }
 
 int cmd_encrypt(int argc, char *argv[])
@@ -33,59 +85,28 @@ int cmd_encrypt(int argc, char *argv[])
 	struct cotter_error err = {0};
 	const char *pos[2] = {0};
 	json_t *config = NULL;
-	json_error_t jerr;
 	char *jwe = NULL;
-	int npos = 0, ret = EXIT_FAIL;
+	int ret = EXIT_FAIL;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-y") == 0) {
-			opts.assume_yes = true;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		} else if (argv[i][0] == '-' && npos < 2 && argv[i][1] != '\0') {
-			fprintf(stderr, "%s encrypt: unknown option '%s'\n\n", prog_name, argv[i]);
-			usage(stderr);
-			return EXIT_USAGE;
-		} else if (npos < 2) {
-			pos[npos++] = argv[i];
-		} else {
-			fprintf(stderr, "%s encrypt: unexpected argument '%s'\n\n", prog_name,
-				argv[i]);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (npos != 2 || isatty(STDIN_FILENO)) {
-		if (npos == 2)
-			fprintf(stderr,
-				"%s encrypt: the plaintext is read from stdin, which is a "
-				"terminal\n\n",
-				prog_name);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	config = json_loads(pos[1], JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(config)) {
-		fprintf(stderr, "%s encrypt: configuration is malformed: %s\n", prog_name,
-			config == NULL ? jerr.text : "not a JSON object");
+	if (parse_args(argc, argv, pos, &opts, &ret) != 0)
+		return ret;
+	if ((config = read_config(pos[1])) == NULL)
 		goto out;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if (cli_read_secret(STDIN_FILENO, COTTER_MAX_PLAINTEXT, &pt) != 0) {
-		fprintf(stderr, "%s encrypt: cannot read the plaintext: %s\n", prog_name,
+		fprintf(stderr, "%s encrypt: cannot read the plaintext: %s\n", PROG_NAME,
 			errno == EFBIG	  ? "larger than the limit"
 			: errno == ENOMEM ? "out of locked memory for secrets"
 					  : strerror(errno));
 		goto out;
 	}
 	if (cotter_encrypt(pos[0], config, pt.data, pt.len, &opts, &jwe, &err) != 0) {
-		fprintf(stderr, "%s encrypt: %s\n", prog_name, err.msg);
+		fprintf(stderr, "%s encrypt: %s\n", PROG_NAME, err.msg);
 		ret = err.code == COTTER_E_USAGE ? EXIT_USAGE : EXIT_FAIL;
 		goto out;
 	}
 	if (cotter_write_all(STDOUT_FILENO, jwe, strlen(jwe)) != 0) {
-		fprintf(stderr, "%s encrypt: cannot write the JWE: %s\n", prog_name,
+		fprintf(stderr, "%s encrypt: cannot write the JWE: %s\n", PROG_NAME,
 			strerror(errno));
 		goto out;
 	}

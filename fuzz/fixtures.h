@@ -23,6 +23,7 @@
 #define FIXTURE_TEST_ONLY_DIR_KEY                                                                  \
 	"{\"k\":\"LD5Z7SWhzZBG2FGShOA8u4t7V8ljMT6otuJpjoQdHbM\",\"kty\":\"oct\"}"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #endif

@@ -41,6 +41,7 @@ int main(int argc, char **argv)
 	int i, n = 0, bad = 0;
 	DIR *d;
 
+	LLVMFuzzerInitialize(&argc, &argv);
 	for (i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) != 0) {
 			fprintf(stderr, "replay: %s: not found\n", argv[i]);

@@ -40,7 +40,7 @@ show() {
 for t in cryptsetup:cryptsetup-bin clevis:clevis-luks python3:python3; do
 	command -v "${t%%:*}" >/dev/null || fail "'${t%%:*}' is needed: apt-get install ${t#*:}"
 done
-[ -x "$COTTERD" ] && [ -x "$COTTER" ] || fail "build first (no cotterd/cotter in $B)"
+{ [ -x "$COTTERD" ] && [ -x "$COTTER" ]; } || fail "build first (no cotterd/cotter in $B)"
 
 step "A cotterd with fresh keys"
 mkdir "$D/db"

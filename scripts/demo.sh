@@ -116,7 +116,7 @@ demo_server() {
 	show "cotterd rotate db" || fail "cotterd rotate failed"
 	show "ls -A db" || fail "ls failed"
 	NEW_THP=$(cd "$DEMO" && "$COTTERD" show-keys db | head -1) || fail "show-keys failed"
-	[ -n "$NEW_THP" ] && [ "$NEW_THP" != "$THP" ] || fail "rotation did not change the signing key"
+	{ [ -n "$NEW_THP" ] && [ "$NEW_THP" != "$THP" ]; } || fail "rotation did not change the signing key"
 
 	step "cotterd picks the new key set up by itself (inotify), no restart"
 	local adv=""

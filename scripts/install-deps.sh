@@ -5,21 +5,32 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libmicrohttpd-dev
  libcurl4-openssl-dev libcryptsetup-dev libluksmeta-dev libtss2-dev libcmocka-dev libsystemd-dev"
-# Reference implementations (interop peers and test oracles) and test tools.
+# Reference implementations (interop peers and test oracles), test tools, and the linters of
+# tests/lint (gcc's -fanalyzer comes with gcc).
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
- socat curl python3 python3-cryptography openssl iproute2 procps util-linux systemd jq"
+ socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
+ shellcheck clang-format"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
+# Debian packages (make deb) and their tests in containers (tests/debian); the VM images are
+# made from the packages too.
+DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
+FUZZ="clang libfuzzer-14-dev libclang-rt-14-dev"
 # cotter-image and its tests: the build host's tools, and a real Glance (glance-api without
 # Keystone) with the openstack client for the upload.
-IMAGE="$VM qemu-utils fdisk cryptsetup-bin curl python3-cryptography glance-api python3-openstackclient"
+IMAGE="$VM qemu-utils fdisk cryptsetup-bin curl python3-cryptography swtpm glance-api python3-openstackclient"
 
 want="$BUILD $TEST"
-case "${1:-}" in
-bench) want="$want $BENCH" ;;
-vm) want="$want $VM" ;;
-image) want="$want $IMAGE" ;;
-esac
+for group in "$@"; do
+	case "$group" in
+	bench) want="$want $BENCH" ;;
+	vm) want="$want $VM $DEB" ;;
+	deb) want="$want $DEB" ;;
+	fuzz) want="$want $FUZZ" ;;
+	image) want="$want $IMAGE" ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb, fuzz, image)" >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 for p in $want; do

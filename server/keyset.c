@@ -232,28 +232,30 @@ static int add_key(struct keyset *ks, struct loading *ld, const char *name, json
 	return 0;
 }
 
-static struct MHD_Response *make_response(char *body, const char *ctype, struct cotter_error *err)
+/* The response owns body (freed with it); out keeps a pointer to it for variants. */
+static int make_response(char *body, const char *ctype, struct canned *out,
+			 struct cotter_error *err)
 {
+	size_t len = strlen(body);
 	struct MHD_Response *r;
 
-	r = MHD_create_response_from_buffer_with_free_callback(strlen(body), body, free);
+	r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
 	if (r == NULL) {
 		free(body);
-		cotter_error_set(err, COTTER_E_NOMEM, "cannot create response");
-		return NULL;
+		return cotter_error_set(err, COTTER_E_NOMEM, "cannot create response");
 	}
 	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) {
 		MHD_destroy_response(r);
-		cotter_error_set(err, COTTER_E_NOMEM, "cannot create response");
-		return NULL;
+		return cotter_error_set(err, COTTER_E_NOMEM, "cannot create response");
 	}
-	return r;
+	*out = (struct canned){.resp = r, .body = body, .len = len, .ctype = ctype};
+	return 0;
 }
 
 /* Signs payload with signers (plus extra when not NULL) and serializes the JWS as Tang:
  * jansson's default separators, members sorted (payload, protected, signature(s)). */
-static struct MHD_Response *sign_adv(const char *payload, const json_t **signers, size_t n,
-				     const json_t *extra, struct cotter_error *err)
+static int sign_adv(const char *payload, const json_t **signers, size_t n, const json_t *extra,
+		    struct canned *out, struct cotter_error *err)
 {
 	json_t *tmpl = NULL, *jws = NULL;
 	char *body = NULL;
@@ -272,7 +274,7 @@ static struct MHD_Response *sign_adv(const char *payload, const json_t **signers
 out:
 	json_decref(tmpl);
 	json_decref(jws);
-	return body != NULL ? make_response(body, "application/jose+json", err) : NULL;
+	return body != NULL ? make_response(body, "application/jose+json", out, err) : -1;
 }
 
 static int build_adv(struct keyset *ks, struct loading *ld, struct cotter_error *err)
@@ -304,15 +306,12 @@ static int build_adv(struct keyset *ks, struct loading *ld, struct cotter_error 
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((ks->adv = sign_adv(text, signers, n, NULL, err)) == NULL)
+	if (sign_adv(text, signers, n, NULL, &ks->adv, err) < 0)
 		goto out;
-	for (i = 0; i < ks->nkeys; i++) {
-		if (!ks->keys[i].can_sign)
-			continue;
-		ks->keys[i].adv = sign_adv(text, signers, n, ld->jwks[i], err);
-		if (ks->keys[i].adv == NULL)
+	for (i = 0; i < ks->nkeys; i++)
+		if (ks->keys[i].can_sign &&
+		    sign_adv(text, signers, n, ld->jwks[i], &ks->keys[i].adv, err) < 0)
 			goto out;
-	}
 	ret = 0;
 out:
 	free(text);
@@ -441,11 +440,11 @@ void keyset_unref(struct keyset *ks)
 	for (size_t i = 0; ks->keys != NULL && i < ks->nkeys; i++) {
 		free(ks->keys[i].file);
 		cotter_ec_key_free(&ks->keys[i].ec);
-		if (ks->keys[i].adv != NULL)
-			MHD_destroy_response(ks->keys[i].adv);
+		if (ks->keys[i].adv.resp != NULL)
+			MHD_destroy_response(ks->keys[i].adv.resp);
 	}
-	if (ks->adv != NULL)
-		MHD_destroy_response(ks->adv);
+	if (ks->adv.resp != NULL)
+		MHD_destroy_response(ks->adv.resp);
 	free(ks->keys);
 	free(ks->thp);
 	free(ks);

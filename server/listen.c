@@ -20,7 +20,9 @@
 
 #include "cotterd.h"
 
-#define BACKLOG 1024
+/* a burst of connections (a rack booting, a flood being reset) must not overflow the queue;
+ * the kernel caps it at net.core.somaxconn */
+#define BACKLOG 4096
 
 static int bind_listen(const struct sockaddr *sa, socklen_t sl, int v6only, const char *what,
 		       struct cotter_error *err)
@@ -120,22 +122,43 @@ int listen_start(int fd, struct cotter_error *err)
 	return 0;
 }
 
-int listen_systemd(int **fds, struct cotter_error *err)
+/* Whether the i-th of the colon-separated LISTEN_FDNAMES is "https". */
+static bool named_https(const char *names, int i)
+{
+	const char *p = names;
+
+	for (; p != NULL && i > 0; i--)
+		if ((p = strchr(p, ':')) != NULL)
+			p++;
+	return p != NULL && strncmp(p, "https", 5) == 0 && (p[5] == '\0' || p[5] == ':');
+}
+
+int listen_systemd(int **fds, bool **tls, struct cotter_error *err)
 {
 	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	char *names = getenv("LISTEN_FDNAMES") != NULL ? strdup(getenv("LISTEN_FDNAMES")) : NULL;
 	long count;
 	int i;
 
 	*fds = NULL;
-	if (pid == NULL || n == NULL || strtol(pid, NULL, 10) != (long)getpid())
+	*tls = NULL;
+	if (pid == NULL || n == NULL || strtol(pid, NULL, 10) != (long)getpid()) {
+		free(names);
 		return 0;
+	}
 	count = strtol(n, NULL, 10);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (count <= 0 || count > 64)
+	if (count <= 0 || count > 64) {
+		free(names);
 		return 0;
-	if ((*fds = calloc((size_t)count, sizeof(**fds))) == NULL) {
+	}
+	if ((*fds = calloc((size_t)count, sizeof(**fds))) == NULL ||
+	    (*tls = calloc((size_t)count, sizeof(**tls))) == NULL) {
+		free(*fds);
+		*fds = NULL;
+		free(names);
 		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		return -1;
 	}
@@ -147,7 +170,10 @@ int listen_systemd(int **fds, struct cotter_error *err)
 		    (l = sizeof(acc), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0) ||
 		    !acc) {
 			free(*fds);
+			free(*tls);
+			free(names);
 			*fds = NULL;
+			*tls = NULL;
 			cotter_error_set(
 			    err, COTTER_E_USAGE,
 			    "socket activation: fd %d is not a listening stream socket "
@@ -158,7 +184,9 @@ int listen_systemd(int **fds, struct cotter_error *err)
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		(*fds)[i] = fd;
+		(*tls)[i] = named_https(names, i);
 	}
+	free(names);
 	return (int)count;
 }
 

@@ -17,6 +17,7 @@
 bool log_quiet;
 
 #define LOG_PATH_MAX 256
+#define LOG_LINE_MAX 1024
 
 static size_t stamp(char *buf, size_t sz)
 {
@@ -31,21 +32,34 @@ static size_t stamp(char *buf, size_t sz)
 	return n < sz ? n : sz - 1;
 }
 
-static void emit(char *line, size_t n, size_t sz)
+/* Terminates the line and writes it; any byte outside printable ASCII that reached it (from
+ * a client, a file name, a library message) is written as \xHH, so a log line can never move
+ * the cursor, clear a terminal or forge another line. */
+static void emit(const char *line, size_t n)
 {
+	char out[LOG_LINE_MAX * 4 + 2];
+	size_t o = 0;
 	ssize_t w;
 
-	if (n >= sz - 1)
-		n = sz - 2;
-	line[n++] = '\n';
+	for (size_t i = 0; i < n && o < LOG_LINE_MAX * 4; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c >= 0x20 && c < 0x7f) {
+			out[o++] = (char)c;
+		} else {
+			snprintf(out + o, 5, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	out[o++] = '\n';
 	do
-		w = write(STDERR_FILENO, line, n);
+		w = write(STDERR_FILENO, out, o);
 	while (w < 0 && errno == EINTR);
 }
 
 void log_msg(const char *fmt, ...)
 {
-	char line[1024];
+	char line[LOG_LINE_MAX];
 	size_t n;
 	va_list ap;
 	int r;
@@ -57,24 +71,28 @@ void log_msg(const char *fmt, ...)
 	va_end(ap);
 	if (r > 0)
 		n += (size_t)r;
-	emit(line, n, sizeof(line));
+	emit(line, n < sizeof(line) ? n : sizeof(line) - 1);
 }
 
 void log_sanitize(const char *in, char *out, size_t outsz)
 {
 	size_t i, n = 0;
 
-	if (outsz < 4)
+	if (outsz < 8)
 		return;
 	for (i = 0; in[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)in[i];
+		size_t need = (c > 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
 
-		if (n + 1 >= outsz) {
-			memcpy(out + outsz - 4, "...", 3);
-			n = outsz - 1;
+		if (n + need + 4 > outsz) { /* room for "..." and the terminator */
+			memcpy(out + n, "...", 3);
+			n += 3;
 			break;
 		}
-		out[n++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
+		if (need == 1)
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, outsz - n, "\\x%02x", c);
 	}
 	out[n] = '\0';
 }
@@ -82,7 +100,7 @@ void log_sanitize(const char *in, char *out, size_t outsz)
 void log_request(const char *peer, const char *method, const char *path, unsigned status,
 		 const char *kid)
 {
-	char line[LOG_PATH_MAX * 2 + 256];
+	char line[LOG_LINE_MAX];
 	char m[16];
 	size_t n;
 	int r;
@@ -95,5 +113,5 @@ void log_request(const char *peer, const char *method, const char *path, unsigne
 		     path != NULL ? path : "-", status, kid != NULL && *kid ? kid : "-");
 	if (r > 0)
 		n += (size_t)r;
-	emit(line, n, sizeof(line));
+	emit(line, n < sizeof(line) ? n : sizeof(line) - 1);
 }

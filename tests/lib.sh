@@ -47,8 +47,8 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 PY
 }
 wait_port() {
-	local port=$1 host=${2:-127.0.0.1} i
-	for i in $(seq 1 100); do
+	local port=$1 host=${2:-127.0.0.1}
+	for _ in $(seq 1 100); do
 		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
 		sleep 0.1
 	done
@@ -64,6 +64,7 @@ start_cotterd() {
 	wait_port "$PORT"
 }
 TANGD=/usr/libexec/tangd
+# shellcheck disable=SC2034 # for the tests that source this file
 TANGD_KEYGEN=/usr/libexec/tangd-keygen
 start_tangd() {
 	local dir=$1

@@ -5,171 +5,115 @@
  * every libcryptsetup-based unlocker (cryptsetup open --token-only, systemd-cryptsetup, udisks2
  * where it activates by token) recovers the keyslot passphrase through libcotter in process.
  *
+ * cryptsetup runs token handlers as root, before it asks for a passphrase, on any LUKS2 device
+ * it opens, whoever made it. So the header is untrusted input: tokens are judged by the one
+ * parser libcotter-luks uses (cotter_luks_token_parse), and only the built-in pins run. A pin
+ * that would run an external clevis-decrypt-NAME program must be allowed by name in a root-owned
+ * configuration file (TOKEN_CONF, see token/README.md).
+ *
  * Only the ABI symbols are exported (cryptsetup-token.sym); libcryptsetup looks them up with
  * dlvsym(..., "CRYPTSETUP_TOKEN_1.0").
  */
-#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libcryptsetup.h>
 
 #include "config.h"
 #include "cotter/cotter.h"
-#include "lib/luks/luks-int.h"
+#include "cotter/io.h"
+#include "cotter/luks.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* LUKS2 has at most 32 keyslots. */
-#define MAX_KEYSLOT 31
+#define TOKEN_CONF COTTER_SYSCONFDIR "/cotter/cryptsetup-token.conf"
+#define MAX_EXTERNAL 16
 
-/* The flattened JWE members, in compact serialisation order. A compact JWE has no room for
- * anything else (unprotected headers, aad, recipients), so any other member is refused. */
-static const char *const jwe_members[] = {"protected", "encrypted_key", "iv", "ciphertext", "tag"};
-
-struct clevis_token {
-	char *compact; /* protected.encrypted_key.iv.ciphertext.tag, malloc'ed */
-	size_t len;
-	char *pin; /* clevis.pin of the protected header, malloc'ed */
-	int keyslot;
+/* The pins allowed to run as external programs: names points into text. */
+struct allowed {
+	char text[1024];
+	const char *names[MAX_EXTERNAL + 1];
 };
 
-static void clevis_token_free(struct clevis_token *t)
+/* Every directory from / down to path's, and path itself, must be root's and writable by
+ * root only: otherwise someone else could choose which programs root runs. */
+static int root_only(const char *path, struct cotter_error *err)
 {
-	free(t->compact);
-	free(t->pin);
-	memset(t, 0, sizeof(*t));
-}
+	char prefix[sizeof(TOKEN_CONF)];
+	struct stat st;
 
-static bool is_b64url(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
-			return false;
-	return true;
-}
-
-static int parse_keyslots(const json_t *ks, int *slot, struct cotter_error *err)
-{
-	const char *s;
-	char *end;
-	long v;
-
-	if (!json_is_array(ks))
-		return cotter_error_set(err, COTTER_E_INVALID, "'keyslots' is not an array");
-	if (json_array_size(ks) != 1)
-		return cotter_error_set(
-		    err, COTTER_E_INVALID,
-		    "'keyslots' lists %zu keyslots; a clevis token names exactly one",
-		    json_array_size(ks));
-	if ((s = json_string_value(json_array_get(ks, 0))) == NULL)
-		return cotter_error_set(err, COTTER_E_INVALID,
-					"the keyslot in 'keyslots' is not a string");
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!isdigit((unsigned char)s[0]) || *end != '\0' || errno != 0 || v > MAX_KEYSLOT)
-		return cotter_error_set(err, COTTER_E_INVALID,
-					"'keyslots' names '%.16s', not a keyslot number 0-%d", s,
-					MAX_KEYSLOT);
-	*slot = (int)v;
+	for (size_t n = 1; n <= strlen(path); n++) {
+		if (path[n] != '/' && path[n] != '\0')
+			continue;
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)n, path);
+		if (lstat(prefix, &st) != 0)
+			return cotter_error_set(err, COTTER_E_NOTFOUND, "%s: %s", prefix,
+						strerror(errno));
+		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+		    (path[n] == '\0' ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)))
+			return cotter_error_set(
+			    err, COTTER_E_DENIED,
+			    "%s is ignored: %s is not root's, or others may write to it", path,
+			    prefix);
+	}
 	return 0;
 }
 
-/* Joins the five members with dots after checking each; the JWE itself is checked by
- * cotter_jwe_pin(), which parses it the way cotter_decrypt() will. */
-static int build_compact(const json_t *jwe, struct clevis_token *t, struct cotter_error *err)
+/* "external-pins = NAME..." lines; '#' starts a comment. Anything else is an error, so that a
+ * typo does not silently leave a pin disabled (or enabled). */
+static int parse_conf(char *text, struct allowed *a, struct cotter_error *err)
 {
-	const size_t n = sizeof(jwe_members) / sizeof(jwe_members[0]);
-	const char *key, *parts[sizeof(jwe_members) / sizeof(jwe_members[0])];
-	size_t i, total = 0, off = 0;
-	json_t *v;
+	size_t n = 0;
+	char *line, *save = NULL;
 
-	if (!json_is_object(jwe))
-		return cotter_error_set(err, COTTER_E_INVALID, "'jwe' is missing or not an object");
-	json_object_foreach((json_t *)jwe, key, v)
-	{
-		bool known = false;
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *hash = strchr(line, '#'), *w, *wsave = NULL;
 
-		for (i = 0; i < n; i++)
-			known |= strcmp(key, jwe_members[i]) == 0;
-		if (!known)
+		if (hash != NULL)
+			*hash = '\0';
+		if ((w = strtok_r(line, " \t=", &wsave)) == NULL)
+			continue;
+		if (strcmp(w, "external-pins") != 0)
 			return cotter_error_set(err, COTTER_E_INVALID,
-						"'jwe' has member '%.32s', which a compact JWE "
-						"cannot carry",
-						key);
+						"%s: unknown setting '%.32s'", TOKEN_CONF, w);
+		while ((w = strtok_r(NULL, " \t=", &wsave)) != NULL) {
+			if (n == MAX_EXTERNAL)
+				return cotter_error_set(err, COTTER_E_INVALID,
+							"%s: more than %d external pins",
+							TOKEN_CONF, MAX_EXTERNAL);
+			a->names[n++] = w;
+		}
 	}
-	for (i = 0; i < n; i++) {
-		if ((parts[i] = json_string_value(json_object_get(jwe, jwe_members[i]))) == NULL)
-			return cotter_error_set(err, COTTER_E_INVALID,
-						"'jwe.%s' is missing or not a string",
-						jwe_members[i]);
-		/* Clevis always writes encrypted_key, empty: its pins use direct encryption. */
-		if (parts[i][0] == '\0' && strcmp(jwe_members[i], "encrypted_key") != 0)
-			return cotter_error_set(err, COTTER_E_INVALID, "'jwe.%s' is empty",
-						jwe_members[i]);
-		if (!is_b64url(parts[i]))
-			return cotter_error_set(err, COTTER_E_INVALID, "'jwe.%s' is not base64url",
-						jwe_members[i]);
-		total += strlen(parts[i]) + 1;
-	}
-	if ((t->compact = malloc(total)) == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		size_t l = strlen(parts[i]);
-
-		memcpy(t->compact + off, parts[i], l);
-		off += l;
-		t->compact[off++] = i + 1 < n ? '.' : '\0';
-	}
-	t->len = off - 1;
+	a->names[n] = NULL;
 	return 0;
 }
 
-/*
- * Every check the plugin makes on a token, shared by validate, open and dump. Members other
- * than type/keyslots/jwe are tolerated: libcryptsetup allows them and they cannot change what
- * the JWE decrypts to, and refusing them would make a future Clevis's tokens unimportable.
- */
-static int parse_token(const char *json, struct clevis_token *t, struct cotter_error *err)
+/* The external pins TOKEN_CONF allows; none when it is missing. Read at every open, so that a
+ * change needs no restart of whatever loaded the plugin. */
+static int load_allowed(struct allowed *a, struct cotter_error *err)
 {
-	json_error_t jerr;
-	json_t *root = NULL;
-	const char *type;
-	int ret = -1;
+	ssize_t len = 0, r;
+	int fd;
 
-	memset(t, 0, sizeof(*t));
-	if (json == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "no token JSON");
-		goto out;
-	}
-	/* Not JSON_REJECT_DUPLICATES: validate sees the JSON as imported, and Clevis imports
-	 * `jose jwe fmt` output, which names "ciphertext" twice (json-c keeps the last, as
-	 * jansson does). */
-	if ((root = json_loads(json, 0, &jerr)) == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "token is not JSON: %s", jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		cotter_error_set(err, COTTER_E_INVALID, "token is not a JSON object");
-		goto out;
-	}
-	type = json_string_value(json_object_get(root, "type"));
-	if (type == NULL || strcmp(type, "clevis") != 0) {
-		cotter_error_set(err, COTTER_E_NOTFOUND, "token type is not 'clevis'");
-		goto out;
-	}
-	if (parse_keyslots(json_object_get(root, "keyslots"), &t->keyslot, err) != 0 ||
-	    build_compact(json_object_get(root, "jwe"), t, err) != 0)
-		goto out;
-	if ((t->pin = cotter_jwe_pin(t->compact, t->len, err)) == NULL)
-		goto out;
-	ret = 0;
-out:
-	json_decref(root);
-	if (ret != 0)
-		clevis_token_free(t);
-	return ret;
+	memset(a, 0, sizeof(*a));
+	if (access(TOKEN_CONF, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	if (root_only(TOKEN_CONF, err) != 0)
+		return -1;
+	if ((fd = open(TOKEN_CONF, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return cotter_error_set(err, COTTER_E_IO, "%s: %s", TOKEN_CONF, strerror(errno));
+	while ((r = read(fd, a->text + len, sizeof(a->text) - 1 - (size_t)len)) > 0)
+		len += r;
+	close(fd);
+	if (r < 0 || len == (ssize_t)sizeof(a->text) - 1)
+		return cotter_error_set(err, COTTER_E_INVALID, "%s: unreadable or too long",
+					TOKEN_CONF);
+	return parse_conf(a->text, a, err);
 }
 
 /*
@@ -196,22 +140,65 @@ static int errno_of(enum cotter_errc code)
 	}
 }
 
+/*
+ * What libcotter asks of every program that handles secrets (cotter_init): the secure heap, and
+ * jansson wiping what it frees (a header's JSON, a null pin's key). Idempotent, so every entry
+ * point that reads a header calls it. A host (cryptsetup, systemd) that gave jansson allocators
+ * of its own keeps them: then freed JSON is not wiped, which --debug shows, and the plugin
+ * carries on (COTTER_E_UNSUPPORTED). Never at a level luksDump prints (see cryptsetup_token_dump).
+ */
+static void plugin_init(struct crypt_device *cd)
+{
+	struct cotter_error err = {0};
+
+	if (cotter_init(&err) != 0)
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "Clevis token plugin: %s.", err.msg);
+}
+
 EXPORT const char *cryptsetup_token_version(void)
 {
 	return "1.0 (cotter " COTTER_VERSION ")";
+}
+
+/* Zeroed options otherwise: never prompt; network timeouts from COTTER_TIMEOUT and
+ * COTTER_CONNECT_TIMEOUT or libcotter's defaults, so an unreachable server cannot hang the
+ * caller. */
+static int decrypt(struct crypt_device *cd, int token, const struct cotter_luks_token *t,
+		   uint8_t **pt, size_t *ptlen)
+{
+	struct cotter_error err = {0};
+	struct cotter_opts opts = {0};
+	struct allowed allowed;
+
+	if (load_allowed(&allowed, &err) != 0) {
+		/* A bad file allows nothing, and says so. */
+		crypt_logf(cd, CRYPT_LOG_ERROR, "Clevis token %d: %s.", token, err.msg);
+		memset(&allowed, 0, sizeof(allowed));
+		memset(&err, 0, sizeof(err));
+	}
+	opts.external_pins = allowed.names;
+	crypt_logf(cd, CRYPT_LOG_VERBOSE, "Clevis token %d: decrypting with the %s pin.", token,
+		   t->pin);
+	if (cotter_decrypt(t->jwe, strlen(t->jwe), &opts, pt, ptlen, &err) == 0)
+		return 0;
+	crypt_logf(cd, CRYPT_LOG_ERROR, "Clevis token %d (%s pin) cannot unlock keyslot %d: %s%s.",
+		   token, t->pin, t->keyslot, err.msg,
+		   err.code == COTTER_E_DENIED ? " (external pins: " TOKEN_CONF ")" : "");
+	return errno_of(err.code);
 }
 
 EXPORT int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer,
 				 size_t *buffer_len, void *usrptr)
 {
 	struct cotter_error err = {0};
-	struct clevis_token t = {0};
+	struct cotter_luks_token t;
 	const char *json = NULL;
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
 	int r;
 
 	(void)usrptr; /* belongs to whoever called crypt_activate_by_token: not ours to read */
+	plugin_init(cd);
 	*buffer = NULL;
 	*buffer_len = 0;
 	if ((r = crypt_token_json_get(cd, token, &json)) < 0) {
@@ -219,36 +206,28 @@ EXPORT int cryptsetup_token_open(struct crypt_device *cd, int token, char **buff
 			   token, r);
 		return -ENOENT;
 	}
-	if (parse_token(json, &t, &err) != 0) {
+	if (cotter_luks_token_parse(json, &t, &err) != 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR, "Clevis token %d is malformed: %s.", token,
 			   err.msg);
 		return err.code == COTTER_E_NOMEM ? -ENOMEM : -ENOENT;
 	}
-	crypt_logf(cd, CRYPT_LOG_VERBOSE, "Clevis token %d: decrypting with the %s pin.", token,
-		   t.pin);
-	/* Zeroed options: never prompt; network timeouts from COTTER_TIMEOUT and
-	 * COTTER_CONNECT_TIMEOUT or libcotter's defaults, so an unreachable server cannot hang
-	 * the caller. */
-	if (cotter_decrypt(t.compact, t.len, NULL, &pt, &ptlen, &err) != 0) {
+	if (t.keyslot < 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR,
-			   "Clevis token %d (%s pin) cannot unlock keyslot %d: %s.", token, t.pin,
-			   t.keyslot, err.msg);
-		r = errno_of(err.code);
-		goto out;
+			   "Clevis token %d names no keyslot (its keyslot was removed).", token);
+		cotter_luks_token_free(&t);
+		return -ENOENT;
 	}
-	if (ptlen == 0) {
+	if ((r = decrypt(cd, token, &t, &pt, &ptlen)) == 0 && ptlen == 0) {
 		/* Clevis never binds an empty passphrase and treats one as a failure. */
 		crypt_logf(cd, CRYPT_LOG_ERROR, "Clevis token %d decrypted to an empty passphrase.",
 			   token);
 		cotter_secure_free(pt, 1);
 		r = -ENOENT;
-		goto out;
+	} else if (r == 0) {
+		*buffer = (char *)pt;
+		*buffer_len = ptlen;
 	}
-	*buffer = (char *)pt;
-	*buffer_len = ptlen;
-	r = 0;
-out:
-	clevis_token_free(&t);
+	cotter_luks_token_free(&t);
 	return r;
 }
 
@@ -272,13 +251,14 @@ EXPORT void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 EXPORT int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 {
 	struct cotter_error err = {0};
-	struct clevis_token t;
+	struct cotter_luks_token t;
 
-	if (parse_token(json, &t, &err) != 0) {
+	plugin_init(cd);
+	if (cotter_luks_token_parse(json, &t, &err) != 0) {
 		crypt_logf(cd, CRYPT_LOG_ERROR, "Invalid clevis token: %s.", err.msg);
 		return err.code == COTTER_E_NOMEM ? -ENOMEM : -EINVAL;
 	}
-	clevis_token_free(&t);
+	cotter_luks_token_free(&t);
 	return 0;
 }
 
@@ -288,30 +268,31 @@ EXPORT int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
  * libcryptsetup prints a handler's dump between the two. Plain luksDump output therefore stays
  * byte for byte what it is without this plugin; `cryptsetup luksDump -v` shows the binding.
  * Only the reconstructed configuration is printed (as `clevis luks list`), never the header:
- * a null pin's header holds its key.
+ * a null pin's header holds its key. cotter_json_ascii: header bytes reach a terminal.
  */
 EXPORT void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
 	struct cotter_error err = {0};
-	struct clevis_token t;
+	struct cotter_luks_token t;
 	char *pin = NULL, *line = NULL;
 	json_t *cfg = NULL;
 
-	if (parse_token(json, &t, &err) != 0) {
+	plugin_init(cd);
+	if (cotter_luks_token_parse(json, &t, &err) != 0) {
 		crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis:     invalid token: %s", err.msg);
 		return;
 	}
-	if ((cfg = luks_config_from_jwe(t.compact, &pin, &err)) == NULL ||
-	    (line = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+	if ((cfg = cotter_jwe_config(t.jwe, strlen(t.jwe), &pin, &err)) == NULL ||
+	    (line = cotter_json_ascii(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
 		crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis pin: %s (configuration unreadable: %s)",
 			   t.pin, err.msg[0] ? err.msg : "out of memory");
 		goto out;
 	}
-	crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis pin: %s", pin);
+	crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tclevis pin: %s", t.pin);
 	crypt_logf(cd, CRYPT_LOG_VERBOSE, "\tconfig:     %s", line);
 out:
 	free(line);
 	free(pin);
 	json_decref(cfg);
-	clevis_token_free(&t);
+	cotter_luks_token_free(&t);
 }

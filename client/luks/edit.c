@@ -39,7 +39,7 @@ static json_t *run_editor(const json_t *cfg)
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "%s luks edit: the editor '%s' failed\n", prog_name, editor);
+		fprintf(stderr, "%s luks edit: the editor '%s' failed\n", PROG_NAME, editor);
 		goto out;
 	}
 	{
@@ -49,7 +49,7 @@ static json_t *run_editor(const json_t *cfg)
 		if (out == NULL || !json_is_object(out)) {
 			fprintf(stderr,
 				"%s luks edit: the edited configuration is not a JSON object%s%s\n",
-				prog_name, out ? "" : ": ", out ? "" : je.text);
+				PROG_NAME, out ? "" : ": ", out ? "" : je.text);
 			json_decref(out);
 			out = NULL;
 		}
@@ -59,62 +59,77 @@ out:
 	return out;
 }
 
-int luks_edit(int argc, char *argv[])
+struct edit_options {
+	const char *keyfile, *config;
+	bool force;
+};
+
+/* The options: 0, or -1 when cmd_luks_edit must return *ret now. */
+static int edit_options(int argc, char *argv[], struct cotter_luks_regen_args *a,
+			struct edit_options *o, int *ret)
+{
+	int c;
+	const struct cli_cmd cmd = {.name = "edit",
+				    .synopsis = SYNOPSIS,
+				    .optstring = ":hfyd:s:c:k:",
+				    .dev = &a->device,
+				    .slot = &a->slot,
+				    .keyfile = &o->keyfile,
+				    .need_slot = true};
+
+	while ((c = cli_getopt(&cmd, argc, argv, ret)) > 0) {
+		if (c == 'f')
+			o->force = true;
+		else if (c == 'y')
+			a->opts.assume_yes = true;
+		else if (c == 'c')
+			o->config = optarg;
+	}
+	return c < 0 ? -1 : 0;
+}
+
+/* The binding of the keyslot, which must be a clevis binding whose configuration we can read. */
+static int read_binding(const struct cotter_luks_regen_args *a, struct cotter_luks_bindings *b,
+			struct cotter_error *err)
+{
+	if (cotter_luks_list(a->device, a->slot, b, err) != 0)
+		return -1;
+	if (b->n == 0 || b->v[0].state != COTTER_LUKS_BOUND || b->v[0].config == NULL)
+		return cotter_error_set(err, COTTER_E_NOTFOUND,
+					"%s: keyslot %d is not bound by clevis", a->device,
+					a->slot);
+	return 0;
+}
+
+int cmd_luks_edit(int argc, char *argv[])
 {
 	struct cotter_luks_regen_args a = {.slot = -1, .confirm = cli_confirm};
 	struct cotter_luks_bindings b = {0};
 	struct cotter_error err = {0};
-	const char *keyfile = NULL, *cfgtext = NULL;
+	struct edit_options o = {0};
 	json_t *cfg = NULL;
-	bool force = false;
-	int c, ret = EXIT_FAIL;
-	const struct cli_cmd cmd = {.name = "edit",
-				    .synopsis = SYNOPSIS,
-				    .optstring = ":hfyd:s:c:k:",
-				    .dev = &a.device,
-				    .slot = &a.slot,
-				    .keyfile = &keyfile,
-				    .need_slot = true};
+	int ret = EXIT_FAIL;
 
-	while ((c = cli_getopt(&cmd, argc, argv, &ret)) > 0) {
-		switch (c) {
-		case 'f':
-			force = true;
-			break;
-		case 'y':
-			a.opts.assume_yes = true;
-			break;
-		case 'c':
-			cfgtext = optarg;
-			break;
-		}
-	}
-	if (c < 0)
+	if (edit_options(argc, argv, &a, &o, &ret) != 0)
 		return ret;
-	if (cfgtext != NULL && (cfg = cli_config("edit", cfgtext)) == NULL)
+	if (o.config != NULL && (cfg = cli_config("edit", o.config)) == NULL)
 		return EXIT_USAGE;
-	if (cotter_luks_list(a.device, a.slot, &b, &err) != 0)
-		goto out;
-	if (b.n == 0 || b.v[0].state != COTTER_LUKS_BOUND || b.v[0].config == NULL) {
-		cotter_error_set(&err, COTTER_E_NOTFOUND, "%s: keyslot %d is not bound by clevis",
-				 a.device, a.slot);
+	if (read_binding(&a, &b, &err) != 0) {
+		cli_fail("edit", &err);
 		goto out;
 	}
 	if (cfg == NULL && (cfg = run_editor(b.v[0].config)) == NULL)
-		goto done;
-	if (json_equal(cfg, b.v[0].config) && !force) {
+		goto out;
+	if (json_equal(cfg, b.v[0].config) && !o.force) {
 		fprintf(stderr,
 			"%s luks edit: the configuration did not change (use -f to rebind "
 			"anyway)\n",
-			prog_name);
-		goto done;
+			PROG_NAME);
+		goto out;
 	}
 	a.config = cfg;
-	ret = cli_regen("edit", &a, keyfile);
-	goto done;
+	ret = cli_regen("edit", &a, o.keyfile);
 out:
-	cli_fail("edit", &err);
-done:
 	cotter_luks_bindings_free(&b);
 	json_decref(cfg);
 	return ret;

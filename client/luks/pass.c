@@ -12,7 +12,7 @@
 
 #define SYNOPSIS "-d DEV [-s SLOT]"
 
-int luks_pass(int argc, char *argv[])
+int cmd_luks_pass(int argc, char *argv[])
 {
 	struct cotter_error err = {0};
 	struct cotter_opts opts = {0};

@@ -14,12 +14,17 @@ int cli_regen(const char *cmd, struct cotter_luks_regen_args *a, const char *key
 	struct cotter_secbuf pass = {0};
 	int ret = EXIT_FAIL;
 
+	/* -k is read at once; without it, standard input (or the terminal) is read only if the
+	 * binding cannot give its passphrase, as Clevis does. */
 	if (keyfile != NULL) {
 		if (cli_read_pass(keyfile, &pass, &err) != 0)
 			goto out;
 		a->pass = pass.data;
 		a->passlen = pass.len;
+	} else {
+		a->ask_pass = cli_ask_pass;
 	}
+	a->opts.trust = cli_trust_fn();
 	if (cotter_luks_regen(a, &err) != 0)
 		goto out;
 	ret = EXIT_OK;
@@ -32,7 +37,7 @@ out:
 	return ret;
 }
 
-int luks_regen(int argc, char *argv[])
+int cmd_luks_regen(int argc, char *argv[])
 {
 	struct cotter_luks_regen_args a = {.slot = -1, .confirm = cli_confirm};
 	const char *keyfile = NULL;

@@ -8,7 +8,7 @@
 
 #define SYNOPSIS "-d DEV -s SLOT [-f]"
 
-int luks_unbind(int argc, char *argv[])
+int cmd_luks_unbind(int argc, char *argv[])
 {
 	struct cotter_error err = {0};
 	const char *dev = NULL;
@@ -31,7 +31,7 @@ int luks_unbind(int argc, char *argv[])
 	if (!force && cli_isatty()) {
 		snprintf(q, sizeof(q), "Do you wish to erase LUKS slot %d on %s", slot, dev);
 		if (!cli_confirm(NULL, q)) {
-			fprintf(stderr, "%s luks unbind: nothing was changed\n", prog_name);
+			fprintf(stderr, "%s luks unbind: nothing was changed\n", PROG_NAME);
 			return EXIT_FAIL;
 		}
 	}

@@ -44,7 +44,7 @@ static int parse_opts(const char *s, uint32_t *flags)
 		if (i == sizeof(known) / sizeof(known[0])) {
 			fprintf(stderr,
 				"%s luks unlock: unsupported cryptsetup option '%s' in -o\n",
-				prog_name, tok);
+				PROG_NAME, tok);
 			ret = -1;
 			break;
 		}
@@ -53,7 +53,7 @@ static int parse_opts(const char *s, uint32_t *flags)
 	return ret;
 }
 
-int luks_unlock(int argc, char *argv[])
+int cmd_luks_unlock(int argc, char *argv[])
 {
 	static const struct option longopts[] = {{"test", no_argument, NULL, 'T'},
 						 {"dry-run", no_argument, NULL, 'T'},

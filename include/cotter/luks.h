@@ -25,6 +25,8 @@
 
 #include "cotter/cotter.h"
 #include "cotter/error.h"
+#include "cotter/secmem.h"
+#include "cotter/export.h"
 
 /* LUKSMeta UUID under which Clevis stores its JWE on LUKS1. */
 #define COTTER_LUKS_CLEVIS_UUID "cb6e8904-81ff-40da-a84a-07ab9ab5715e"
@@ -36,15 +38,18 @@ enum cotter_luks_state {
 	COTTER_LUKS_BOUND,	    /* keyslot active, clevis metadata present */
 	COTTER_LUKS_ORPHAN_KEYSLOT, /* keyslot added by an interrupted bind, no token */
 	COTTER_LUKS_ORPHAN_META,    /* clevis metadata whose keyslot does not exist */
+	COTTER_LUKS_INVALID,	    /* clevis metadata that is not a valid binding: left alone */
 };
 
 struct cotter_luks_binding {
-	int slot;  /* keyslot (-1 for a LUKS2 clevis token listing no keyslot) */
+	int slot;  /* keyslot (LUKS2: -1 when the token names none, or is invalid) */
 	int token; /* LUKS2 token id, -1 on LUKS1 */
 	enum cotter_luks_state state;
-	char *jwe;	/* compact JWE, NULL for orphan keyslots */
-	char *pin;	/* clevis.pin of the JWE, NULL if unknown */
-	json_t *config; /* configuration reconstructed from the JWE header (complete for sss) */
+	char *jwe;	  /* compact JWE, NULL for orphan keyslots and invalid metadata */
+	char *pin;	  /* clevis.pin of the JWE, NULL if unknown */
+	json_t *config;	  /* configuration read back from the JWE header (complete for sss) */
+	bool unknown_pin; /* config NULL: the pin's configuration cannot be read back */
+	char *invalid;	  /* COTTER_LUKS_INVALID: why */
 };
 
 struct cotter_luks_bindings {
@@ -54,12 +59,38 @@ struct cotter_luks_bindings {
 };
 
 /* All clevis bindings and orphans of dev (slot >= 0: only that keyslot). */
-int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out,
-		     struct cotter_error *err);
-void cotter_luks_bindings_free(struct cotter_luks_bindings *b);
+COTTER_EXPORT int cotter_luks_list(const char *dev, int slot, struct cotter_luks_bindings *out,
+				   struct cotter_error *err);
+COTTER_EXPORT void cotter_luks_bindings_free(struct cotter_luks_bindings *b);
 
-/* Clevis's `luks list` line format for one binding's config: "PIN 'CONFIG'" (malloc'ed). */
-char *cotter_luks_config_line(const struct cotter_luks_binding *b);
+/* Clevis's `luks list` line format for one binding's config: "PIN 'CONFIG'" (CONFIG is JSON in
+ * ASCII, other characters as \uXXXX escapes), or "unknown pin 'PIN'" (malloc'ed; NULL when the
+ * header cannot be read). */
+COTTER_EXPORT char *cotter_luks_config_line(const struct cotter_luks_binding *b);
+
+/*
+ * The clevis LUKS2 token, {"type":"clevis","keyslots":["N"],"jwe":{"ciphertext":..,
+ * "encrypted_key":"","iv":..,"protected":..,"tag":..}}: the one reader and writer of the format,
+ * used by every reader here and by the cryptsetup token plugin, so that they all judge a token
+ * the same way. The rules (token/README.md): one keyslot, a decimal string below
+ * COTTER_LUKS2_KEYSLOTS (none: an orphan, what libcryptsetup leaves when it destroys the
+ * keyslot; keyslot is then -1); "jwe" a flattened JWE object with non-empty base64url "protected",
+ * "iv", "ciphertext", "tag", and "encrypted_key" empty, base64url or absent (RFC 7516 leaves it
+ * out when empty), and no other member (a compact JWE cannot carry them); a protected header
+ * naming a valid clevis.pin. Other top-level members are ignored, as libcryptsetup and Clevis
+ * do. Parse errors are COTTER_E_INVALID (COTTER_E_NOTFOUND: not a clevis token).
+ */
+#define COTTER_LUKS2_KEYSLOTS 32
+struct cotter_luks_token {
+	int keyslot;
+	char *jwe; /* compact: protected.encrypted_key.iv.ciphertext.tag */
+	char *pin; /* clevis.pin */
+};
+COTTER_EXPORT int cotter_luks_token_parse(const char *json, struct cotter_luks_token *out,
+					  struct cotter_error *err);
+COTTER_EXPORT void cotter_luks_token_free(struct cotter_luks_token *t);
+/* The token Clevis writes for keyslot and a compact JWE (malloc'ed JSON). */
+COTTER_EXPORT char *cotter_luks_token_json(int keyslot, const char *jwe, struct cotter_error *err);
 
 /* Asked before trusting something (LUKSMeta initialisation, new Tang keys). Returns true for
  * yes. NULL means "no" unless assume_yes. */
@@ -71,10 +102,13 @@ struct cotter_luks_bind_args {
 	const json_t *config;
 	int slot;  /* -1: first free keyslot */
 	int token; /* -1: first free LUKS2 token id; must be -1 on LUKS1 */
-	/* An existing passphrase of the device (not NUL-terminated); NULL: recovered from an
-	 * existing clevis binding, as Clevis does. */
+	/* An existing passphrase of the device (not NUL-terminated); NULL: existing_token, else
+	 * recovered from an existing clevis binding, as Clevis does. */
 	const uint8_t *pass;
 	size_t passlen;
+	/* -e: a LUKS2 token that opens the device (a clevis token, or one libcryptsetup opens
+	 * itself, such as luks2-keyring), used instead of a passphrase; -1: none. */
+	int existing_token;
 	bool force;		 /* -f: initialise LUKSMeta without asking */
 	struct cotter_opts opts; /* assume_yes is -y (also implies force) */
 	cotter_luks_confirm_fn confirm;
@@ -82,25 +116,37 @@ struct cotter_luks_bind_args {
 };
 
 /* Binds a new keyslot; *slot_out receives its number. Orphans are removed first. */
-int cotter_luks_bind(const struct cotter_luks_bind_args *a, int *slot_out,
-		     struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_bind(const struct cotter_luks_bind_args *a, int *slot_out,
+				   struct cotter_error *err);
 
 /* Removes a bound keyslot (or an orphan) and its metadata. Refuses to remove the last keyslot
  * that can open the device unless force. */
-int cotter_luks_unbind(const char *dev, int slot, bool force, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_unbind(const char *dev, int slot, bool force,
+				     struct cotter_error *err);
 
 /* Decrypts the JWE of a slot and verifies the passphrase against that keyslot. *pass is in the
  * secure heap: free with cotter_secure_free(*pass, *passlen + 1). */
-int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts, uint8_t **pass,
-		     size_t *passlen, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_pass(const char *dev, int slot, const struct cotter_opts *opts,
+				   uint8_t **pass, size_t *passlen, struct cotter_error *err);
+
+/* Asked for an existing passphrase of the device (the terminal, standard input): fills out (in
+ * the secure heap) or fails with err. */
+typedef int (*cotter_luks_pass_fn)(void *ctx, struct cotter_secbuf *out, struct cotter_error *err);
 
 /*
- * Rebinds a slot in place (same keyslot number) with a fresh passphrase. config NULL (regen)
- * reuses the binding's configuration, and for every Tang server fetches /adv/{thumbprint of the
- * signing key the binding trusted}, so new keys are accepted only if that key signed them; if
- * it cannot, a->confirm is asked (or assume_yes) before trusting what the server serves now.
- * With a config (edit), that config is used. The slot's passphrase is recovered from its JWE;
- * pass (optional) is used if that fails.
+ * Rebinds a slot in place (same keyslot number) with a fresh passphrase: regen (config NULL)
+ * with the configuration the binding was made with, edit with a new one for the same pin.
+ *
+ * The existing passphrase comes from the slot's own binding; failing that, from pass, from
+ * another binding of the device, or from ask_pass (as Clevis). Only the first authenticates the
+ * header: a JWE that decrypts to the passphrase of its own keyslot was written by someone who
+ * knew it. Anything else may have been rewritten by whoever could write to the disk, so then
+ * the pin and configuration read from the header are not trusted: confirm is asked with them
+ * (or assume_yes), and new Tang keys need opts.trust or assume_yes, exactly as a fresh bind.
+ *
+ * With an authenticated header, regen asks every Tang server for /adv/{thumbprint of the
+ * signing key the binding trusted}: keys that key signed need no trust decision. If that is not
+ * possible (the old key was deleted), it falls back to the fresh-bind rules.
  */
 struct cotter_luks_regen_args {
 	const char *device;
@@ -108,11 +154,14 @@ struct cotter_luks_regen_args {
 	const json_t *config; /* NULL: regen */
 	const uint8_t *pass;
 	size_t passlen;
+	cotter_luks_pass_fn ask_pass; /* NULL: never ask */
+	void *ask_pass_ctx;
 	struct cotter_opts opts;
 	cotter_luks_confirm_fn confirm;
 	void *confirm_ctx;
 };
-int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_regen(const struct cotter_luks_regen_args *a,
+				    struct cotter_error *err);
 
 /*
  * Which Tang keys of a binding the servers no longer advertise. *out is a JSON array with one
@@ -120,8 +169,8 @@ int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_erro
  * "error":MSG when the server could not be asked). Returns the number of servers with missing
  * keys or errors, or -1.
  */
-int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts, json_t **out,
-		       struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts,
+				     json_t **out, struct cotter_error *err);
 
 /*
  * Unlocks dev with the first clevis binding that yields a passphrase the device accepts. Local
@@ -130,18 +179,20 @@ int cotter_luks_report(const char *dev, int slot, const struct cotter_opts *opts
  * activated); name "" means Clevis's default "luks-<UUID>". flags are libcryptsetup's
  * CRYPT_ACTIVATE_* flags. *slot_out: the keyslot used.
  */
-int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
-		       const struct cotter_opts *opts, int *slot_out, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_unlock(const char *dev, const char *name, uint32_t flags,
+				     const struct cotter_opts *opts, int *slot_out,
+				     struct cotter_error *err);
 
 /* The same race, verify only, handing back the winning passphrase (as cotter_luks_pass): what a
  * boot script needs to answer a passphrase prompt in one call. */
-int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts, int *slot_out,
-			 uint8_t **pass, size_t *passlen, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_pass_any(const char *dev, const struct cotter_opts *opts,
+				       int *slot_out, uint8_t **pass, size_t *passlen,
+				       struct cotter_error *err);
 
 /* Whether a LUKS1 device still needs LUKSMeta initialised for a bind (0 no, 1 yes, -1 error). */
-int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
+COTTER_EXPORT int cotter_luks_needs_luksmeta(const char *dev, struct cotter_error *err);
 
 /* "fault-injection" when built with COTTER_FAULT_INJECTION, else "". */
-const char *cotter_luks_features(void);
+COTTER_EXPORT const char *cotter_luks_features(void);
 
 #endif

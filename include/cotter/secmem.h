@@ -10,10 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int cotter_secmem_init(void);
-void *cotter_secure_alloc(size_t n);         /* zeroed; NULL on failure */
-void cotter_secure_free(void *p, size_t n);  /* wipes n bytes then frees; p may be NULL */
-void cotter_wipe(void *p, size_t n);         /* OPENSSL_cleanse */
+#include "cotter/export.h"
+
+COTTER_EXPORT int cotter_secmem_init(void);
+/* Zeroed; NULL on failure. */
+COTTER_EXPORT void *cotter_secure_alloc(size_t n);
+/* Wipes n bytes, then frees; p may be NULL. */
+COTTER_EXPORT void cotter_secure_free(void *p, size_t n);
+/* OPENSSL_cleanse. */
+COTTER_EXPORT void cotter_wipe(void *p, size_t n);
 
 /* A growable secret buffer, for plaintexts read from stdin or decrypted. */
 struct cotter_secbuf {
@@ -21,8 +26,8 @@ struct cotter_secbuf {
 	size_t len;
 	size_t cap;
 };
-int cotter_secbuf_reserve(struct cotter_secbuf *b, size_t cap);
-int cotter_secbuf_append(struct cotter_secbuf *b, const void *p, size_t n);
-void cotter_secbuf_free(struct cotter_secbuf *b);
+COTTER_EXPORT int cotter_secbuf_reserve(struct cotter_secbuf *b, size_t cap);
+COTTER_EXPORT int cotter_secbuf_append(struct cotter_secbuf *b, const void *p, size_t n);
+COTTER_EXPORT void cotter_secbuf_free(struct cotter_secbuf *b);
 
 #endif

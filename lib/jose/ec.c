@@ -279,60 +279,35 @@ void cotter_ec_key_free(struct cotter_ec_key *key)
 	memset(key, 0, sizeof(*key));
 }
 
-int cotter_ec_key_from_jwk(const json_t *jwk, bool need_private, struct cotter_ec_key *out,
-			   struct cotter_error *err)
+/* key->priv from the JWK's d: exactly the field width, in [1, n-1], and d·G == key->pub. */
+static int private_decode(const json_t *jwk, struct cotter_ec_key *key, BN_CTX *ctx,
+			  struct cotter_error *err)
 {
 	uint8_t dbuf[JOSE_MAX_FIELD];
-	const char *crv = json_string_value(json_object_get(jwk, "crv"));
-	const EC_GROUP *group;
+	size_t field = cotter_curve_field_bytes(key->nid);
 	EC_POINT *check = NULL;
-	BN_CTX *ctx = NULL;
-	size_t field;
-	int nid, ret = -1;
+	int ret = -1;
 
-	memset(out, 0, sizeof(*out));
-	if ((nid = cotter_curve_nid(crv)) == NID_undef) {
-		cotter_error_set(err, COTTER_E_INVALID,
-				 "EC JWK has no supported crv (P-256, P-384, P-521)");
-		goto out;
-	}
-	if ((group = cotter_ec_group(nid)) == NULL || (ctx = BN_CTX_new()) == NULL) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "EC group %s", crv);
-		goto out;
-	}
-	out->nid = nid;
-	out->group = group;
-	if (point_decode(jwk, nid, group, ctx, &out->pub, err) != 0)
-		goto out;
-	if (json_object_get(jwk, "d") == NULL) {
-		if (need_private) {
-			cotter_error_set(err, COTTER_E_INVALID, "EC JWK has no private key (d)");
-			goto out;
-		}
-		ret = 0;
-		goto out;
-	}
-	field = cotter_curve_field_bytes(nid);
 	if (jose_b64_member_exact(jwk, "d", dbuf, field, err) != 0)
 		goto out;
-	if ((out->priv = BN_secure_new()) == NULL || (check = EC_POINT_new(group)) == NULL) {
+	if ((key->priv = BN_secure_new()) == NULL || (check = EC_POINT_new(key->group)) == NULL) {
 		cotter_error_ossl(err, COTTER_E_NOMEM, "EC private key allocation");
 		goto out;
 	}
-	BN_set_flags(out->priv, BN_FLG_CONSTTIME);
-	if (BN_bin2bn(dbuf, (int)field, out->priv) == NULL) {
+	BN_set_flags(key->priv, BN_FLG_CONSTTIME);
+	if (BN_bin2bn(dbuf, (int)field, key->priv) == NULL) {
 		cotter_error_ossl(err, COTTER_E_CRYPTO, "EC private key");
 		goto out;
 	}
-	if (BN_is_zero(out->priv) || BN_cmp(out->priv, EC_GROUP_get0_order(group)) >= 0) {
+	if (BN_is_zero(key->priv) || BN_cmp(key->priv, EC_GROUP_get0_order(key->group)) >= 0) {
 		cotter_error_set(err, COTTER_E_INVALID, "EC JWK private key d out of range");
 		goto out;
 	}
-	if (EC_POINT_mul(group, check, out->priv, NULL, NULL, ctx) != 1) {
+	if (EC_POINT_mul(key->group, check, key->priv, NULL, NULL, ctx) != 1) {
 		cotter_error_ossl(err, COTTER_E_CRYPTO, "EC scalar multiplication");
 		goto out;
 	}
-	if (EC_POINT_cmp(group, check, out->pub, ctx) != 0) {
+	if (EC_POINT_cmp(key->group, check, key->pub, ctx) != 0) {
 		cotter_error_set(err, COTTER_E_INVALID, "EC JWK private key d does not match x/y");
 		goto out;
 	}
@@ -340,6 +315,37 @@ int cotter_ec_key_from_jwk(const json_t *jwk, bool need_private, struct cotter_e
 out:
 	cotter_wipe(dbuf, sizeof(dbuf));
 	EC_POINT_free(check);
+	return ret;
+}
+
+int cotter_ec_key_from_jwk(const json_t *jwk, bool need_private, struct cotter_ec_key *out,
+			   struct cotter_error *err)
+{
+	const char *crv = json_string_value(json_object_get(jwk, "crv"));
+	bool has_private = json_object_get(jwk, "d") != NULL;
+	BN_CTX *ctx = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->nid = cotter_curve_nid(crv)) == NID_undef) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "EC JWK has no supported crv (P-256, P-384, P-521)");
+		goto out;
+	}
+	if ((out->group = cotter_ec_group(out->nid)) == NULL || (ctx = BN_CTX_new()) == NULL) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "EC group %s", crv);
+		goto out;
+	}
+	if (point_decode(jwk, out->nid, out->group, ctx, &out->pub, err) != 0)
+		goto out;
+	if (!has_private && need_private) {
+		cotter_error_set(err, COTTER_E_INVALID, "EC JWK has no private key (d)");
+		goto out;
+	}
+	if (has_private && private_decode(jwk, out, ctx, err) != 0)
+		goto out;
+	ret = 0;
+out:
 	BN_CTX_free(ctx);
 	if (ret != 0)
 		cotter_ec_key_free(out);

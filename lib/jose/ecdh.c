@@ -35,7 +35,7 @@ int cotter_concat_kdf(const uint8_t *z, size_t zlen, const char *alg_id, const u
 		goto out;
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "Concat KDF");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	be32(bits4, (uint32_t)(outlen * 8));
@@ -106,7 +106,7 @@ int cotter_ecdh_es_cek(const json_t *hdr, const EC_GROUP *group, const EC_POINT 
 	}
 	if ((apub = malloc(APX_MAX)) == NULL || (apvb = malloc(APX_MAX)) == NULL ||
 	    (x = BN_secure_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (party_info(hdr, "apu", apub, &apulen, err) != 0 ||
@@ -152,7 +152,7 @@ char *cotter_jwe_encrypt_ecdh_es(const json_t *protected_hdr, const json_t *reci
 	    jose_ec_key_generate(rcpt.nid, &eph, err) != 0)
 		goto out;
 	if ((shared = EC_POINT_new(rcpt.group)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_ecmr_mul(rcpt.group, rcpt.pub, eph.priv, shared, err) != 0)
@@ -160,7 +160,7 @@ char *cotter_jwe_encrypt_ecdh_es(const json_t *protected_hdr, const json_t *reci
 	if ((hdr = json_deep_copy(protected_hdr)) == NULL ||
 	    (epk = cotter_ec_point_to_jwk(eph.group, eph.pub)) == NULL ||
 	    json_object_set_new(hdr, "epk", epk) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES header");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_ecdh_es_cek(hdr, rcpt.group, shared, cek, ceklen, err) != 0)
@@ -175,65 +175,77 @@ out:
 	return out;
 }
 
+/* What a JWE must be for ECDH-ES decryption with this recipient key: alg ECDH-ES, a supported
+ * enc (its CEK length into *ceklen), no encrypted key, and a key that may derive. */
+static int check_ecdh_es(const struct cotter_jwe *jwe, const json_t *recipient_jwk, size_t *ceklen,
+			 struct cotter_error *err)
+{
+	const char *alg = json_string_value(json_object_get(jwe->protected_hdr, "alg"));
+	const char *enc = json_string_value(json_object_get(jwe->protected_hdr, "enc"));
+
+	if (alg == NULL || strcmp(alg, "ECDH-ES") != 0)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"JWE alg is \"%s\", expected \"ECDH-ES\"",
+					alg != NULL ? alg : "(missing)");
+	if ((*ceklen = cotter_jwe_cek_len(enc)) == 0)
+		return cotter_error_set(err, COTTER_E_UNSUPPORTED, "JWE enc \"%s\" not supported",
+					enc != NULL ? enc : "(missing)");
+	if (jwe->parts[1][0] != '\0')
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"JWE with alg \"ECDH-ES\" has an encrypted key");
+	if (!cotter_jwk_allows(recipient_jwk, "deriveKey") &&
+	    !cotter_jwk_allows(recipient_jwk, "unwrapKey"))
+		return cotter_error_set(err, COTTER_E_DENIED,
+					"the recipient JWK does not allow ECDH-ES");
+	return 0;
+}
+
+/* The CEK from the recipient's private key and the header's epk: Z = d·epk. */
+static int cek_from_epk(const json_t *hdr, const struct cotter_ec_key *rcpt, uint8_t *cek,
+			size_t ceklen, struct cotter_error *err)
+{
+	EC_POINT *epk = NULL, *shared = NULL;
+	int ret = -1;
+
+	if (cotter_ec_point_from_jwk(json_object_get(hdr, "epk"), rcpt->group, &epk, err) != 0) {
+		cotter_error_prefix(err, "JWE epk: ");
+		goto out;
+	}
+	if ((shared = EC_POINT_new(rcpt->group)) == NULL) {
+		cotter_error_nomem(err);
+		goto out;
+	}
+	if (cotter_ecmr_mul(rcpt->group, epk, rcpt->priv, shared, err) == 0)
+		ret = cotter_ecdh_es_cek(hdr, rcpt->group, shared, cek, ceklen, err);
+out:
+	EC_POINT_free(epk);
+	EC_POINT_clear_free(shared);
+	return ret;
+}
+
 int cotter_jwe_decrypt_ecdh_es(const struct cotter_jwe *jwe, const json_t *recipient_jwk,
 			       uint8_t **pt, size_t *ptlen, struct cotter_error *err)
 {
 	const json_t *hdr = jwe->protected_hdr;
-	const char *alg = json_string_value(json_object_get(hdr, "alg"));
-	const char *enc = json_string_value(json_object_get(hdr, "enc"));
 	struct cotter_ec_key rcpt = {0};
-	EC_POINT *epk = NULL, *shared = NULL;
 	uint8_t cek[32];
-	size_t ceklen = cotter_jwe_cek_len(enc);
+	size_t ceklen = 0;
 	int ret = -1;
 
 	*pt = NULL;
 	*ptlen = 0;
-	if (alg == NULL || strcmp(alg, "ECDH-ES") != 0) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWE alg is \"%s\", expected \"ECDH-ES\"",
-				 alg != NULL ? alg : "(missing)");
+	if (check_ecdh_es(jwe, recipient_jwk, &ceklen, err) != 0 ||
+	    cotter_ec_key_from_jwk(recipient_jwk, false, &rcpt, err) != 0)
 		goto out;
-	}
-	if (ceklen == 0) {
-		cotter_error_set(err, COTTER_E_UNSUPPORTED, "JWE enc \"%s\" not supported",
-				 enc != NULL ? enc : "(missing)");
-		goto out;
-	}
-	if (jwe->parts[1][0] != '\0') {
-		cotter_error_set(err, COTTER_E_INVALID,
-				 "JWE with alg \"ECDH-ES\" has an encrypted key");
-		goto out;
-	}
-	if (!cotter_jwk_allows(recipient_jwk, "deriveKey") &&
-	    !cotter_jwk_allows(recipient_jwk, "unwrapKey")) {
-		cotter_error_set(err, COTTER_E_DENIED, "the recipient JWK does not allow ECDH-ES");
-		goto out;
-	}
-	if (cotter_ec_key_from_jwk(recipient_jwk, false, &rcpt, err) != 0)
-		goto out;
-	if (rcpt.priv == NULL) {
-		/* As jose: a key without d is the already-exchanged point (Clevis' tang pin). */
+	/* As jose: a key without d is the already-exchanged point (Clevis' tang pin). */
+	if (rcpt.priv == NULL)
 		ret = cotter_ecdh_es_cek(hdr, rcpt.group, rcpt.pub, cek, ceklen, err);
-	} else {
-		if (cotter_ec_point_from_jwk(json_object_get(hdr, "epk"), rcpt.group, &epk, err) !=
-		    0) {
-			cotter_error_prefix(err, "JWE epk: ");
-			goto out;
-		}
-		if ((shared = EC_POINT_new(rcpt.group)) == NULL) {
-			cotter_error_set(err, COTTER_E_NOMEM, "ECDH-ES");
-			goto out;
-		}
-		ret = cotter_ecmr_mul(rcpt.group, epk, rcpt.priv, shared, err);
-		if (ret == 0)
-			ret = cotter_ecdh_es_cek(hdr, rcpt.group, shared, cek, ceklen, err);
-	}
+	else
+		ret = cek_from_epk(hdr, &rcpt, cek, ceklen, err);
 	if (ret == 0)
 		ret = cotter_jwe_decrypt_cek(jwe, cek, ceklen, pt, ptlen, err);
 out:
 	cotter_wipe(cek, sizeof(cek));
-	EC_POINT_free(epk);
-	EC_POINT_clear_free(shared);
 	cotter_ec_key_free(&rcpt);
 	return ret;
 }

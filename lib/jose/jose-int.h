@@ -30,6 +30,9 @@ int jose_ec_key_generate(int nid, struct cotter_ec_key *out, struct cotter_error
 /* An EVP_PKEY of an EC key (with the private scalar when the key has one), for ECDSA. */
 EVP_PKEY *jose_ec_key_to_pkey(const struct cotter_ec_key *key, struct cotter_error *err);
 
+/* The AES-GCM cipher for a content-encryption key of ceklen bytes (16, 24, 32), or NULL. */
+const EVP_CIPHER *jose_gcm_cipher(size_t ceklen);
+
 /* The JWS alg of a curve ("ES256"...) and back. */
 const char *jose_es_alg_for_nid(int nid);
 int jose_nid_for_es_alg(const char *alg);

@@ -20,32 +20,6 @@
 /* A bound far above any Clevis plaintext (LUKS keys, nested JWEs), below int overflow. */
 #define JWE_MAX_CT (64u << 20)
 
-size_t cotter_jwe_cek_len(const char *enc)
-{
-	if (enc == NULL)
-		return 0;
-	if (strcmp(enc, "A128GCM") == 0)
-		return 16;
-	if (strcmp(enc, "A192GCM") == 0)
-		return 24;
-	if (strcmp(enc, "A256GCM") == 0)
-		return 32;
-	return 0;
-}
-
-static const EVP_CIPHER *gcm_cipher(size_t ceklen)
-{
-	switch (ceklen) {
-	case 16:
-		return EVP_aes_128_gcm();
-	case 24:
-		return EVP_aes_192_gcm();
-	case 32:
-		return EVP_aes_256_gcm();
-	}
-	return NULL;
-}
-
 /* Checks the header's enc against the key length we are given. */
 static int check_enc(const json_t *hdr, size_t ceklen, struct cotter_error *err)
 {
@@ -81,11 +55,11 @@ char *cotter_jwe_encrypt_cek(const json_t *protected_hdr, const uint8_t *cek, si
 	}
 	if ((hdrs = cotter_b64_encode_json(protected_hdr)) == NULL ||
 	    (ct = malloc(ptlen + 1)) == NULL || (cctx = EVP_CIPHER_CTX_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWE encryption");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (RAND_bytes(iv, sizeof(iv)) != 1 ||
-	    EVP_EncryptInit_ex(cctx, gcm_cipher(ceklen), NULL, NULL, NULL) != 1 ||
+	    EVP_EncryptInit_ex(cctx, jose_gcm_cipher(ceklen), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL) != 1 ||
 	    EVP_EncryptInit_ex(cctx, NULL, NULL, cek, iv) != 1 ||
 	    EVP_EncryptUpdate(cctx, NULL, &n, (const uint8_t *)hdrs, (int)strlen(hdrs)) != 1 ||
@@ -98,12 +72,12 @@ char *cotter_jwe_encrypt_cek(const json_t *protected_hdr, const uint8_t *cek, si
 	if ((cts = cotter_b64_encode_alloc(ct, (size_t)n + (size_t)fin)) == NULL ||
 	    cotter_b64_encode(iv, sizeof(iv), ivs, sizeof(ivs)) != 0 ||
 	    cotter_b64_encode(tag, sizeof(tag), tags, sizeof(tags)) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWE encoding");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	outsz = strlen(hdrs) + strlen(ivs) + strlen(cts) + strlen(tags) + 5;
 	if ((out = malloc(outsz)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWE encoding");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	snprintf(out, outsz, "%s..%s.%s.%s", hdrs, ivs, cts, tags);
@@ -152,7 +126,7 @@ int cotter_jwe_parse(const char *compact, size_t len, struct cotter_jwe *out,
 			goto fail;
 		}
 		if ((p = malloc(plen + 1)) == NULL) {
-			cotter_error_set(err, COTTER_E_NOMEM, "JWE parsing");
+			cotter_error_nomem(err);
 			goto fail;
 		}
 		memcpy(p, compact + start, plen);
@@ -216,10 +190,10 @@ int cotter_jwe_decrypt_cek(const struct cotter_jwe *jwe, const uint8_t *cek, siz
 	}
 	bufsz = ctlen + 1;
 	if ((buf = cotter_secure_alloc(bufsz)) == NULL || (cctx = EVP_CIPHER_CTX_new()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWE decryption");
+		cotter_error_nomem(err);
 		goto out;
 	}
-	if (EVP_DecryptInit_ex(cctx, gcm_cipher(ceklen), NULL, NULL, NULL) != 1 ||
+	if (EVP_DecryptInit_ex(cctx, jose_gcm_cipher(ceklen), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV_LEN, NULL) != 1 ||
 	    EVP_DecryptInit_ex(cctx, NULL, NULL, cek, iv) != 1 ||
 	    EVP_DecryptUpdate(cctx, NULL, &n, (const uint8_t *)jwe->parts[0],

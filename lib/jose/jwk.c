@@ -63,7 +63,7 @@ static json_t *gen_ec(const json_t *tmpl, int nid, const char *const *ops, size_
 	cotter_ec_key_free(&key);
 	return jwk;
 fail:
-	cotter_error_set(err, COTTER_E_NOMEM, "building the generated JWK");
+	cotter_error_nomem(err);
 	cotter_ec_key_free(&key);
 	json_decref(jwk);
 	return NULL;
@@ -83,7 +83,7 @@ static json_t *gen_oct(const json_t *tmpl, size_t bytes, bool gcm, struct cotter
 	}
 	kslen = cotter_b64_encoded_len(bytes) + 1;
 	if ((k = cotter_secure_alloc(bytes)) == NULL || (ks = cotter_secure_alloc(kslen)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "oct key allocation");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (RAND_priv_bytes(k, (int)bytes) != 1) {
@@ -96,7 +96,7 @@ static json_t *gen_oct(const json_t *tmpl, size_t bytes, bool gcm, struct cotter
 	     json_object_get(tmpl, "use") == NULL &&
 	     json_object_set_new(jwk, "key_ops", json_pack("[s,s]", "encrypt", "decrypt")) != 0) ||
 	    merge_template(jwk, tmpl) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "building the generated JWK");
+		cotter_error_nomem(err);
 		json_decref(jwk);
 		jwk = NULL;
 	}
@@ -106,110 +106,179 @@ out:
 	return jwk;
 }
 
-json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err)
+/* What a template asks for, read once. */
+struct tmpl {
+	const json_t *j;
+	const char *alg, *kty, *crv;
+	int crv_nid; /* NID_undef when crv is not given */
+};
+
+static int read_template(const json_t *tmpl, struct tmpl *t, struct cotter_error *err)
+{
+	if (!json_is_object(tmpl))
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template is not a JSON object");
+	if (json_object_get(tmpl, "d") != NULL || json_object_get(tmpl, "k") != NULL)
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template already holds a key");
+	t->j = tmpl;
+	t->alg = str_member(tmpl, "alg");
+	t->kty = str_member(tmpl, "kty");
+	t->crv = str_member(tmpl, "crv");
+	t->crv_nid = cotter_curve_nid(t->crv);
+	if (t->crv != NULL && t->crv_nid == NID_undef)
+		return cotter_error_set(err, COTTER_E_UNSUPPORTED, "unsupported curve \"%s\"",
+					t->crv);
+	if (json_object_get(tmpl, "alg") != NULL && t->alg == NULL)
+		return cotter_error_set(err, COTTER_E_INVALID, "JWK template alg is not a string");
+	return 0;
+}
+
+static bool kty_is(const struct tmpl *t, const char *kty)
+{
+	return t->kty == NULL || strcmp(t->kty, kty) == 0;
+}
+
+/* {"alg":"ES256"|"ES384"|"ES512"}: a signing key on the alg's curve. */
+static json_t *gen_signing(const struct tmpl *t, int nid, struct cotter_error *err)
 {
 	static const char *const sig_ops[] = {"sign", "verify"};
+
+	if (!kty_is(t, "EC") || (t->crv != NULL && t->crv_nid != nid)) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC on %s", t->alg,
+				 cotter_curve_name(nid));
+		return NULL;
+	}
+	return gen_ec(t->j, nid, sig_ops, 2, err);
+}
+
+/* {"alg":"ECMR"|"ECDH-ES"}: an exchange key, on P-521 unless crv says otherwise. */
+static json_t *gen_exchange(const struct tmpl *t, struct cotter_error *err)
+{
 	static const char *const ecmr_ops[] = {"deriveKey"};
 	static const char *const wrap_ops[] = {"wrapKey", "unwrapKey"};
-	const char *alg, *kty, *crv;
-	json_t *bytes;
-	int nid, crv_nid;
+	int nid = t->crv != NULL ? t->crv_nid : NID_secp521r1;
 
-	if (!json_is_object(tmpl)) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template is not a JSON object");
+	if (!kty_is(t, "EC")) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC", t->alg);
 		return NULL;
 	}
-	if (json_object_get(tmpl, "d") != NULL || json_object_get(tmpl, "k") != NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template already holds a key");
-		return NULL;
-	}
-	alg = str_member(tmpl, "alg");
-	kty = str_member(tmpl, "kty");
-	crv = str_member(tmpl, "crv");
-	crv_nid = cotter_curve_nid(crv);
-	if (crv != NULL && crv_nid == NID_undef) {
-		cotter_error_set(err, COTTER_E_UNSUPPORTED, "unsupported curve \"%s\"", crv);
-		return NULL;
-	}
-	if (json_object_get(tmpl, "alg") != NULL && alg == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWK template alg is not a string");
-		return NULL;
-	}
+	/* jose gives ECDH-ES keys the key-wrapping ops, and its `jwe enc` insists on them */
+	if (strcmp(t->alg, "ECMR") == 0)
+		return gen_ec(t->j, nid, ecmr_ops, 1, err);
+	return gen_ec(t->j, nid, wrap_ops, 2, err);
+}
 
-	if (alg != NULL && (nid = jose_nid_for_es_alg(alg)) != NID_undef) {
-		if ((kty != NULL && strcmp(kty, "EC") != 0) || (crv != NULL && crv_nid != nid)) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC on %s", alg,
-					 cotter_curve_name(nid));
-			return NULL;
-		}
-		return gen_ec(tmpl, nid, sig_ops, 2, err);
-	}
-	if (alg != NULL && (strcmp(alg, "ECMR") == 0 || strcmp(alg, "ECDH-ES") == 0)) {
-		if (kty != NULL && strcmp(kty, "EC") != 0) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs kty EC", alg);
-			return NULL;
-		}
-		nid = crv != NULL ? crv_nid : NID_secp521r1;
-		/* jose gives ECDH-ES keys the key-wrapping ops, and its `jwe enc` insists on them
-		 */
-		if (strcmp(alg, "ECMR") == 0)
-			return gen_ec(tmpl, nid, ecmr_ops, 1, err);
-		return gen_ec(tmpl, nid, wrap_ops, 2, err);
-	}
-	if (alg != NULL && gcm_key_bytes(alg) > 0) {
-		bytes = json_object_get(tmpl, "bytes");
-		if ((kty != NULL && strcmp(kty, "oct") != 0) ||
-		    (bytes != NULL &&
-		     json_integer_value(bytes) != (json_int_t)gcm_key_bytes(alg))) {
-			cotter_error_set(err, COTTER_E_INVALID, "%s needs an oct key of %zu bytes",
-					 alg, gcm_key_bytes(alg));
-			return NULL;
-		}
-		return gen_oct(tmpl, gcm_key_bytes(alg), true, err);
-	}
-	if (alg != NULL) {
-		cotter_error_set(err, COTTER_E_UNSUPPORTED, "cannot generate a key for alg \"%s\"",
-				 alg);
+/* {"alg":"A128GCM"|"A192GCM"|"A256GCM"}: an oct key of the cipher's size. */
+static json_t *gen_content_key(const struct tmpl *t, struct cotter_error *err)
+{
+	json_t *bytes = json_object_get(t->j, "bytes");
+	size_t want = gcm_key_bytes(t->alg);
+
+	if (!kty_is(t, "oct") || (bytes != NULL && json_integer_value(bytes) != (json_int_t)want)) {
+		cotter_error_set(err, COTTER_E_INVALID, "%s needs an oct key of %zu bytes", t->alg,
+				 want);
 		return NULL;
 	}
-	if (kty != NULL && strcmp(kty, "EC") == 0)
-		return gen_ec(tmpl, crv != NULL ? crv_nid : NID_X9_62_prime256v1, NULL, 0, err);
-	if (kty != NULL && strcmp(kty, "oct") == 0) {
-		bytes = json_object_get(tmpl, "bytes");
-		if (!json_is_integer(bytes) || json_integer_value(bytes) <= 0 ||
-		    json_integer_value(bytes) > OCT_MAX_BYTES) {
-			cotter_error_set(err, COTTER_E_INVALID,
-					 "oct template needs \"bytes\" between 1 and %d",
-					 OCT_MAX_BYTES);
-			return NULL;
-		}
-		return gen_oct(tmpl, (size_t)json_integer_value(bytes), false, err);
+	return gen_oct(t->j, want, true, err);
+}
+
+/* No alg: {"kty":"EC"} (P-256 unless crv says otherwise) or {"kty":"oct","bytes":N}. */
+static json_t *gen_by_kty(const struct tmpl *t, struct cotter_error *err)
+{
+	json_t *bytes = json_object_get(t->j, "bytes");
+
+	if (t->kty != NULL && strcmp(t->kty, "EC") == 0)
+		return gen_ec(t->j, t->crv != NULL ? t->crv_nid : NID_X9_62_prime256v1, NULL, 0,
+			      err);
+	if (t->kty == NULL || strcmp(t->kty, "oct") != 0) {
+		cotter_error_set(err, COTTER_E_UNSUPPORTED,
+				 "JWK template names no supported alg or kty");
+		return NULL;
 	}
-	cotter_error_set(err, COTTER_E_UNSUPPORTED, "JWK template names no supported alg or kty");
+	if (!json_is_integer(bytes) || json_integer_value(bytes) <= 0 ||
+	    json_integer_value(bytes) > OCT_MAX_BYTES) {
+		cotter_error_set(err, COTTER_E_INVALID,
+				 "oct template needs \"bytes\" between 1 and %d", OCT_MAX_BYTES);
+		return NULL;
+	}
+	return gen_oct(t->j, (size_t)json_integer_value(bytes), false, err);
+}
+
+json_t *cotter_jwk_generate(const json_t *tmpl, struct cotter_error *err)
+{
+	struct tmpl t = {0};
+	int nid;
+
+	if (read_template(tmpl, &t, err) != 0)
+		return NULL;
+	if (t.alg == NULL)
+		return gen_by_kty(&t, err);
+	if ((nid = jose_nid_for_es_alg(t.alg)) != NID_undef)
+		return gen_signing(&t, nid, err);
+	if (strcmp(t.alg, "ECMR") == 0 || strcmp(t.alg, "ECDH-ES") == 0)
+		return gen_exchange(&t, err);
+	if (gcm_key_bytes(t.alg) > 0)
+		return gen_content_key(&t, err);
+	cotter_error_set(err, COTTER_E_UNSUPPORTED, "cannot generate a key for alg \"%s\"", t.alg);
 	return NULL;
 }
 
-json_t *cotter_jwk_public(const json_t *jwk)
+/* Members that hold key material (RFC 7518 §6): EC d, oct k, and RSA's private parts. */
+static bool private_member(const char *name)
 {
-	json_t *pub, *ops, *op;
+	static const char *const names[] = {"d", "k", "p", "q", "dp", "dq", "qi", "oth"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* key_ops of a public key: without its private part a key can no longer sign, decrypt or
+ * unwrap, and an oct key without k can do nothing at all (jose empties it). */
+static json_t *public_ops(const json_t *ops, bool oct)
+{
+	json_t *out = json_array(), *op;
 	const char *s;
 	size_t i;
 
-	if (!json_is_object(jwk) || (pub = json_deep_copy(jwk)) == NULL)
-		return NULL;
-	json_object_del(pub, "d");
-	ops = json_object_get(pub, "key_ops");
-	/* Without k, an oct key can do nothing at all: jose empties its key_ops. */
-	if (json_object_del(pub, "k") == 0 && json_is_array(ops))
-		json_array_clear(ops);
-	for (i = 0; json_is_array(ops) && i < json_array_size(ops);) {
-		op = json_array_get(ops, i);
+	json_array_foreach(ops, i, op)
+	{
 		s = json_string_value(op);
-		if (s != NULL && (strcmp(s, "sign") == 0 || strcmp(s, "decrypt") == 0 ||
-				  strcmp(s, "unwrapKey") == 0))
-			json_array_remove(ops, i);
+		if (out == NULL || oct ||
+		    (s != NULL && (strcmp(s, "sign") == 0 || strcmp(s, "decrypt") == 0 ||
+				   strcmp(s, "unwrapKey") == 0)))
+			continue;
+		if (json_array_append_new(out, json_deep_copy(op)) != 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Built member by member from the public ones: the private members are never copied, so no
+ * copy of a key has to be deleted (and freed) afterwards. */
+json_t *cotter_jwk_public(const json_t *jwk)
+{
+	bool oct = json_object_get(jwk, "k") != NULL;
+	json_t *pub, *v, *copy;
+	const char *name;
+
+	if (!json_is_object(jwk) || (pub = json_object()) == NULL)
+		return NULL;
+	json_object_foreach((json_t *)jwk, name, v)
+	{
+		if (private_member(name))
+			continue;
+		if (strcmp(name, "key_ops") == 0 && json_is_array(v))
+			copy = public_ops(v, oct);
 		else
-			i++;
+			copy = json_deep_copy(v);
+		if (json_object_set_new(pub, name, copy) != 0) {
+			json_decref(pub);
+			return NULL;
+		}
 	}
 	return pub;
 }
@@ -295,7 +364,7 @@ static char *thp_input(const json_t *jwk, struct cotter_error *err)
 		return NULL;
 	}
 	if ((canon = json_object()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+		cotter_error_nomem(err);
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
@@ -307,12 +376,12 @@ static char *thp_input(const json_t *jwk, struct cotter_error *err)
 			goto out;
 		}
 		if (json_object_set(canon, members[i], v) != 0) {
-			cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+			cotter_error_nomem(err);
 			goto out;
 		}
 	}
 	if ((s = json_dumps(canon, JSON_SORT_KEYS | JSON_COMPACT)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "thumbprint");
+		cotter_error_nomem(err);
 out:
 	json_decref(canon);
 	return s;

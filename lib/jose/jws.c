@@ -39,20 +39,77 @@ static const char *key_es_alg(const json_t *jwk, int nid, struct cotter_error *e
 	return es;
 }
 
+/* The protected header: the template with the key's alg, base64url (sorted, compact). */
+static char *protected_b64(const json_t *tmpl, const char *alg, struct cotter_error *err)
+{
+	json_t *prot = tmpl != NULL ? json_deep_copy(tmpl) : json_object();
+	char *b64 = NULL;
+
+	if (prot == NULL || !json_is_object(prot) ||
+	    json_object_set_new(prot, "alg", json_string(alg)) != 0 ||
+	    (b64 = cotter_b64_encode_json(prot)) == NULL)
+		cotter_error_set(err, COTTER_E_INVALID, "JWS protected header");
+	json_decref(prot);
+	return b64;
+}
+
+/* OpenSSL's DER signature as JWS wants it: r||s, each the curve's field width, base64url. */
+static char *der_to_raw_b64(const uint8_t *der, size_t derlen, size_t field,
+			    struct cotter_error *err)
+{
+	uint8_t raw[2 * JOSE_MAX_FIELD];
+	const uint8_t *p = der;
+	const BIGNUM *r, *s;
+	ECDSA_SIG *sig;
+	char *b64 = NULL;
+
+	if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signature decoding");
+		return NULL;
+	}
+	ECDSA_SIG_get0(sig, &r, &s);
+	if (BN_bn2binpad(r, raw, (int)field) < 0 || BN_bn2binpad(s, raw + field, (int)field) < 0 ||
+	    (b64 = cotter_b64_encode_alloc(raw, 2 * field)) == NULL)
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signature encoding");
+	ECDSA_SIG_free(sig);
+	return b64;
+}
+
+/* The base64url signature of input with key (ECDSA over the curve's hash). */
+static char *ecdsa_sign(const struct cotter_ec_key *key, const char *input,
+			struct cotter_error *err)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_MD_CTX *md = NULL;
+	uint8_t *der = NULL;
+	size_t derlen = 0;
+	char *b64 = NULL;
+
+	if ((pkey = jose_ec_key_to_pkey(key, err)) == NULL)
+		goto out;
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(md, NULL, jose_md_for_nid(key->nid), NULL, pkey) != 1 ||
+	    EVP_DigestSign(md, NULL, &derlen, (const uint8_t *)input, strlen(input)) != 1 ||
+	    (der = malloc(derlen)) == NULL ||
+	    EVP_DigestSign(md, der, &derlen, (const uint8_t *)input, strlen(input)) != 1) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signing");
+		goto out;
+	}
+	b64 = der_to_raw_b64(der, derlen, cotter_curve_field_bytes(key->nid), err);
+out:
+	EVP_PKEY_free(pkey);
+	EVP_MD_CTX_free(md);
+	free(der);
+	return b64;
+}
+
+/* One signature {"protected","signature"} of the payload with jwk. */
 static int sign_one(const char *payload_b64, const json_t *tmpl, const json_t *jwk,
 		    json_t **sig_out, struct cotter_error *err)
 {
 	struct cotter_ec_key key = {0};
-	uint8_t raw[2 * JOSE_MAX_FIELD], *der = NULL;
-	const uint8_t *p;
-	const BIGNUM *r, *s;
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *sig = NULL;
-	json_t *prot = NULL;
 	char *prot_b64 = NULL, *input = NULL, *sig_b64 = NULL;
 	const char *alg;
-	size_t derlen = 0, field;
 	int ret = -1;
 
 	if (!cotter_jwk_allows(jwk, "sign")) {
@@ -60,54 +117,26 @@ static int sign_one(const char *payload_b64, const json_t *tmpl, const json_t *j
 		goto out;
 	}
 	if (cotter_ec_key_from_jwk(jwk, true, &key, err) != 0 ||
-	    (alg = key_es_alg(jwk, key.nid, err)) == NULL)
+	    (alg = key_es_alg(jwk, key.nid, err)) == NULL ||
+	    (prot_b64 = protected_b64(tmpl, alg, err)) == NULL)
 		goto out;
-	field = cotter_curve_field_bytes(key.nid);
-	prot = tmpl != NULL ? json_deep_copy(tmpl) : json_object();
-	if (prot == NULL || !json_is_object(prot) ||
-	    json_object_set_new(prot, "alg", json_string(alg)) != 0 ||
-	    (prot_b64 = cotter_b64_encode_json(prot)) == NULL ||
-	    (input = signing_input(prot_b64, payload_b64)) == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWS protected header");
+	if ((input = signing_input(prot_b64, payload_b64)) == NULL) {
+		cotter_error_nomem(err);
 		goto out;
 	}
-	if ((pkey = jose_ec_key_to_pkey(&key, err)) == NULL)
+	if ((sig_b64 = ecdsa_sign(&key, input, err)) == NULL)
 		goto out;
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, jose_md_for_nid(key.nid), NULL, pkey) != 1 ||
-	    EVP_DigestSign(md, NULL, &derlen, (const uint8_t *)input, strlen(input)) != 1 ||
-	    (der = malloc(derlen)) == NULL ||
-	    EVP_DigestSign(md, der, &derlen, (const uint8_t *)input, strlen(input)) != 1) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signing");
-		goto out;
-	}
-	p = der;
-	if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signature decoding");
-		goto out;
-	}
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, raw, (int)field) < 0 || BN_bn2binpad(s, raw + field, (int)field) < 0 ||
-	    (sig_b64 = cotter_b64_encode_alloc(raw, 2 * field)) == NULL) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "ECDSA signature encoding");
-		goto out;
-	}
 	if ((*sig_out = json_pack("{s:s,s:s}", "protected", prot_b64, "signature", sig_b64)) ==
 	    NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	ret = 0;
 out:
 	cotter_ec_key_free(&key);
-	EVP_PKEY_free(pkey);
-	EVP_MD_CTX_free(md);
-	ECDSA_SIG_free(sig);
-	json_decref(prot);
 	free(prot_b64);
 	free(input);
 	free(sig_b64);
-	free(der);
 	return ret;
 }
 
@@ -130,7 +159,7 @@ json_t *cotter_jws_sign(const uint8_t *payload, size_t len, const json_t *protec
 	    (jws = json_pack("{s:s}", "payload", payload_b64)) == NULL ||
 	    (nkeys > 1 &&
 	     ((sigs = json_array()) == NULL || json_object_set(jws, "signatures", sigs) != 0))) {
-		cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+		cotter_error_nomem(err);
 		goto fail;
 	}
 	for (i = 0; i < nkeys; i++) {
@@ -140,7 +169,7 @@ json_t *cotter_jws_sign(const uint8_t *payload, size_t len, const json_t *protec
 		}
 		if ((nkeys == 1 ? json_object_update(jws, sig) : json_array_append(sigs, sig)) !=
 		    0) {
-			cotter_error_set(err, COTTER_E_NOMEM, "JWS");
+			cotter_error_nomem(err);
 			goto fail;
 		}
 		json_decref(sig);

@@ -2,7 +2,6 @@
 /* Opening LUKS devices with libcryptsetup, and the keyslot operations bindings need. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,7 @@
 
 #include "cotter/jose.h"
 #include "cotter/secmem.h"
-#include "luks-int.h"
+#include "device.h"
 
 /* libcryptsetup logs through a callback; we keep its last error to put into ours instead of
  * letting it print, because programs print errors once, at the top. */
@@ -176,16 +175,15 @@ bool luks_reencrypting(struct luks_dev *d)
  * so one keyslot can't be test-activated: its volume key is read instead. */
 static int verify_reencrypting(struct luks_dev *d, int slot, const uint8_t *pass, size_t len)
 {
-	size_t vklen = (size_t)crypt_get_volume_key_size(d->cd);
+	int size = crypt_get_volume_key_size(d->cd);
+	size_t cap = size > 0 ? (size_t)size : 512 / 8, vklen = cap;
 	char *vk;
 	int rc;
 
-	if (vklen == 0)
-		vklen = 512 / 8;
-	if ((vk = cotter_secure_alloc(vklen)) == NULL)
+	if ((vk = cotter_secure_alloc(cap)) == NULL)
 		return -ENOMEM;
 	rc = crypt_volume_key_get(d->cd, slot, vk, &vklen, (const char *)pass, len);
-	cotter_secure_free(vk, vklen);
+	cotter_secure_free(vk, cap);
 	return rc;
 }
 
@@ -212,6 +210,45 @@ int luks_verify_pass(struct luks_dev *d, int slot, const uint8_t *pass, size_t l
 	return luks_cs_error(d, rc, err, "%s: cannot test the passphrase", d->path);
 }
 
+static int token_error(struct luks_dev *d, int token, int rc, struct cotter_error *err)
+{
+	const char *type = NULL;
+
+	if (crypt_token_status(d->cd, token, &type) == CRYPT_TOKEN_EXTERNAL_UNKNOWN)
+		return cotter_error_set(
+		    err, COTTER_E_UNSUPPORTED,
+		    "%s: LUKS2 token %d ('%s') is opened by a cryptsetup plugin, which cotter does "
+		    "not load; give an existing passphrase instead",
+		    d->path, token, type ? type : "?");
+	if (rc == -EPERM)
+		return cotter_error_set(err, COTTER_E_AUTH,
+					"%s: LUKS2 token %d does not open any keyslot", d->path,
+					token);
+	if (rc == -ENOENT && d->lasterr[0] == '\0')
+		return cotter_error_set(err, COTTER_E_NOTFOUND,
+					"%s: LUKS2 token %d does not exist or cannot be used",
+					d->path, token);
+	return luks_cs_error(d, rc, err, "%s: LUKS2 token %d cannot be opened", d->path, token);
+}
+
+int luks_verify(struct luks_dev *d, int slot, const struct luks_unlocker *u,
+		struct cotter_error *err)
+{
+	int rc;
+
+	if (u->token < 0)
+		return luks_verify_pass(d, slot, u->pass, u->len, err);
+	d->lasterr[0] = '\0';
+	rc = crypt_activate_by_token_pin(d->cd, NULL, NULL, u->token, NULL, 0, NULL, 0);
+	if (rc < 0)
+		return token_error(d, u->token, rc, err);
+	if (slot >= 0 && rc != slot)
+		return cotter_error_set(err, COTTER_E_AUTH,
+					"%s: LUKS2 token %d opens keyslot %d, not %d", d->path,
+					u->token, rc, slot);
+	return rc;
+}
+
 /* The hash of the device's existing keyslots is kept for the new one: some systems (FIPS,
  * small initramfs) only have the hash the volume was made with. */
 static void existing_hash(struct luks_dev *d, char *out, size_t outsz)
@@ -230,7 +267,23 @@ static void existing_hash(struct luks_dev *d, char *out, size_t outsz)
 	}
 }
 
-int luks_add_keyslot(struct luks_dev *d, int slot, const uint8_t *old, size_t oldlen,
+/* With a token, libcryptsetup opens the volume key through it (keyslot contexts). */
+static int add_by_token(struct luks_dev *d, int slot, int token, const uint8_t *pass, size_t len)
+{
+	struct crypt_keyslot_context *old = NULL, *new = NULL;
+	int rc;
+
+	rc = crypt_keyslot_context_init_by_token(d->cd, token, NULL, NULL, 0, NULL, &old);
+	if (rc == 0)
+		rc = crypt_keyslot_context_init_by_passphrase(d->cd, (const char *)pass, len, &new);
+	if (rc == 0)
+		rc = crypt_keyslot_add_by_keyslot_context(d->cd, CRYPT_ANY_SLOT, old, slot, new, 0);
+	crypt_keyslot_context_free(old);
+	crypt_keyslot_context_free(new);
+	return rc;
+}
+
+int luks_add_keyslot(struct luks_dev *d, int slot, const struct luks_unlocker *old,
 		     const uint8_t *pass, size_t len, struct cotter_error *err)
 {
 	char hash[64];
@@ -249,15 +302,16 @@ int luks_add_keyslot(struct luks_dev *d, int slot, const uint8_t *old, size_t ol
 	rc = crypt_set_pbkdf_type(d->cd, &pbkdf);
 	if (rc < 0)
 		return luks_cs_error(d, rc, err, "%s: cannot select pbkdf2/%s", d->path, hash);
-	rc = crypt_keyslot_add_by_passphrase(d->cd, slot, (const char *)old, oldlen,
-					     (const char *)pass, len);
-	if (rc < 0) {
-		if (rc == -EPERM)
-			return cotter_error_set(err, COTTER_E_AUTH,
-						"the existing passphrase does not open %s",
-						d->path);
+	if (old->token >= 0)
+		rc = add_by_token(d, slot, old->token, pass, len);
+	else
+		rc = crypt_keyslot_add_by_passphrase(d->cd, slot, (const char *)old->pass, old->len,
+						     (const char *)pass, len);
+	if (rc == -EPERM)
+		return cotter_error_set(err, COTTER_E_AUTH, "the existing %s does not open %s",
+					old->token >= 0 ? "token" : "passphrase", d->path);
+	if (rc < 0)
 		return luks_cs_error(d, rc, err, "%s: cannot add keyslot %d", d->path, slot);
-	}
 	return 0;
 }
 
@@ -303,49 +357,3 @@ void luks_free_pass(uint8_t *p)
 {
 	cotter_secure_free(p, COTTER_LUKS_PASS_LEN + 1);
 }
-
-int luks_first_free_slot(struct luks_dev *d, const struct luks_metas *m, int skip)
-{
-	for (int s = 0; s < d->nslots; s++) {
-		/* A free keyslot whose LUKSMeta slot holds someone else's data is not free. */
-		if (s != skip && crypt_keyslot_status(d->cd, s) == CRYPT_SLOT_INACTIVE &&
-		    (m == NULL || luks_meta_for_slot(m, s, META_OTHER) == NULL))
-			return s;
-	}
-	return -1;
-}
-
-const char *cotter_luks_features(void)
-{
-#ifdef COTTER_FAULT_INJECTION
-	return "fault-injection";
-#else
-	return "";
-#endif
-}
-
-#ifdef COTTER_FAULT_INJECTION
-static bool at(const char *var, const char *op, const char *step)
-{
-	const char *v = getenv(var);
-	size_t n = strlen(op);
-
-	return v != NULL && strncmp(v, op, n) == 0 && v[n] == ':' && strcmp(v + n + 1, step) == 0;
-}
-
-/* Kills the process right there, as a power cut would (no cleanup, no restore), or fails the
- * step as an I/O error would. Tests use it to prove every intermediate state is safe and every
- * failure is rolled back. */
-int luks_fault(const char *op, const char *step, struct cotter_error *err)
-{
-	if (at("COTTER_FAULT_ABORT_AT", op, step)) {
-		fprintf(stderr, "fault injection: killed at %s:%s\n", op, step);
-		raise(SIGKILL);
-		_exit(137);
-	}
-	if (at("COTTER_FAULT_FAIL_AT", op, step))
-		return cotter_error_set(err, COTTER_E_IO, "fault injection: failure at %s:%s", op,
-					step);
-	return 0;
-}
-#endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Clevis metadata: LUKS2 tokens and LUKS1 LUKSMeta slots; free space; orphans. */
+/* Clevis metadata: LUKS2 tokens and LUKS1 LUKSMeta slots (meta.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,86 +7,94 @@
 
 #include <luksmeta.h>
 
-#include "luks-int.h"
+#include "meta.h"
 
 #define ALIGN4K(x) (((x) + 4095u) & ~(size_t)4095u)
 
 static const luksmeta_uuid_t clevis_uuid = {0xcb, 0x6e, 0x89, 0x04, 0x81, 0xff, 0x40, 0xda,
 					    0xa8, 0x4a, 0x07, 0xab, 0x9a, 0xb5, 0x71, 0x5e};
 
-static const char *const jwe_members[5] = {"protected", "encrypted_key", "iv", "ciphertext", "tag"};
-
-static int parse_slot(const char *s)
+/* A token of another type: the keyslot it names (its first) is not ours to use. */
+static void read_other(const json_t *j, const char *type, struct luks_meta *e)
 {
+	const char *first = json_string_value(json_array_get(json_object_get(j, "keyslots"), 0));
+	const char *pending = json_string_value(json_object_get(j, LUKS_PENDING_SLOT));
 	char *end;
 	long v;
 
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	v = strtol(s, &end, 10);
-	if (*end != '\0' || v < 0 || v >= LUKS_MAX_SLOTS)
-		return -1;
-	return (int)v;
-}
-
-/* The flattened JWE of a clevis token back to compact form. */
-static char *token_jwe(const json_t *jwe)
-{
-	const char *p[5];
-	size_t len = 5;
-	char *out;
-
-	if (json_is_string(jwe))
-		return strdup(json_string_value(jwe));
-	if (!json_is_object(jwe))
-		return NULL;
-	for (int i = 0; i < 5; i++) {
-		const json_t *v = json_object_get(jwe, jwe_members[i]);
-
-		p[i] = v == NULL && i == 1 ? "" : json_string_value(v);
-		if (p[i] == NULL)
-			return NULL;
-		len += strlen(p[i]);
-	}
-	if ((out = malloc(len)) == NULL)
-		return NULL;
-	snprintf(out, len, "%s.%s.%s.%s.%s", p[0], p[1], p[2], p[3], p[4]);
-	return out;
+	e->kind = strcmp(type, LUKS_PENDING_TYPE) == 0 ? META_PENDING : META_OTHER;
+	if (e->kind == META_PENDING)
+		first = pending;
+	if (first == NULL || *first < '0' || *first > '9')
+		return;
+	v = strtol(first, &end, 10);
+	if (*end == '\0' && v >= 0 && v < LUKS_MAX_SLOTS)
+		e->slot = (int)v;
 }
 
 static int read_luks2(struct luks_dev *d, struct luks_metas *m, struct cotter_error *err)
 {
 	for (int t = 0; t < LUKS_MAX_TOKENS; t++) {
 		struct luks_meta *e = &m->v[m->n];
+		struct cotter_luks_token tok;
+		struct cotter_error why = {0};
 		const char *json = NULL, *type;
-		json_t *j, *ks;
+		json_t *j;
 
 		if (crypt_token_json_get(d->cd, t, &json) < 0 || json == NULL)
-			continue;
-		if ((j = json_loads(json, 0, NULL)) == NULL)
 			continue;
 		memset(e, 0, sizeof(*e));
 		e->token = t;
 		e->slot = -1;
+		j = json_loads(json, 0, NULL);
 		type = json_string_value(json_object_get(j, "type"));
 		snprintf(e->type, sizeof(e->type), "%s", type ? type : "?");
-		ks = json_object_get(j, "keyslots");
-		/* Clevis writes exactly one keyslot; like Clevis we use the first. */
-		if (json_array_size(ks) > 0)
-			e->slot = parse_slot(json_string_value(json_array_get(ks, 0)));
-		if (type != NULL && strcmp(type, "clevis") == 0) {
+		if (type == NULL || strcmp(type, "clevis") != 0) {
+			read_other(j, e->type, e);
+		} else if (cotter_luks_token_parse(json, &tok, &why) == 0) {
 			e->kind = META_CLEVIS;
-			e->jwe = token_jwe(json_object_get(j, "jwe"));
-		} else if (type != NULL && strcmp(type, LUKS_PENDING_TYPE) == 0) {
-			e->kind = META_PENDING;
-			e->slot =
-			    parse_slot(json_string_value(json_object_get(j, LUKS_PENDING_SLOT)));
+			e->slot = tok.keyslot;
+			e->jwe = tok.jwe;
+			tok.jwe = NULL;
+			cotter_luks_token_free(&tok);
+		} else if (why.code == COTTER_E_NOMEM) {
+			json_decref(j);
+			return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		} else {
-			e->kind = META_OTHER;
+			e->kind = META_INVALID;
+			snprintf(e->why, sizeof(e->why), "%.*s", (int)sizeof(e->why) - 1, why.msg);
 		}
 		json_decref(j);
 		m->n++;
 	}
+	return 0;
+}
+
+/* LUKSMeta holds the compact JWE itself; the same checks as a token's JWE. */
+static int read_clevis_luksmeta(struct luks_dev *d, int s, size_t size, struct luks_meta *e,
+				struct cotter_error *err)
+{
+	struct cotter_error why = {0};
+	luksmeta_uuid_t uuid;
+	char *pin;
+
+	snprintf(e->type, sizeof(e->type), "clevis");
+	if ((e->jwe = calloc(1, size + 1)) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	if (luksmeta_load(d->cd, s, uuid, e->jwe, size) != (int)size)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"%s: LUKSMeta slot %d changed while read", d->path, s);
+	if ((pin = cotter_jwe_pin(e->jwe, size, &why)) != NULL) {
+		e->kind = META_CLEVIS;
+		free(pin);
+		return 0;
+	}
+	if (why.code == COTTER_E_NOMEM)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	e->kind = META_INVALID;
+	snprintf(e->why, sizeof(e->why), "%.*s", (int)sizeof(e->why) - 1, why.msg);
+	free(e->jwe);
+	e->jwe = NULL;
 	return 0;
 }
 
@@ -116,19 +124,14 @@ static int read_luks1(struct luks_dev *d, struct luks_metas *m, struct cotter_er
 		e->slot = s;
 		e->token = s;
 		if (memcmp(uuid, clevis_uuid, sizeof(uuid)) == 0) {
-			e->kind = META_CLEVIS;
-			snprintf(e->type, sizeof(e->type), "clevis");
-			if ((e->jwe = calloc(1, (size_t)size + 1)) == NULL)
-				return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-			if (luksmeta_load(d->cd, s, uuid, e->jwe, (size_t)size) != size)
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"%s: LUKSMeta slot %d changed while read",
-							d->path, s);
-		} else {
-			e->kind = META_OTHER;
-			for (int i = 0; i < 16; i++)
-				snprintf(e->type + 2 * i, sizeof(e->type) - 2 * i, "%02x", uuid[i]);
+			m->n++; /* freed with the others even on failure */
+			if (read_clevis_luksmeta(d, s, (size_t)size, e, err) != 0)
+				return -1;
+			continue;
 		}
+		e->kind = META_OTHER;
+		for (int i = 0; i < 16; i++)
+			snprintf(e->type + 2 * i, sizeof(e->type) - 2 * i, "%02x", uuid[i]);
 		m->n++;
 	}
 	return 0;
@@ -161,78 +164,50 @@ const struct luks_meta *luks_meta_for_slot(const struct luks_metas *m, int slot,
 	return NULL;
 }
 
-/* {"type":"clevis","keyslots":["N"],"jwe":{"ciphertext","encrypted_key":"","iv","protected",
- * "tag"}}: exactly what Clevis writes and what its udisks2 helper requires. */
-static char *clevis_token(int slot, const char *jwe, struct cotter_error *err)
+/* LUKS2 keeps all metadata in one JSON area (metadata size minus the 4 KiB binary header). */
+/* The length of j as compact JSON, or fallback when it cannot be written. */
+static size_t compact_len(const json_t *j, size_t fallback)
 {
-	const char *p[5], *dot;
-	char num[16], *s = NULL, *copy = strdup(jwe);
-	json_t *t = NULL, *j;
-	size_t i = 0;
-	char *cur = copy;
+	char *s = json_dumps(j, JSON_COMPACT);
+	size_t n = s != NULL ? strlen(s) : fallback;
 
-	if (copy == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		return NULL;
-	}
-	for (i = 0; i < 5; i++) {
-		p[i] = cur;
-		dot = strchr(cur, '.');
-		if (dot == NULL)
-			break;
-		copy[dot - copy] = '\0';
-		cur = copy + (dot - copy) + 1;
-	}
-	if (i != 4 || strchr(p[4], '.') != NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "not a compact JWE (5 parts expected)");
-		goto out;
-	}
-	snprintf(num, sizeof(num), "%d", slot);
-	j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "ciphertext", p[3], "encrypted_key", p[1], "iv",
-		      p[2], "protected", p[0], "tag", p[4]);
-	t = json_pack("{s:s,s:[s],s:o}", "type", "clevis", "keyslots", num, "jwe", j);
-	if (t == NULL || (s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-out:
-	json_decref(t);
-	free(copy);
-	return s;
+	free(s);
+	return n;
 }
 
-/* LUKS2 keeps all metadata in one JSON area (metadata size minus the 4 KiB binary header). */
+/* How much of the JSON area the header uses (*used), and what a keyslot costs in it (*kslen):
+ * measured on an existing keyslot rather than guessed. */
+static void json_area_use(const char *dump, size_t *used, size_t *kslen)
+{
+	json_t *j = json_loads(dump, 0, NULL), *v;
+	const char *k;
+
+	*kslen = 512;
+	if (j == NULL) {
+		*used = strlen(dump);
+		return;
+	}
+	json_object_foreach(json_object_get(j, "keyslots"), k, v)
+	{
+		size_t n = compact_len(v, 0) + 16;
+
+		if (n > *kslen)
+			*kslen = n;
+	}
+	*used = compact_len(j, strlen(dump));
+	json_decref(j);
+}
+
 static int luks2_space(struct luks_dev *d, size_t jwelen, struct cotter_error *err)
 {
 	uint64_t mdata = 0, kslots = 0;
 	const char *dump = NULL;
-	size_t used, area, need, kslen = 512;
-	json_t *j;
+	size_t used, area, need, kslen;
 
 	if (crypt_get_metadata_size(d->cd, &mdata, &kslots) < 0 || mdata <= 4096 ||
 	    crypt_dump_json(d->cd, &dump, 0) < 0 || dump == NULL)
 		return luks_cs_error(d, -EINVAL, err, "%s: cannot read the metadata size", d->path);
-	/* Measure an existing keyslot's JSON rather than guessing what a new one costs. */
-	if ((j = json_loads(dump, 0, NULL)) != NULL) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_object_get(j, "keyslots"), k, v)
-		{
-			char *s = json_dumps(v, JSON_COMPACT);
-
-			if (s != NULL && strlen(s) + 16 > kslen)
-				kslen = strlen(s) + 16;
-			free(s);
-		}
-		used = 0;
-		{
-			char *s = json_dumps(j, JSON_COMPACT);
-
-			used = s ? strlen(s) : strlen(dump);
-			free(s);
-		}
-		json_decref(j);
-	} else {
-		used = strlen(dump);
-	}
+	json_area_use(dump, &used, &kslen);
 	area = (size_t)mdata - 4096;
 	/* the token's fixed members (~120 bytes) and a margin for json-c's formatting */
 	need = jwelen + 128 + kslen + 256;
@@ -323,7 +298,7 @@ int luks_meta_save(struct luks_dev *d, int slot, int token, const char *jwe,
 			    rc == -ENOSPC ? " (the LUKSMeta area is full)" : "");
 		return 0;
 	}
-	if ((tok = clevis_token(slot, jwe, err)) == NULL)
+	if ((tok = cotter_luks_token_json(slot, jwe, err)) == NULL)
 		return -1;
 	rc = crypt_token_json_set(d->cd, token < 0 ? CRYPT_ANY_TOKEN : token, tok);
 	free(tok);
@@ -364,50 +339,14 @@ int luks_meta_init_luksmeta(struct luks_dev *d, struct cotter_error *err)
 	return 0;
 }
 
-/* A marker alone does not prove the keyslot is ours: after an interrupted bind, an admin may
- * have added a passphrase to the still-free slot. Ours are pbkdf2 with 1000 iterations. */
-static bool ours(struct luks_dev *d, int slot)
+int luks_first_free_slot(struct luks_dev *d, const struct luks_metas *m, int skip)
 {
-	struct crypt_pbkdf_type p;
-
-	memset(&p, 0, sizeof(p));
-	return crypt_keyslot_get_pbkdf(d->cd, slot, &p) == 0 && p.type != NULL &&
-	       strcmp(p.type, CRYPT_KDF_PBKDF2) == 0 && p.iterations == 1000;
-}
-
-int luks_cleanup_orphans(struct luks_dev *d, const char *op, struct cotter_error *err)
-{
-	struct luks_metas m;
-	int removed = 0, ret = -1;
-
-	if (luks_meta_read(d, &m, err) != 0)
-		return -1;
-	for (size_t i = 0; i < m.n; i++) {
-		const struct luks_meta *e = &m.v[i];
-
-		if (e->kind == META_PENDING) {
-			/* An interrupted bind: its keyslot has no token; nobody can know its
-			 * passphrase any more, so it only wastes a slot. */
-			if (e->slot >= 0 && luks_slot_active(d, e->slot) && ours(d, e->slot) &&
-			    luks_meta_for_slot(&m, e->slot, META_CLEVIS) == NULL &&
-			    luks_meta_for_slot(&m, e->slot, META_OTHER) == NULL) {
-				if (luks_kill_keyslot(d, e->slot, err) != 0)
-					goto out;
-				if (luks_fault(op, "cleanup-after-keyslot", err))
-					goto out;
-			}
-			if (luks_meta_remove(d, e, err) != 0)
-				goto out;
-			removed++;
-		} else if (e->kind == META_CLEVIS &&
-			   (e->slot < 0 || !luks_slot_active(d, e->slot))) {
-			if (luks_meta_remove(d, e, err) != 0)
-				goto out;
-			removed++;
-		}
+	for (int s = 0; s < d->nslots; s++) {
+		/* A free keyslot whose LUKSMeta slot holds someone else's data is not free. */
+		if (s != skip && crypt_keyslot_status(d->cd, s) == CRYPT_SLOT_INACTIVE &&
+		    (m == NULL || (luks_meta_for_slot(m, s, META_OTHER) == NULL &&
+				   luks_meta_for_slot(m, s, META_INVALID) == NULL)))
+			return s;
 	}
-	ret = removed;
-out:
-	luks_metas_free(&m);
-	return ret;
+	return -1;
 }

@@ -1,93 +1,178 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * regen and edit: a fresh passphrase and JWE for a bound slot, keeping its keyslot number.
- * Regen asks every Tang server for /adv/{thumbprint of the signing key the binding trusted}:
- * the new keys are taken only if that key signed them. Trusting whatever the server serves now
- * needs a confirmation (or -y).
+ * cotter_luks_regen: regen and edit, a fresh passphrase and JWE for a bound slot, keeping its
+ * keyslot number. What the new binding may trust depends on whether the old header is
+ * authenticated (include/cotter/luks.h): only a JWE that decrypts to its own keyslot's
+ * passphrase proves that its pin, URLs and keys were written by someone who knew the passphrase.
+ * Otherwise the header is just bytes from the disk, and the rebind is treated as a fresh bind
+ * to what it names: confirmed, and with new keys trusted only as `bind` trusts them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cotter/io.h"
 #include "cotter/secmem.h"
-#include "luks-int.h"
+#include "meta.h"
+#include "pass.h"
+#include "step.h"
+#include "txn.h"
 
-static int old_passphrase(struct luks_dev *d, const struct cotter_luks_regen_args *a,
-			  const char *jwe, uint8_t **pt, size_t *ptlen, struct cotter_error *err)
+struct regen {
+	const struct cotter_luks_regen_args *a;
+	const char *op; /* "regen" or "edit": fault points */
+	struct luks_dev d;
+	struct luks_metas m;
+	const struct luks_meta *e; /* the slot's binding */
+	uint8_t *old;		   /* an existing passphrase, secure heap */
+	size_t oldlen;
+	bool authenticated; /* old came from e's own JWE */
+	uint8_t *pass;
+	char *jwe;
+};
+
+static int keep_pass(struct regen *r, const uint8_t *p, size_t len, struct cotter_error *err)
 {
-	struct cotter_error e1 = {0}, e2 = {0};
-
-	if (luks_binding_pass(d, a->slot, jwe, &a->opts, pt, ptlen, &e1) == 0)
-		return 0;
-	if (a->pass != NULL) {
-		if (luks_verify_pass(d, -1, a->pass, a->passlen, &e2) < 0)
-			return cotter_error_set(err, e2.code, "%s", e2.msg);
-		if ((*pt = cotter_secure_alloc(a->passlen + 1)) == NULL)
-			return cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
-		memcpy(*pt, a->pass, a->passlen);
-		*ptlen = a->passlen;
-		return 0;
-	}
-	return cotter_error_set(
-	    err, e1.code ? e1.code : COTTER_E_AUTH,
-	    "cannot recover the passphrase of keyslot %d (%s); give an existing "
-	    "passphrase (-k)",
-	    a->slot, e1.msg);
+	if (luks_verify_pass(&r->d, -1, p, len, err) < 0)
+		return -1;
+	if ((r->old = cotter_secure_alloc(len + 1)) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+	memcpy(r->old, p, len);
+	r->oldlen = len;
+	return 0;
 }
 
-static char *new_jwe(const struct cotter_luks_regen_args *a, const char *oldjwe,
-		     const uint8_t *pass, struct cotter_error *err)
+static int ask_pass(struct regen *r, struct cotter_error *err)
 {
-	struct cotter_opts opts = a->opts;
-	struct cotter_error e1 = {0};
-	json_t *cfg = NULL;
-	char *pin = NULL, *jwe = NULL;
+	struct cotter_secbuf in = {0};
+	int ret;
 
-	if (a->config != NULL) {
-		json_t *h = luks_jwe_header(oldjwe, err);
+	if (r->a->ask_pass(r->a->ask_pass_ctx, &in, err) != 0)
+		return -1;
+	ret = keep_pass(r, in.data, in.len, err);
+	cotter_secbuf_free(&in);
+	return ret;
+}
 
-		const char *name =
-		    json_string_value(json_object_get(json_object_get(h, "clevis"), "pin"));
+/* As Clevis: the slot's own binding, the given passphrase, another binding, or ask. */
+static int existing_pass(struct regen *r, struct cotter_error *err)
+{
+	struct cotter_error own = {0}, other = {0};
 
-		pin = name ? strdup(name) : NULL;
-		json_decref(h);
-		if (pin == NULL || *pin == '\0') {
-			cotter_error_set(err, COTTER_E_INVALID, "the slot's JWE names no pin");
-			goto out;
-		}
-		if (cotter_encrypt(pin, a->config, pass, COTTER_LUKS_PASS_LEN, &opts, &jwe, err) !=
-		    0)
-			cotter_error_prefix(err, "cannot encrypt to pin '%s': ", pin);
-		goto out;
+	if (luks_binding_pass(&r->d, r->a->slot, r->e->jwe, &r->a->opts, &r->old, &r->oldlen,
+			      &own) == 0) {
+		r->authenticated = true;
+		return 0;
 	}
-	if ((cfg = luks_regen_config(oldjwe, &a->opts, &pin, &e1)) == NULL)
-		goto untrusted;
-	/* Pinned to the old signing keys, nothing needs trusting: never prompt for this one. */
+	if (r->a->pass != NULL)
+		return keep_pass(r, r->a->pass, r->a->passlen, err);
+	if (luks_recover_pass(&r->d, &r->m, r->a->slot, &r->a->opts, &r->old, &r->oldlen, &other) ==
+	    0)
+		return 0;
+	if (r->a->ask_pass == NULL)
+		return cotter_error_set(
+		    err, own.code ? own.code : COTTER_E_AUTH,
+		    "cannot recover the passphrase of keyslot %d (%.200s); give "
+		    "an existing passphrase (-k, or on standard input)",
+		    r->a->slot, own.msg);
+	if (ask_pass(r, err) == 0)
+		return 0;
+	return cotter_error_prefix(
+	    err, "cannot recover the passphrase of keyslot %d (%.200s), and ", r->a->slot, own.msg);
+}
+
+/* An authenticated regen: new keys vouched for by the keys the binding trusted, so nothing new
+ * is trusted (no prompt, -y not needed). */
+static char *through_old_keys(struct regen *r, struct cotter_error *err)
+{
+	struct cotter_opts opts = r->a->opts;
+	char *pin = NULL, *jwe = NULL;
+	json_t *cfg;
+
+	cfg = cotter_jwe_rebind_config(r->e->jwe, strlen(r->e->jwe), &opts, &pin, err);
 	opts.assume_yes = false;
 	opts.trust = NULL;
-	if (cotter_encrypt(pin, cfg, pass, COTTER_LUKS_PASS_LEN, &opts, &jwe, &e1) == 0)
-		goto out;
-untrusted:
+	if (cfg != NULL)
+		cotter_encrypt(pin, cfg, r->pass, COTTER_LUKS_PASS_LEN, &opts, &jwe, err);
 	json_decref(cfg);
 	free(pin);
-	cfg = NULL;
-	pin = NULL;
-	if (!a->opts.assume_yes &&
-	    (a->confirm == NULL ||
-	     !a->confirm(a->confirm_ctx, "The Tang keys could not be renewed through the keys "
-					 "this binding trusted. Trust the keys the servers "
-					 "advertise now"))) {
-		cotter_error_set(err, e1.code ? e1.code : COTTER_E_AUTH,
-				 "the new Tang keys are not signed by the key this binding trusted "
-				 "(%s); run with -y to trust what the servers advertise now",
-				 e1.msg);
+	return jwe;
+}
+
+/* An unauthenticated header names the pin (and, for regen, the configuration): whoever could
+ * write to the disk chose them. Shown, and bound only with a yes or -y. */
+static int confirm_untrusted(struct regen *r, const char *pin, const json_t *cfg,
+			     struct cotter_error *err)
+{
+	const struct cotter_luks_regen_args *a = r->a;
+	char *text = cotter_json_ascii(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *q = NULL;
+	int ret = -1;
+
+	if (text == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	if (a->opts.assume_yes) {
+		ret = 0;
 		goto out;
 	}
-	if ((cfg = luks_config_from_jwe(oldjwe, &pin, err)) == NULL)
+	if (asprintf(&q,
+		     "The binding of keyslot %d cannot be decrypted, so nothing proves its header "
+		     "was not rewritten. Bind keyslot %d of %s to %s '%s'",
+		     a->slot, a->slot, r->d.path, pin, text) < 0)
+		q = NULL;
+	if (q != NULL && a->confirm != NULL && a->confirm(a->confirm_ctx, q))
+		ret = 0;
+	else
+		cotter_error_set(
+		    err, COTTER_E_DENIED,
+		    "%s: the binding of keyslot %d cannot be decrypted, so its header "
+		    "is not authenticated (whoever could write to the disk may have "
+		    "rewritten it): binding to %s '%s' needs a yes on the terminal, or "
+		    "-y",
+		    r->d.path, a->slot, pin, text);
+out:
+	free(q);
+	free(text);
+	return ret;
+}
+
+/* The pin and configuration to bind: the old header's pin, and the given configuration (edit)
+ * or the one read back from the old header (regen). */
+static json_t *new_config(struct regen *r, char **pin, struct cotter_error *err)
+{
+	const char *jwe = r->e->jwe;
+
+	if (r->a->config == NULL)
+		return cotter_jwe_config(jwe, strlen(jwe), pin, err);
+	if ((*pin = cotter_jwe_pin(jwe, strlen(jwe), err)) == NULL)
+		return NULL;
+	return json_deep_copy(r->a->config);
+}
+
+/* The new JWE, trusting only what the rules above allow. */
+static char *rebind_jwe(struct regen *r, struct cotter_error *err)
+{
+	struct cotter_error chain = {0};
+	char *pin = NULL, *jwe = NULL;
+	json_t *cfg = NULL;
+
+	if (r->a->config == NULL && r->authenticated && (jwe = through_old_keys(r, &chain)))
+		return jwe;
+	if ((cfg = new_config(r, &pin, err)) == NULL) {
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		goto out;
-	opts = a->opts;
-	opts.assume_yes = true;
-	if (cotter_encrypt(pin, cfg, pass, COTTER_LUKS_PASS_LEN, &opts, &jwe, err) != 0)
+	}
+	if (!r->authenticated && confirm_untrusted(r, pin, cfg, err) != 0)
+		goto out;
+	/* A fresh bind's trust rules: thp, adv, the trust callback or assume_yes. */
+	if (cotter_encrypt(pin, cfg, r->pass, COTTER_LUKS_PASS_LEN, &r->a->opts, &jwe, err) == 0)
+		goto out;
+	if (chain.code != COTTER_OK)
+		cotter_error_prefix(err,
+				    "no new keys are vouched for by the keys this binding trusted "
+				    "(%.200s), and ",
+				    chain.msg);
+	else
 		cotter_error_prefix(err, "cannot encrypt to pin '%s': ", pin);
 out:
 	json_decref(cfg);
@@ -95,70 +180,82 @@ out:
 	return jwe;
 }
 
+/* Bind a temporary keyslot, unbind the old one, bind its number again, unbind the temporary
+ * one: at every instant some complete binding opens the device. */
+static int swap(struct regen *r, int tmp, struct cotter_error *err)
+{
+	char names[4][32];
+	struct luks_txn t = {.fd = -1};
+	const int token = r->d.luks1 ? -1 : r->e->token;
+	const struct luks_bind_step first = {.op = names[0],
+					     .slot = tmp,
+					     .token = -1,
+					     .jwe = r->jwe,
+					     .old = {.pass = r->old, .len = r->oldlen, .token = -1},
+					     .pass = r->pass,
+					     .passlen = COTTER_LUKS_PASS_LEN};
+	const struct luks_bind_step again = {
+	    .op = names[2],
+	    .slot = r->a->slot,
+	    .token = token,
+	    .jwe = r->jwe,
+	    .old = {.pass = r->pass, .len = COTTER_LUKS_PASS_LEN, .token = -1},
+	    .pass = r->pass,
+	    .passlen = COTTER_LUKS_PASS_LEN};
+	int ret = -1;
+
+	snprintf(names[0], sizeof(names[0]), "%s-tmp", r->op);
+	snprintf(names[1], sizeof(names[1]), "%s-old", r->op);
+	snprintf(names[2], sizeof(names[2]), "%s-new", r->op);
+	snprintf(names[3], sizeof(names[3]), "%s-tmp-unbind", r->op);
+	if (luks_txn_begin(&r->d, &t, err) != 0)
+		return -1;
+	if (luks_bind_step(&r->d, &first, err) == 0 &&
+	    luks_unbind_step(&r->d, names[1], r->a->slot, err) == 0 &&
+	    luks_bind_step(&r->d, &again, err) == 0 &&
+	    luks_unbind_step(&r->d, names[3], tmp, err) == 0)
+		ret = 0;
+	else
+		luks_txn_rollback(&r->d, &t, err);
+	luks_txn_end(&t);
+	return ret;
+}
+
+static int find_binding(struct regen *r, struct cotter_error *err)
+{
+	if (luks_check_slot(&r->d, r->a->slot, err) != 0 || luks_meta_read(&r->d, &r->m, err) != 0)
+		return -1;
+	r->e = luks_meta_for_slot(&r->m, r->a->slot, META_CLEVIS);
+	if (r->e == NULL || !luks_slot_active(&r->d, r->a->slot))
+		return cotter_error_set(err, COTTER_E_NOTFOUND,
+					"%s: keyslot %d is not bound by clevis", r->d.path,
+					r->a->slot);
+	return 0;
+}
+
 int cotter_luks_regen(const struct cotter_luks_regen_args *a, struct cotter_error *err)
 {
-	const char *op = a->config ? "edit" : "regen";
-	char ops[4][32];
-	struct luks_dev d = {0};
-	struct luks_metas m = {0};
-	struct luks_txn t = {.fd = -1};
-	const struct luks_meta *e;
-	uint8_t *old = NULL, *pass = NULL;
-	size_t oldlen = 0;
-	char *jwe = NULL;
-	int tmp, token, ret = -1;
+	struct regen r = {.a = a, .op = a->config ? "edit" : "regen"};
+	int tmp, ret = -1;
 
-	if (luks_dev_open(a->device, true, &d, err) != 0)
+	if (luks_dev_open(a->device, true, &r.d, err) != 0)
 		return -1;
-	if (luks_check_slot(&d, a->slot, err) != 0 || luks_meta_read(&d, &m, err) != 0)
+	if (find_binding(&r, err) != 0 || existing_pass(&r, err) != 0 ||
+	    (r.pass = luks_new_pass(err)) == NULL || (r.jwe = rebind_jwe(&r, err)) == NULL ||
+	    luks_meta_check_space(&r.d, strlen(r.jwe), err) != 0)
 		goto out;
-	e = luks_meta_for_slot(&m, a->slot, META_CLEVIS);
-	if (e == NULL || e->jwe == NULL || !luks_slot_active(&d, a->slot)) {
-		cotter_error_set(err, COTTER_E_NOTFOUND, "%s: keyslot %d is not bound by clevis",
-				 d.path, a->slot);
-		goto out;
-	}
-	token = d.luks1 ? -1 : e->token;
-	if (old_passphrase(&d, a, e->jwe, &old, &oldlen, err) != 0)
-		goto out;
-	if ((pass = luks_new_pass(err)) == NULL || (jwe = new_jwe(a, e->jwe, pass, err)) == NULL)
-		goto out;
-	if (luks_meta_check_space(&d, strlen(jwe), err) != 0)
-		goto out;
-	if ((tmp = luks_first_free_slot(&d, &m, a->slot)) < 0) {
+	if ((tmp = luks_first_free_slot(&r.d, &r.m, a->slot)) < 0) {
 		cotter_error_set(err, COTTER_E_DENIED,
 				 "%s: no free keyslot: rebinding safely needs one temporarily",
-				 d.path);
+				 r.d.path);
 		goto out;
 	}
-	snprintf(ops[0], sizeof(ops[0]), "%s-tmp", op);
-	snprintf(ops[1], sizeof(ops[1]), "%s-old", op);
-	snprintf(ops[2], sizeof(ops[2]), "%s-new", op);
-	snprintf(ops[3], sizeof(ops[3]), "%s-tmp-unbind", op);
-	if (luks_txn_begin(&d, &t, err) != 0)
-		goto out;
-	{
-		struct luks_bind_step s1 = {ops[0], tmp,    -1,	  jwe,
-					    old,    oldlen, pass, COTTER_LUKS_PASS_LEN};
-		struct luks_bind_step s2 = {ops[2], a->slot,
-					    token,  jwe,
-					    pass,   COTTER_LUKS_PASS_LEN,
-					    pass,   COTTER_LUKS_PASS_LEN};
-
-		if (luks_bind_step(&d, &s1, err) != 0 ||
-		    luks_unbind_step(&d, ops[1], a->slot, err) ||
-		    luks_bind_step(&d, &s2, err) != 0 || luks_unbind_step(&d, ops[3], tmp, err)) {
-			luks_txn_rollback(&d, &t, err);
-			goto out;
-		}
-	}
-	ret = 0;
+	ret = swap(&r, tmp, err);
 out:
-	luks_txn_end(&t);
-	luks_metas_free(&m);
-	cotter_secure_free(old, oldlen + 1);
-	luks_free_pass(pass);
-	free(jwe);
-	luks_dev_close(&d);
+	luks_metas_free(&r.m);
+	cotter_secure_free(r.old, r.oldlen + 1);
+	luks_free_pass(r.pass);
+	free(r.jwe);
+	luks_dev_close(&r.d);
 	return ret;
 }

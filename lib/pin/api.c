@@ -7,6 +7,22 @@
 
 static const struct cotter_opts default_opts;
 
+/* opts->external_pins, when set, lists the only pins that may run as external programs. */
+static int external_allowed(const char *name, const struct cotter_opts *opts,
+			    struct cotter_error *err)
+{
+	for (const char *const *p = opts->external_pins; p != NULL && *p != NULL; p++) {
+		if (strcmp(*p, name) == 0)
+			return 0;
+	}
+	if (opts->external_pins == NULL)
+		return 0;
+	return cotter_error_set(err, COTTER_E_DENIED,
+				"pin '%s' is not built in, and running it as an external program "
+				"(clevis-*-%s) is not allowed here",
+				name, name);
+}
+
 int cotter_encrypt(const char *pin, const json_t *config, const uint8_t *pt, size_t ptlen,
 		   const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
 {
@@ -26,6 +42,8 @@ int cotter_encrypt(const char *pin, const json_t *config, const uint8_t *pt, siz
 					COTTER_MAX_PLAINTEXT);
 	if ((p = cotter_pin_find(pin)) != NULL)
 		return p->encrypt(config, pt, ptlen, opts, jwe, err);
+	if (external_allowed(pin, opts, err) != 0)
+		return -1;
 	return cotter_pin_external_encrypt(pin, config, pt, ptlen, opts, jwe, err);
 }
 
@@ -81,7 +99,7 @@ int cotter_decrypt(const char *jwe, size_t len, const struct cotter_opts *opts, 
 		goto out;
 	if ((p = cotter_pin_find(name)) != NULL)
 		ret = p->decrypt(&parsed, opts, pt, ptlen, err);
-	else
+	else if (external_allowed(name, opts, err) == 0)
 		ret = cotter_pin_external_decrypt(name, jwe, len, opts, pt, ptlen, err);
 out:
 	cotter_jwe_free(&parsed);
@@ -102,7 +120,7 @@ char *cotter_jwe_pin(const char *jwe, size_t len, struct cotter_error *err)
 	if ((name = header_pin(parsed.protected_hdr, err)) == NULL)
 		goto out;
 	if ((ret = strdup(name)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 out:
 	cotter_jwe_free(&parsed);
 	return ret;

@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 extern char **environ;
@@ -28,7 +29,11 @@ extern char **environ;
 #define KILL_GRACE_MS 300
 #define MAX_JWE_OUT ((size_t)COTTER_MAX_PLAINTEXT * 2)
 
-/* The program's full path from PATH (as execvp would pick it), or NULL. */
+/*
+ * The program's full path from PATH, or NULL. Only absolute directories count: an empty entry
+ * or "." would make a program in the current directory (of a cryptsetup run as root, say) a
+ * pin, where execvp would take it.
+ */
 static char *find_program(const char *prog)
 {
 	const char *path = getenv("PATH"), *p, *end;
@@ -39,10 +44,9 @@ static char *find_program(const char *prog)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path; p != NULL; p = *end ? end + 1 : NULL) {
 		end = strchrnul(p, ':');
-		if (end == p)
-			n = snprintf(buf, sizeof(buf), "./%s", prog);
-		else
-			n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), p, prog);
+		if (*p != '/')
+			continue;
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), p, prog);
 		if (n > 0 && (size_t)n < sizeof(buf) && access(buf, X_OK) == 0)
 			return strdup(buf);
 	}
@@ -77,13 +81,6 @@ static int outbuf_append(struct outbuf *o, const void *p, size_t n)
 	return 0;
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* Whether the program has exited; it stays a zombie (pid and group reserved) until reaped. */
 static bool exited(pid_t pid)
 {
@@ -113,9 +110,140 @@ static void stop_child(pid_t pid, bool group, int *status)
 {
 	kill(group ? -pid : pid, SIGTERM);
 	for (long waited = 0; waited < KILL_GRACE_MS && !exited(pid); waited += 10)
-		msleep(10);
+		cotter_sleep_ms(10);
 	kill(group ? -pid : pid, SIGKILL);
 	reap(pid, group, status);
+}
+
+/* A running pin program, and our ends of its stdin and stdout (-1 once closed). */
+struct child {
+	pid_t pid;
+	bool group, reaped;
+	int in, out;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Starts argv[0] (a full path) with pipes on stdin and stdout, in a process group of its own
+ * when c->group. */
+static int spawn(char *const argv[], struct child *c, struct cotter_error *err)
+{
+	int inp[2] = {-1, -1}, outp[2] = {-1, -1}, rc, ret = -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	bool fa_init = false, attr_init = false;
+	sigset_t pipeset, empty;
+
+	sigemptyset(&pipeset);
+	sigaddset(&pipeset, SIGPIPE);
+	sigemptyset(&empty);
+	if (pipe2(inp, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0) {
+		cotter_error_set(err, COTTER_E_IO, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	if (!(fa_init = posix_spawn_file_actions_init(&fa) == 0) ||
+	    !(attr_init = posix_spawnattr_init(&attr) == 0)) {
+		cotter_error_nomem(err);
+		goto out;
+	}
+	posix_spawn_file_actions_adddup2(&fa, inp[0], STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
+	/* Only stdin, stdout and stderr: descriptors without O_CLOEXEC (libcurl's sockets of a
+	 * concurrent tang share, whatever our caller inherited) must not reach a third-party pin.
+	 */
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	posix_spawnattr_setsigmask(&attr, &empty);
+	posix_spawnattr_setsigdefault(&attr, &pipeset);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					    (c->group ? POSIX_SPAWN_SETPGROUP : 0));
+	if (c->group)
+		posix_spawnattr_setpgroup(&attr, 0);
+	if ((rc = posix_spawn(&c->pid, argv[0], &fa, &attr, argv, environ)) != 0) {
+		c->pid = -1;
+		cotter_error_set(err, COTTER_E_IO, "cannot run %s: %s", argv[0], strerror(rc));
+		goto out;
+	}
+	c->in = inp[1];
+	c->out = outp[0];
+	inp[1] = outp[0] = -1;
+	fcntl(c->in, F_SETFL, O_NONBLOCK);
+	fcntl(c->out, F_SETFL, O_NONBLOCK);
+	ret = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&inp[i]);
+		close_fd(&outp[i]);
+	}
+	if (fa_init)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_init)
+		posix_spawnattr_destroy(&attr);
+	return ret;
+}
+
+/* Feeds in to the program and collects its output until it closes its stdout. */
+static int exchange(struct child *c, const char *prog, const uint8_t *in, size_t inlen,
+		    const struct cotter_opts *opts, struct outbuf *out, struct cotter_error *err)
+{
+	uint8_t buf[4096];
+	size_t written = 0;
+	int ret = -1;
+
+	if (inlen == 0)
+		close_fd(&c->in);
+	while (c->out >= 0) {
+		struct pollfd pf[2] = {{c->out, POLLIN, 0}, {c->in, POLLOUT, 0}};
+		ssize_t n;
+
+		if (cotter_cancelled(opts)) {
+			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
+			goto out;
+		}
+		if (poll(pf, c->in >= 0 ? 2 : 1, POLL_MS) < 0 && errno != EINTR) {
+			cotter_error_set(err, COTTER_E_IO, "poll: %s", strerror(errno));
+			goto out;
+		}
+		if (c->in >= 0 && (pf[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			n = write(c->in, in + written, inlen - written);
+			if (n > 0)
+				written += (size_t)n;
+			if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == inlen)
+				close_fd(&c->in); /* EPIPE: the program did not want (all) input */
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(c->out, buf, sizeof(buf));
+			if (n > 0 && outbuf_append(out, buf, (size_t)n) != 0) {
+				cotter_error_set(err, COTTER_E_IO, "%s: output too large", prog);
+				goto out;
+			}
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				close_fd(&c->out);
+		}
+	}
+	ret = 0;
+out:
+	cotter_wipe(buf, sizeof(buf));
+	return ret;
+}
+
+/* The program closed its output: it is about to exit (or misbehaves, and is stopped when
+ * cancelled). Nothing of a finished pin may linger: its group goes too. */
+static int await_exit(struct child *c, const struct cotter_opts *opts, int *status,
+		      struct cotter_error *err)
+{
+	while (!exited(c->pid)) {
+		if (cotter_cancelled(opts))
+			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
+		cotter_sleep_ms(5);
+	}
+	reap(c->pid, c->group, status);
+	c->reaped = true;
+	return 0;
 }
 
 /* Runs argv[0] (a full path) with input on stdin, collecting stdout into out. */
@@ -123,128 +251,25 @@ static int run(char *const argv[], bool group, const uint8_t *in, size_t inlen,
 	       const struct cotter_opts *opts, struct outbuf *out, int *status,
 	       struct cotter_error *err)
 {
-	int inp[2] = {-1, -1}, outp[2] = {-1, -1}, rc, ret = -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t pipeset, oldset, empty;
+	struct child c = {.pid = -1, .group = group, .in = -1, .out = -1};
 	struct timespec zero = {0, 0};
-	bool fa_init = false, attr_init = false, reaped = false;
-	size_t written = 0;
-	pid_t pid = -1;
-	uint8_t buf[4096];
+	sigset_t pipeset, oldset;
+	int ret = -1;
 
+	/* A program that exits without reading its input must not kill us with SIGPIPE. */
 	sigemptyset(&pipeset);
 	sigaddset(&pipeset, SIGPIPE);
-	sigemptyset(&empty);
-	/* A program that exits without reading its input must not kill us with SIGPIPE. */
 	pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
-
-	if (pipe2(inp, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0) {
-		cotter_error_set(err, COTTER_E_IO, "cannot create a pipe: %s", strerror(errno));
-		goto out;
-	}
-	if (posix_spawn_file_actions_init(&fa) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	fa_init = true;
-	if (posix_spawnattr_init(&attr) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	attr_init = true;
-	posix_spawn_file_actions_adddup2(&fa, inp[0], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
-	/* Only stdin, stdout and stderr: descriptors without O_CLOEXEC (libcurl's sockets of a
-	 * concurrent tang share, whatever our caller inherited) must not reach a third-party pin. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawnattr_setsigmask(&attr, &empty);
-	posix_spawnattr_setsigdefault(&attr, &pipeset);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					    (group ? POSIX_SPAWN_SETPGROUP : 0));
-	if (group)
-		posix_spawnattr_setpgroup(&attr, 0);
-	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-	if (rc != 0) {
-		pid = -1;
-		cotter_error_set(err, COTTER_E_IO, "cannot run %s: %s", argv[0], strerror(rc));
-		goto out;
-	}
-	close(inp[0]);
-	close(outp[1]);
-	inp[0] = outp[1] = -1;
-	fcntl(inp[1], F_SETFL, O_NONBLOCK);
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	if (inlen == 0) {
-		close(inp[1]);
-		inp[1] = -1;
-	}
-
-	while (outp[0] >= 0) {
-		struct pollfd pf[2] = {{outp[0], POLLIN, 0}, {inp[1], POLLOUT, 0}};
-		ssize_t n;
-
-		if (cotter_pin_cancelled(opts)) {
-			stop_child(pid, group, status);
-			reaped = true;
-			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-			goto out;
-		}
-		if (poll(pf, inp[1] >= 0 ? 2 : 1, POLL_MS) < 0 && errno != EINTR) {
-			cotter_error_set(err, COTTER_E_IO, "poll: %s", strerror(errno));
-			goto out;
-		}
-		if (inp[1] >= 0 && (pf[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			n = write(inp[1], in + written, inlen - written);
-			if (n > 0)
-				written += (size_t)n;
-			if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == inlen) {
-				close(inp[1]); /* EPIPE: the program did not want (all) input */
-				inp[1] = -1;
-			}
-		}
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			n = read(outp[0], buf, sizeof(buf));
-			if (n > 0 && outbuf_append(out, buf, (size_t)n) != 0) {
-				cotter_error_set(err, COTTER_E_IO, "%s: output too large", argv[0]);
-				goto out;
-			}
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-				close(outp[0]);
-				outp[0] = -1;
-			}
-		}
-	}
-	/* Output closed: the program is about to exit (or misbehaves and is stopped). */
-	while (!exited(pid)) {
-		if (cotter_pin_cancelled(opts)) {
-			stop_child(pid, group, status);
-			reaped = true;
-			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-			goto out;
-		}
-		msleep(5);
-	}
-	reap(pid, group, status); /* nothing of a finished pin may linger */
-	reaped = true;
-	ret = 0;
-out:
-	if (pid > 0 && !reaped)
-		stop_child(pid, group, status);
-	for (int i = 0; i < 2; i++) {
-		if (inp[i] >= 0)
-			close(inp[i]);
-		if (outp[i] >= 0)
-			close(outp[i]);
-	}
-	if (fa_init)
-		posix_spawn_file_actions_destroy(&fa);
-	if (attr_init)
-		posix_spawnattr_destroy(&attr);
+	if (spawn(argv, &c, err) == 0 && exchange(&c, argv[0], in, inlen, opts, out, err) == 0 &&
+	    await_exit(&c, opts, status, err) == 0)
+		ret = 0;
+	if (c.pid > 0 && !c.reaped)
+		stop_child(c.pid, group, status);
+	close_fd(&c.in);
+	close_fd(&c.out);
 	while (sigtimedwait(&pipeset, NULL, &zero) > 0)
 		;
 	pthread_sigmask(SIG_SETMASK, &oldset, NULL);
-	cotter_wipe(buf, sizeof(buf));
 	return ret;
 }
 
@@ -275,7 +300,7 @@ int cotter_pin_external_encrypt(const char *name, const json_t *config, const ui
 		goto out;
 	}
 	if ((cfg = json_dumps(config, JSON_SORT_KEYS | JSON_COMPACT)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	argv[0] = path;
@@ -328,7 +353,7 @@ int cotter_pin_external_decrypt(const char *name, const char *jwe, size_t len,
 		goto out;
 	/* The caller's contract: a NUL after the plaintext, freed as ptlen + 1. */
 	if (cotter_secbuf_reserve(&out.sec, out.sec.len + 1) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	out.sec.data[out.sec.len] = 0;

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
 #include "config.h"
 #include "http.h"
+#include "clock.h"
+#include "opts.h"
 #include "pin.h"
 
 /*
@@ -29,45 +30,16 @@ static void curl_init_once(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Seconds (integer or fractional) to milliseconds; 0 when absent or invalid. */
-static long env_seconds(const char *name)
-{
-	const char *v = getenv(name);
-	char *end;
-	double d;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || *end != '\0' || !(d > 0) || d > 86400)
-		return 0;
-	return (long)(d * 1000 + 0.5);
-}
-
 static int cfg_seconds(const json_t *config, const char *key, long *ms, struct cotter_error *err)
 {
 	json_t *v = config ? json_object_get(config, key) : NULL;
-	double d;
 
 	if (v == NULL)
 		return 0;
-	if (!json_is_number(v))
-		return cotter_error_set(err, COTTER_E_INVALID, "'%s' must be a number of seconds",
-					key);
-	d = json_number_value(v);
-	if (!(d > 0) || d > 86400)
+	if (!json_is_number(v) || cotter_seconds_ms(json_number_value(v), ms) != 0)
 		return cotter_error_set(err, COTTER_E_INVALID,
-					"'%s' must be between 0 and 86400 seconds", key);
-	*ms = (long)(d * 1000 + 0.5);
+					"'%s' must be a number of seconds above 0, at most %d", key,
+					COTTER_SECONDS_MAX);
 	return 0;
 }
 
@@ -93,25 +65,30 @@ static int cfg_string(const json_t *config, const char *key, const char *envname
 	return 0;
 }
 
+/* One timeout: the default, then the environment, then the config, then opts (when > 0). */
+static int cfg_timeout(const json_t *config, const char *key, const char *envname, long def_ms,
+		       long opts_ms, long *ms, struct cotter_error *err)
+{
+	*ms = def_ms;
+	if (cotter_env_seconds(envname, ms, err) != 0 || cfg_seconds(config, key, ms, err) != 0)
+		return -1;
+	if (opts_ms > 0)
+		*ms = opts_ms;
+	return 0;
+}
+
 int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
 			 const struct cotter_opts *opts, struct cotter_error *err)
 {
 	json_t *r = config ? json_object_get(config, "retries") : NULL;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->connect_ms = env_seconds("COTTER_CONNECT_TIMEOUT");
-	cfg->total_ms = env_seconds("COTTER_TIMEOUT");
-	if (cfg_seconds(config, "connect_timeout", &cfg->connect_ms, err) != 0 ||
-	    cfg_seconds(config, "timeout", &cfg->total_ms, err) != 0)
+	if (cfg_timeout(config, "connect_timeout", "COTTER_CONNECT_TIMEOUT",
+			COTTER_TIMEOUT_CONNECT_MS, opts ? opts->connect_timeout_ms : 0,
+			&cfg->connect_ms, err) != 0 ||
+	    cfg_timeout(config, "timeout", "COTTER_TIMEOUT", COTTER_TIMEOUT_TOTAL_MS,
+			opts ? opts->total_timeout_ms : 0, &cfg->total_ms, err) != 0)
 		return -1;
-	if (opts != NULL && opts->connect_timeout_ms > 0)
-		cfg->connect_ms = opts->connect_timeout_ms;
-	if (opts != NULL && opts->total_timeout_ms > 0)
-		cfg->total_ms = opts->total_timeout_ms;
-	if (cfg->connect_ms <= 0)
-		cfg->connect_ms = COTTER_TIMEOUT_CONNECT_MS;
-	if (cfg->total_ms <= 0)
-		cfg->total_ms = COTTER_TIMEOUT_TOTAL_MS;
 
 	cfg->retries = COTTER_RETRIES_DEFAULT;
 	if (r != NULL) {
@@ -175,30 +152,28 @@ static curl_socket_t open_cloexec(void *ud, curlsocktype purpose, struct curl_so
 
 enum outcome { DONE, TRANSIENT, PERMANENT };
 
-/* One transfer on a private multi handle, so that the cancel flag is seen within POLL_MS. */
-static enum outcome attempt(const struct cotter_http_cfg *cfg, const char *url, const char *ctype,
-			    const char *body, size_t bodylen, const char *hint404,
-			    const struct cotter_opts *opts, long remaining, struct sink *s,
-			    struct cotter_error *err)
-{
-	char errbuf[CURL_ERROR_SIZE] = "", secs[32], ctbuf[160];
-	struct curl_slist *hdrs = NULL;
-	enum outcome out = PERMANENT;
-	CURLM *multi = NULL;
-	CURL *h = NULL;
-	CURLMsg *msg;
-	CURLcode rc = CURLE_FAILED_INIT;
-	long status = 0, oserr = 0;
-	curl_off_t connect_us = 0;
-	int running = 1, queued;
-	bool added = false;
-	char *location = NULL;
+/* One transfer: its handles, and what the request sends. */
+struct transfer {
+	const struct cotter_http_cfg *cfg;
+	const char *url, *ctype, *body, *hint404;
+	size_t bodylen;
+	long remaining; /* ms left of the whole request's time */
+	CURLM *multi;
+	CURL *h;
+	struct curl_slist *hdrs;
+	bool added;
+	char errbuf[CURL_ERROR_SIZE];
+};
 
-	if ((h = curl_easy_init()) == NULL || (multi = curl_multi_init()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "cannot set up an HTTP transfer");
-		goto out;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
+static int transfer_setup(struct transfer *t, struct sink *s, struct cotter_error *err)
+{
+	const struct cotter_http_cfg *cfg = t->cfg;
+	char ctbuf[160];
+	CURL *h;
+
+	if ((t->h = h = curl_easy_init()) == NULL || (t->multi = curl_multi_init()) == NULL)
+		return cotter_error_set(err, COTTER_E_NOMEM, "cannot set up an HTTP transfer");
+	curl_easy_setopt(h, CURLOPT_URL, t->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_DEFAULT_PROTOCOL, "http");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -207,157 +182,198 @@ static enum outcome attempt(const struct cotter_http_cfg *cfg, const char *url, 
 	/* "" disables proxies even when http_proxy is set in the environment. */
 	curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-			 cfg->connect_ms < remaining ? cfg->connect_ms : remaining);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, remaining);
+			 cfg->connect_ms < t->remaining ? cfg->connect_ms : t->remaining);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, t->remaining);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cotter/" COTTER_VERSION);
 	if (cfg->cafile[0])
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->cafile);
-	if (body != NULL) {
-		snprintf(ctbuf, sizeof(ctbuf), "Content-Type: %s", ctype);
-		hdrs = curl_slist_append(hdrs, ctbuf);
-		hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
-		if (hdrs == NULL) {
-			cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-			goto out;
-		}
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	if (t->body != NULL) {
+		snprintf(ctbuf, sizeof(ctbuf), "Content-Type: %s", t->ctype);
+		t->hdrs = curl_slist_append(NULL, ctbuf);
+		if (t->hdrs == NULL || curl_slist_append(t->hdrs, "Expect:") == NULL)
+			return cotter_error_nomem(err);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->hdrs);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->bodylen);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, t->body);
 	}
-	if (curl_multi_add_handle(multi, h) != CURLM_OK) {
-		cotter_error_set(err, COTTER_E_NOMEM, "cannot start an HTTP transfer");
-		goto out;
-	}
-	added = true;
+	if (curl_multi_add_handle(t->multi, h) != CURLM_OK)
+		return cotter_error_set(err, COTTER_E_NOMEM, "cannot start an HTTP transfer");
+	t->added = true;
+	return 0;
+}
+
+static void transfer_cleanup(struct transfer *t)
+{
+	if (t->added)
+		curl_multi_remove_handle(t->multi, t->h);
+	curl_multi_cleanup(t->multi);
+	curl_easy_cleanup(t->h);
+	curl_slist_free_all(t->hdrs);
+}
+
+/* Drives the transfer to its end on a private multi handle, looking at the cancel flag every
+ * POLL_MS; *rc gets curl's result. */
+static int transfer_run(struct transfer *t, const struct cotter_opts *opts, CURLcode *rc,
+			struct cotter_error *err)
+{
+	int running = 1, queued;
+	CURLMsg *msg;
 
 	while (running) {
-		if (cotter_pin_cancelled(opts)) {
-			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-			goto out;
-		}
-		if (curl_multi_perform(multi, &running) != CURLM_OK) {
-			cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
-			goto out;
-		}
-		if (running && curl_multi_poll(multi, NULL, 0, POLL_MS, NULL) != CURLM_OK) {
-			cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
-			goto out;
-		}
+		if (cotter_cancelled(opts))
+			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
+		if (curl_multi_perform(t->multi, &running) != CURLM_OK ||
+		    (running && curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL) != CURLM_OK))
+			return cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
 	}
-	while ((msg = curl_multi_info_read(multi, &queued)) != NULL) {
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
-			rc = msg->data.result;
+	*rc = CURLE_FAILED_INIT;
+	while ((msg = curl_multi_info_read(t->multi, &queued)) != NULL) {
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == t->h)
+			*rc = msg->data.result;
 	}
+	return 0;
+}
+
+/* A complete HTTP exchange: only 200 is a success. */
+static enum outcome judge_status(struct transfer *t, struct cotter_error *err)
+{
+	char *location = NULL;
+	long status = 0;
+
+	curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200)
+		return DONE;
+	if (status >= 300 && status < 400) {
+		/* The server chooses Location: cotter_error_set escapes it. */
+		curl_easy_getinfo(t->h, CURLINFO_REDIRECT_URL, &location);
+		cotter_error_set(err, COTTER_E_NETWORK, "HTTP %ld: redirect to %s refused", status,
+				 location ? location : "elsewhere");
+		return PERMANENT;
+	}
+	if (status == 404) {
+		cotter_error_set(err, COTTER_E_NOTFOUND, "HTTP 404: %s",
+				 t->hint404 ? t->hint404 : "not found");
+		return PERMANENT;
+	}
+	cotter_error_set(err, COTTER_E_NETWORK, "HTTP %ld", status);
+	return status == 502 || status == 503 || status == 504 ? TRANSIENT : PERMANENT;
+}
+
+static enum outcome judge_connect_failure(struct transfer *t, CURLcode rc, struct cotter_error *err)
+{
+	const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+	long oserr = 0;
+
+	curl_easy_getinfo(t->h, CURLINFO_OS_ERRNO, &oserr);
+	if (t->cfg->proxy[0])
+		cotter_error_set(err, COTTER_E_NETWORK, "cannot connect through the proxy %s: %s",
+				 t->cfg->proxy, why);
+	else if (oserr == ECONNREFUSED)
+		cotter_error_set(err, COTTER_E_NETWORK, "connection refused");
+	else if (oserr == ENETUNREACH)
+		cotter_error_set(err, COTTER_E_NETWORK, "network unreachable");
+	else if (oserr == EHOSTUNREACH)
+		cotter_error_set(err, COTTER_E_NETWORK, "host unreachable");
+	else
+		cotter_error_set(err, COTTER_E_NETWORK, "cannot connect: %s", why);
+	return TRANSIENT;
+}
+
+static enum outcome judge_timeout(struct transfer *t, struct cotter_error *err)
+{
+	curl_off_t connect_us = 0;
+	char secs[32];
+
+	curl_easy_getinfo(t->h, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (connect_us == 0 && t->cfg->connect_ms < t->remaining) {
+		format_seconds(t->cfg->connect_ms, secs, sizeof(secs));
+		cotter_error_set(err, COTTER_E_NETWORK, "connection timeout after %s", secs);
+	} else {
+		format_seconds(t->cfg->total_ms, secs, sizeof(secs));
+		cotter_error_set(err, COTTER_E_NETWORK, "timeout after %s", secs);
+	}
+	return PERMANENT;
+}
+
+/* What curl's result means for the caller, in words, and whether a retry may help. */
+static enum outcome judge_result(struct transfer *t, CURLcode rc, const struct sink *s,
+				 struct cotter_error *err)
+{
+	const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
 
 	switch (rc) {
 	case CURLE_OK:
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		if (status == 200) {
-			out = DONE;
-			goto out;
-		}
-		if (status >= 300 && status < 400) {
-			curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
-			cotter_error_set(err, COTTER_E_NETWORK, "HTTP %ld: redirect to %s refused",
-					 status, location ? location : "elsewhere");
-		} else if (status == 404) {
-			cotter_error_set(err, COTTER_E_NOTFOUND, "HTTP 404: %s",
-					 hint404 ? hint404 : "not found");
-		} else {
-			cotter_error_set(err, COTTER_E_NETWORK, "HTTP %ld", status);
-			if (status == 502 || status == 503 || status == 504)
-				out = TRANSIENT;
-		}
-		break;
+		return judge_status(t, err);
 	case CURLE_COULDNT_CONNECT:
-		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
-		if (cfg->proxy[0])
-			cotter_error_set(err, COTTER_E_NETWORK,
-					 "cannot connect through the proxy %s: %s", cfg->proxy,
-					 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		else if (oserr == ECONNREFUSED)
-			cotter_error_set(err, COTTER_E_NETWORK, "connection refused");
-		else if (oserr == ENETUNREACH)
-			cotter_error_set(err, COTTER_E_NETWORK, "network unreachable");
-		else if (oserr == EHOSTUNREACH)
-			cotter_error_set(err, COTTER_E_NETWORK, "host unreachable");
-		else
-			cotter_error_set(err, COTTER_E_NETWORK, "cannot connect: %s",
-					 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		out = TRANSIENT;
-		break;
+		return judge_connect_failure(t, rc, err);
 	case CURLE_OPERATION_TIMEDOUT:
-		curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-		if (connect_us == 0 && cfg->connect_ms < remaining) {
-			format_seconds(cfg->connect_ms, secs, sizeof(secs));
-			cotter_error_set(err, COTTER_E_NETWORK, "connection timeout after %s",
-					 secs);
-		} else {
-			format_seconds(cfg->total_ms, secs, sizeof(secs));
-			cotter_error_set(err, COTTER_E_NETWORK, "timeout after %s", secs);
-		}
-		break;
+		return judge_timeout(t, err);
 	case CURLE_COULDNT_RESOLVE_HOST:
 		cotter_error_set(err, COTTER_E_NETWORK, "cannot resolve the host name");
-		break;
+		return PERMANENT;
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		cotter_error_set(err, COTTER_E_NETWORK, "cannot resolve the proxy %s", cfg->proxy);
-		break;
+		cotter_error_set(err, COTTER_E_NETWORK, "cannot resolve the proxy %s",
+				 t->cfg->proxy);
+		return PERMANENT;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		cotter_error_set(err, COTTER_E_INVALID, "unsupported URL scheme (http or https)");
-		break;
+		return PERMANENT;
 	case CURLE_URL_MALFORMAT:
 		cotter_error_set(err, COTTER_E_INVALID, "malformed URL");
-		break;
+		return PERMANENT;
 	case CURLE_WRITE_ERROR:
 		if (s->overflow)
 			cotter_error_set(err, COTTER_E_NETWORK, "reply larger than %u bytes",
 					 COTTER_HTTP_MAX_REPLY);
 		else
-			cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		break;
+			cotter_error_nomem(err);
+		return PERMANENT;
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
-		cotter_error_set(err, COTTER_E_NETWORK, "connection closed by the server: %s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		out = TRANSIENT;
-		break;
+		cotter_error_set(err, COTTER_E_NETWORK, "connection closed by the server: %s", why);
+		return TRANSIENT;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CIPHER:
-		cotter_error_set(err, COTTER_E_NETWORK, "TLS: %s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		break;
+		cotter_error_set(err, COTTER_E_NETWORK, "TLS: %s", why);
+		return PERMANENT;
 	default:
-		cotter_error_set(err, COTTER_E_NETWORK, "%s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		break;
+		cotter_error_set(err, COTTER_E_NETWORK, "%s", why);
+		return PERMANENT;
 	}
-out:
-	if (added)
-		curl_multi_remove_handle(multi, h);
-	curl_multi_cleanup(multi);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
+}
+
+/* One attempt at the request, with remaining ms of the request's time left. */
+static enum outcome attempt(struct transfer *t, const struct cotter_opts *opts, struct sink *s,
+			    struct cotter_error *err)
+{
+	enum outcome out = PERMANENT;
+	CURLcode rc = CURLE_FAILED_INIT;
+
+	t->errbuf[0] = '\0';
+	if (transfer_setup(t, s, err) == 0 && transfer_run(t, opts, &rc, err) == 0)
+		out = judge_result(t, rc, s, err);
+	transfer_cleanup(t);
+	t->multi = NULL;
+	t->h = NULL;
+	t->hdrs = NULL;
+	t->added = false;
 	return out;
 }
 
-/* Sleeps ms, waking early when cancelled. */
 /* Sleeps between retries, looking at the cancel flag every millisecond: a refused server in an
  * sss is usually sleeping here when a sibling succeeds, and its join delays the result. */
 static void backoff(long ms, const struct cotter_opts *opts)
 {
-	struct timespec ts = {0, 1000000L};
-
-	for (long slept = 0; slept < ms && !cotter_pin_cancelled(opts); slept++)
-		nanosleep(&ts, NULL);
+	for (long slept = 0; slept < ms && !cotter_cancelled(opts); slept++)
+		cotter_sleep_ms(1);
 }
 
 int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, const char *ctype,
@@ -365,7 +381,14 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 			const struct cotter_opts *opts, char **reply, size_t *replylen,
 			struct cotter_error *err)
 {
-	long deadline = now_ms() + cfg->total_ms, remaining, wait = BACKOFF_MS;
+	struct transfer t = {.cfg = cfg,
+			     .url = url,
+			     .ctype = ctype,
+			     .body = body,
+			     .bodylen = bodylen,
+			     .hint404 = hint404};
+	int64_t deadline = cotter_now_ms() + cfg->total_ms;
+	long wait = BACKOFF_MS;
 	struct sink s = {0};
 	char secs[32];
 	enum outcome o;
@@ -379,18 +402,17 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 	for (int tries = 0;; tries++) {
 		struct cotter_error aerr = {0};
 
-		remaining = deadline - now_ms();
-		if (remaining <= 0) {
+		t.remaining = (long)(deadline - cotter_now_ms());
+		if (t.remaining <= 0) {
 			format_seconds(cfg->total_ms, secs, sizeof(secs));
 			return cotter_error_set(err, COTTER_E_NETWORK, "timeout after %s", secs);
 		}
 		s.len = 0;
 		s.overflow = false;
-		o = attempt(cfg, url, ctype, body, bodylen, hint404, opts, remaining, &s, &aerr);
-		if (o == DONE)
+		if ((o = attempt(&t, opts, &s, &aerr)) == DONE)
 			break;
 		if (o == PERMANENT || tries >= cfg->retries || aerr.code == COTTER_E_CANCELLED ||
-		    deadline - now_ms() <= wait) {
+		    deadline - cotter_now_ms() <= wait) {
 			free(s.buf);
 			if (tries > 0 && o == TRANSIENT)
 				cotter_error_prefix(&aerr, "after %d attempts: ", tries + 1);
@@ -398,13 +420,13 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 		}
 		backoff(wait, opts);
 		wait *= 2;
-		if (cotter_pin_cancelled(opts)) {
+		if (cotter_cancelled(opts)) {
 			free(s.buf);
 			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 		}
 	}
 	if (s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	*reply = s.buf;
 	*replylen = s.len;
 	return 0;

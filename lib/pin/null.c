@@ -33,7 +33,7 @@ static int null_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:o}}", "alg", "dir", "enc", "A256GCM", "clevis", "pin",
 			"null", "null", nul);
 	if (hdr == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if ((*jwe = cotter_jwe_encrypt_cek(hdr, cek, ceklen, pt, ptlen, err)) == NULL)
@@ -66,9 +66,23 @@ static int null_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *
 	return 0;
 }
 
+/* {} or, for a JWE made without its key, {"fail":true}. */
+static json_t *null_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			   struct cotter_error *err)
+{
+	const json_t *cfg = json_object_get(json_object_get(hdr, "clevis"), "null");
+	json_t *out =
+	    json_object_get(cfg, "jwk") == NULL ? json_pack("{s:b}", "fail", 1) : json_object();
+
+	if (out == NULL)
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	return out;
+}
+
 const struct cotter_pin cotter_pin_null = {
     .name = "null",
     .local = true,
     .encrypt = null_encrypt,
     .decrypt = null_decrypt,
+    .config = null_config,
 };

@@ -2,8 +2,9 @@
 /*
  * Pins (internal to libcotter). A pin turns a plaintext into a compact JWE whose protected header
  * carries "clevis":{"pin":NAME, NAME:{...}} and back, exactly as the Clevis pin of the same name.
- * cotter_encrypt()/cotter_decrypt() dispatch here; an unknown name runs the external
- * clevis-encrypt-NAME / clevis-decrypt-NAME programs.
+ * cotter_encrypt()/cotter_decrypt() (api.c) dispatch through the table of built-in pins (pin.c);
+ * an unknown name runs the external clevis-encrypt-NAME / clevis-decrypt-NAME programs
+ * (external.c). Where each pin lives: CONTRIBUTING.md.
  */
 #ifndef COTTER_PIN_H
 #define COTTER_PIN_H
@@ -12,6 +13,8 @@
 
 #include "cotter/cotter.h"
 #include "cotter/jose.h"
+
+struct cotter_pin_walk;
 
 struct cotter_pin {
 	const char *name;
@@ -22,7 +25,51 @@ struct cotter_pin {
 	/* jwe->protected_hdr has clevis.pin == name. *pt goes in the secure heap. */
 	int (*decrypt)(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
 		       size_t *ptlen, struct cotter_error *err);
+	/*
+	 * Reading an existing binding back from the JWE's protected header hdr (clevis.pin ==
+	 * name), for cotter_jwe_config(), cotter_jwe_rebind_config() and cotter_jwe_key_report()
+	 * (lib/pin/inspect.c). config returns the configuration the binding was made with (with
+	 * w->rebind: one that renews it without trusting anything new, or fails); report appends
+	 * one object per key server to out and returns how many have missing keys or errors.
+	 * NULL hooks: the configuration is {} and there is nothing to report.
+	 */
+	json_t *(*config)(const json_t *hdr, const struct cotter_pin_walk *w,
+			  struct cotter_error *err);
+	int (*report)(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		      struct cotter_error *err);
 };
+
+/*
+ * sss limits, the same for encryption, decryption and the reading of configurations back from
+ * headers: JWEs nested at most COTTER_SSS_MAX_DEPTH levels inside sss, at most
+ * COTTER_SSS_MAX_PINS children in one sss.
+ */
+#define COTTER_SSS_MAX_DEPTH 16
+#define COTTER_SSS_MAX_PINS 1024
+
+/* Where a walk over a binding's pins is: the options for network access, whether a config is
+ * for a rebind, and the sss nesting depth (bounded by COTTER_SSS_MAX_DEPTH). */
+struct cotter_pin_walk {
+	const struct cotter_opts *opts;
+	bool rebind;
+	int depth;
+};
+
+/* The hooks of the pin a compact JWE names (sss runs them on its children, one level deeper). */
+json_t *cotter_pin_walk_config(const char *jwe, size_t len, const struct cotter_pin_walk *w,
+			       char **pin, struct cotter_error *err);
+int cotter_pin_walk_report(const char *jwe, size_t len, const struct cotter_pin_walk *w,
+			   json_t *out, struct cotter_error *err);
+
+/* The hooks of the tang and sss pins (lib/pin/tang_binding.c, lib/pin/sss_binding.c). */
+json_t *cotter_tang_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			   struct cotter_error *err);
+int cotter_tang_report(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		       struct cotter_error *err);
+json_t *cotter_sss_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			  struct cotter_error *err);
+int cotter_sss_report(const json_t *hdr, const struct cotter_pin_walk *w, json_t *out,
+		      struct cotter_error *err);
 
 extern const struct cotter_pin cotter_pin_tang;
 extern const struct cotter_pin cotter_pin_sss;
@@ -32,15 +79,27 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
-/* ---- helpers shared by the pins (lib/pin/pin.c, lib/pin/external.c) ---------------------- */
-
-/* True when opts asks pending work to stop. opts may be NULL. */
-bool cotter_pin_cancelled(const struct cotter_opts *opts);
+/* ---- what every pin reads the same way (common.c; the tpm2 module too) --------------------- */
 
 /* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */
 json_t *cotter_pin_header_cfg(const struct cotter_jwe *jwe, const char *name,
 			      struct cotter_error *err);
+/* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
+const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
+				  struct cotter_error *err);
+/* Whether name may be a pin name (letters, digits, '_', '-', '.'; not starting with '.'). */
+bool cotter_pin_name_valid(const char *name);
 
+/* ---- a Tang server's advertisement (tang_adv.c; cotterd show-keys uses it too) ------------ */
+
+struct cotter_http_cfg;
+/* url (trailing slashes dropped) + route ("/adv") + "/" arg (if not NULL); malloc'ed. */
+char *cotter_tang_url(const char *url, const char *route, const char *arg);
+/* GET url/adv, or url/adv/thp, as a JSON object (a JWS, not verified yet); hint404 (may be
+ * NULL) explains a 404. */
+json_t *cotter_tang_adv_fetch(const struct cotter_http_cfg *hc, const char *url, const char *thp,
+			      const char *hint404, const struct cotter_opts *opts,
+			      struct cotter_error *err);
 /* Whether a Tang advertisement key is usable for op ("verify", "deriveKey"): as Clevis, the
  * usage must be explicit (key_ops or use), not merely unrestricted. */
 bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
@@ -48,12 +107,7 @@ bool cotter_tang_key_has_op(const json_t *jwk, const char *op);
  * reference), after checking that every signing key in it signed it and that it has one. */
 json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err);
 
-/* A string member of obj (borrowed), or NULL with COTTER_E_INVALID naming where. */
-const char *cotter_pin_get_string(const json_t *obj, const char *key, const char *where,
-				  struct cotter_error *err);
-
-/* Whether name may be a pin name (letters, digits, '_', '-', '.'; not starting with '.'). */
-bool cotter_pin_name_valid(const char *name);
+/* ---- pins that are programs (external.c) ---------------------------------------------------- */
 
 /* The external programs clevis-encrypt-NAME CONFIG [-y] / clevis-decrypt-NAME, from PATH. */
 int cotter_pin_external_encrypt(const char *name, const json_t *config, const uint8_t *pt,

@@ -1,21 +1,37 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The sss pin (Shamir's secret sharing), in Clevis's format: each child pin protects one 64-byte
- * share x||y, and any t of them rebuild the content key. Decryption runs every child at once,
- * one thread each, and stops the rest as soon as t have succeeded, so a dead server costs
- * nothing when enough others answer.
+ * share x||y, and any t of them rebuild the content key. Decryption races the children (core
+ * race.h): they all start at once and the rest are stopped as soon as t have succeeded, so a
+ * dead server costs nothing when enough others answer. Nesting (sss inside sss) is limited to
+ * COTTER_SSS_MAX_DEPTH levels both ways, and the threads of nested races share one budget.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "race.h"
 #include "pin.h"
 #include "sss_math.h"
 
-#define MAX_CHILDREN 1024
-#define WAIT_MS 20
+/*
+ * How deep inside sss the JWE this thread works on lies (0: not inside an sss). The pins'
+ * encrypt/decrypt calls carry no depth, so it travels in the thread: encryption recurses on
+ * one thread; a decryption race sets it on whichever thread runs a child.
+ */
+static _Thread_local int sss_depth;
+
+/* The depth of the children of an sss at this thread's depth; -1 past the limit. */
+static int child_depth(struct cotter_error *err)
+{
+	if (sss_depth >= COTTER_SSS_MAX_DEPTH)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"sss: nested more than %d levels deep",
+					COTTER_SSS_MAX_DEPTH);
+	return sss_depth + 1;
+}
+
+/* ---- encryption ------------------------------------------------------------------------ */
 
 static int count_children(const json_t *pins, size_t *n, struct cotter_error *err)
 {
@@ -46,303 +62,283 @@ static int count_children(const json_t *pins, size_t *n, struct cotter_error *er
 			(*n)++;
 		}
 	}
-	if (*n > MAX_CHILDREN)
+	if (*n > COTTER_SSS_MAX_PINS)
 		return cotter_error_set(err, COTTER_E_INVALID, "sss: more than %d pins",
-					MAX_CHILDREN);
+					COTTER_SSS_MAX_PINS);
 	return 0;
 }
 
-static int encrypt_child(const char *name, const json_t *cfg, const BIGNUM *p, BIGNUM *const *e,
-			 int t, uint8_t *xy, size_t plen, const struct cotter_opts *opts,
-			 json_t *jwes, struct cotter_error *err)
+/* What every child's encryption needs: the polynomial and where its JWEs go. */
+struct polynomial {
+	BIGNUM *p, **e;
+	int t;
+	size_t plen;
+	uint8_t *xy; /* one share x||y at a time, in the secure heap */
+};
+
+static int encrypt_child(const char *name, const json_t *cfg, struct polynomial *poly,
+			 const struct cotter_opts *opts, json_t *jwes, struct cotter_error *err)
 {
 	char *child = NULL;
 	int ret = -1;
 
-	if (cotter_sss_share(p, e, t, xy, plen, err) != 0)
+	if (cotter_sss_share(poly->p, poly->e, poly->t, poly->xy, poly->plen, err) != 0)
 		return -1;
-	if (cotter_encrypt(name, cfg, xy, 2 * plen, opts, &child, err) != 0) {
+	if (cotter_encrypt(name, cfg, poly->xy, 2 * poly->plen, opts, &child, err) != 0) {
 		cotter_error_prefix(err, "sss: pin '%s': ", name);
 		goto out;
 	}
 	if (json_array_append_new(jwes, json_string(child)) != 0) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	ret = 0;
 out:
-	cotter_wipe(xy, 2 * plen);
+	cotter_wipe(poly->xy, 2 * poly->plen);
 	free(child);
 	return ret;
 }
 
-static int sss_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
-		       const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+/* Every child's JWE, in the order of the configuration, into the array jwes. */
+static int encrypt_children(const json_t *pins, struct polynomial *poly,
+			    const struct cotter_opts *opts, json_t *jwes, struct cotter_error *err)
 {
-	json_t *jt = json_object_get(config, "t"), *pins = json_object_get(config, "pins");
-	json_t *jwes = NULL, *hdr = NULL, *v, *c;
-	BIGNUM *p = NULL, **e = NULL;
-	uint8_t *xy = NULL, *key = NULL, pbytes[COTTER_SSS_BITS / 8];
-	char *pb64 = NULL;
 	const char *name;
-	size_t n, i, plen = 0, keylen = cotter_jwe_cek_len("A256GCM");
-	json_int_t t = 1;
-	int ret = -1;
+	json_t *v, *c;
+	size_t i;
+	int saved = sss_depth, depth = child_depth(err), ret = 0;
 
-	if (jt != NULL && !json_is_integer(jt)) {
-		cotter_error_set(err, COTTER_E_INVALID, "sss: 't' must be an integer");
-		goto out;
-	}
-	if (jt != NULL)
-		t = json_integer_value(jt);
-	if (count_children(pins, &n, err) != 0)
-		goto out;
-	if (t < 1 || (size_t)t > n) {
-		cotter_error_set(err, COTTER_E_INVALID,
-				 "sss: 't' must be between 1 and the number of pins (%zu)", n);
-		goto out;
-	}
-	if (cotter_sss_new(COTTER_SSS_BITS, (int)t, &p, &e, err) != 0)
-		goto out;
-	plen = (size_t)BN_num_bytes(p);
-	if (plen != keylen || plen != sizeof(pbytes)) {
-		cotter_error_set(err, COTTER_E_CRYPTO, "sss: unexpected prime size");
-		goto out;
-	}
-	if ((xy = cotter_secure_alloc(2 * plen)) == NULL ||
-	    (key = cotter_secure_alloc(keylen)) == NULL || (jwes = json_array()) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	json_object_foreach(pins, name, v)
+	if (depth < 0)
+		return -1;
+	sss_depth = depth;
+	json_object_foreach((json_t *)pins, name, v)
 	{
 		if (json_is_object(v)) {
-			if (encrypt_child(name, v, p, e, (int)t, xy, plen, opts, jwes, err) != 0)
+			if ((ret = encrypt_child(name, v, poly, opts, jwes, err)) != 0)
 				goto out;
 			continue;
 		}
 		json_array_foreach(v, i, c)
 		{
-			if (encrypt_child(name, c, p, e, (int)t, xy, plen, opts, jwes, err) != 0)
+			if ((ret = encrypt_child(name, c, poly, opts, jwes, err)) != 0)
 				goto out;
 		}
 	}
-	if (BN_bn2binpad(e[0], key, (int)keylen) < 0 ||
-	    BN_bn2binpad(p, pbytes, (int)sizeof(pbytes)) < 0) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: cannot serialize the key");
-		goto out;
-	}
-	if ((pb64 = cotter_b64_encode_alloc(pbytes, plen)) == NULL ||
-	    (hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:O,s:s,s:I}}}", "alg", "dir", "enc", "A256GCM",
-			     "clevis", "pin", "sss", "sss", "jwe", jwes, "p", pb64, "t", t)) ==
-		NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((*jwe = cotter_jwe_encrypt_cek(hdr, key, keylen, pt, ptlen, err)) == NULL)
-		goto out;
-	ret = 0;
 out:
-	cotter_sss_free(p, e, (int)t);
-	cotter_secure_free(xy, 2 * plen);
-	cotter_secure_free(key, keylen);
-	json_decref(jwes);
-	json_decref(hdr);
-	free(pb64);
+	sss_depth = saved;
 	return ret;
 }
 
-struct pool {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done, ok;
-	size_t want; /* bytes a share must have: 2·len(p) */
+static int read_threshold(const json_t *config, size_t n, int *t, struct cotter_error *err)
+{
+	json_t *jt = json_object_get(config, "t");
+
+	if (jt != NULL && !json_is_integer(jt))
+		return cotter_error_set(err, COTTER_E_INVALID, "sss: 't' must be an integer");
+	if (jt != NULL && (json_integer_value(jt) < 1 || (size_t)json_integer_value(jt) > n))
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"sss: 't' must be between 1 and the number of pins (%zu)",
+					n);
+	*t = jt != NULL ? (int)json_integer_value(jt) : 1;
+	return 0;
+}
+
+/* The header Clevis writes: {"alg":"dir","enc":"A256GCM","clevis":{"pin":"sss","sss":{...}}}. */
+static json_t *sss_header(const struct polynomial *poly, json_t *jwes, struct cotter_error *err)
+{
+	uint8_t pbytes[COTTER_SSS_BITS / 8];
+	char *pb64 = NULL;
+	json_t *hdr = NULL;
+
+	if (BN_bn2binpad(poly->p, pbytes, (int)sizeof(pbytes)) < 0) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: cannot serialize the prime");
+		return NULL;
+	}
+	if ((pb64 = cotter_b64_encode_alloc(pbytes, sizeof(pbytes))) == NULL ||
+	    (hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:O,s:s,s:i}}}", "alg", "dir", "enc", "A256GCM",
+			     "clevis", "pin", "sss", "sss", "jwe", jwes, "p", pb64, "t",
+			     poly->t)) == NULL)
+		cotter_error_nomem(err);
+	free(pb64);
+	return hdr;
+}
+
+static int sss_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
+		       const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+{
+	const json_t *pins = json_object_get(config, "pins");
+	struct polynomial poly = {0};
+	json_t *jwes = NULL, *hdr = NULL;
+	uint8_t key[32];
+	size_t n;
+	int ret = -1;
+
+	if (count_children(pins, &n, err) != 0 || read_threshold(config, n, &poly.t, err) != 0 ||
+	    cotter_sss_new(COTTER_SSS_BITS, poly.t, &poly.p, &poly.e, err) != 0)
+		goto out;
+	poly.plen = (size_t)BN_num_bytes(poly.p);
+	if (poly.plen != sizeof(key) || poly.plen != cotter_jwe_cek_len("A256GCM")) {
+		cotter_error_set(err, COTTER_E_CRYPTO, "sss: unexpected prime size");
+		goto out;
+	}
+	if ((poly.xy = cotter_secure_alloc(2 * poly.plen)) == NULL ||
+	    (jwes = json_array()) == NULL) {
+		cotter_error_nomem(err);
+		goto out;
+	}
+	if (encrypt_children(pins, &poly, opts, jwes, err) != 0 ||
+	    (hdr = sss_header(&poly, jwes, err)) == NULL)
+		goto out;
+	/* The content key is the polynomial's constant term. */
+	if (BN_bn2binpad(poly.e[0], key, (int)sizeof(key)) < 0) {
+		cotter_error_ossl(err, COTTER_E_CRYPTO, "sss: cannot serialize the key");
+		goto out;
+	}
+	if ((*jwe = cotter_jwe_encrypt_cek(hdr, key, sizeof(key), pt, ptlen, err)) == NULL)
+		goto out;
+	ret = 0;
+out:
+	cotter_wipe(key, sizeof(key));
+	cotter_sss_free(poly.p, poly.e, poly.t);
+	cotter_secure_free(poly.xy, 2 * poly.plen);
+	json_decref(jwes);
+	json_decref(hdr);
+	return ret;
+}
+
+/* ---- decryption ------------------------------------------------------------------------ */
+
+/* What the header says: the children's JWEs, the threshold and the prime. */
+struct sss_spec {
+	const json_t *jwes;
+	size_t n;
+	int t;
+	uint8_t *p; /* malloc'ed, plen bytes */
+	size_t plen, keylen;
 };
 
-struct share {
-	struct pool *pool;
-	const char *jwe;
-	volatile int cancel;
-	struct cotter_opts opts;
-	pthread_t thread;
-	bool started, ok;
-	uint8_t *pt;
-	size_t ptlen;
-	struct cotter_error err;
-};
-
-static void *share_run(void *arg)
+static int read_spec(const struct cotter_jwe *jwe, struct sss_spec *s, struct cotter_error *err)
 {
-	struct share *s = arg;
-	int r;
-
-	r = cotter_decrypt(s->jwe, strlen(s->jwe), &s->opts, &s->pt, &s->ptlen, &s->err);
-	if (r == 0 && s->ptlen != s->pool->want) {
-		cotter_error_set(&s->err, COTTER_E_INVALID, "share of %zu bytes instead of %zu",
-				 s->ptlen, s->pool->want);
-		cotter_secure_free(s->pt, s->ptlen + 1);
-		s->pt = NULL;
-		r = -1;
-	}
-	pthread_mutex_lock(&s->pool->mu);
-	s->ok = r == 0;
-	s->pool->done++;
-	if (r == 0)
-		s->pool->ok++;
-	pthread_cond_signal(&s->pool->cv);
-	pthread_mutex_unlock(&s->pool->mu);
-	return NULL;
-}
-
-/* Waits until t shares succeeded, all finished, or the caller cancelled; then stops the rest. */
-static void run_shares(struct share *shares, size_t n, struct pool *pool, int t,
-		       const struct cotter_opts *opts)
-{
-	struct timespec ts;
-
-	pthread_mutex_lock(&pool->mu);
-	while (pool->ok < t && (size_t)pool->done < n && !cotter_pin_cancelled(opts)) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += WAIT_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&pool->cv, &pool->mu, &ts);
-	}
-	pthread_mutex_unlock(&pool->mu);
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&shares[i].cancel, 1, __ATOMIC_RELEASE);
-	for (size_t i = 0; i < n; i++) {
-		if (shares[i].started)
-			pthread_join(shares[i].thread, NULL);
-	}
-}
-
-static void describe_failures(const struct share *shares, size_t n, int ok, int t,
-			      struct cotter_error *err)
-{
-	enum cotter_errc code = COTTER_OK;
-	char msg[sizeof(err->msg)];
-	size_t used;
-
-	used =
-	    (size_t)snprintf(msg, sizeof(msg), "sss: %d of the %d required pins succeeded", ok, t);
-	for (size_t i = 0; i < n && used < sizeof(msg); i++) {
-		if (shares[i].ok || shares[i].err.code == COTTER_E_CANCELLED)
-			continue;
-		used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s",
-					 code == COTTER_OK ? ": " : "; ", shares[i].err.msg);
-		if (code == COTTER_OK)
-			code = shares[i].err.code;
-	}
-	cotter_error_set(err, code == COTTER_OK ? COTTER_E_AUTH : code, "%s", msg);
-}
-
-static int sss_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
-		       size_t *ptlen, struct cotter_error *err)
-{
-	json_t *cfg, *jwes, *jt, *v;
 	const char *pstr, *alg, *enc;
-	struct share *shares = NULL;
-	struct pool pool = {.done = 0};
-	pthread_condattr_t ca;
-	const uint8_t *points[MAX_CHILDREN];
-	uint8_t *pbytes = NULL, *key = NULL;
-	size_t n = 0, plen = 0, keylen = 0, i;
-	bool pool_init = false;
-	int t, used = 0, ret = -1;
+	json_t *cfg, *jt, *v;
+	size_t i;
 
 	if ((cfg = cotter_pin_header_cfg(jwe, "sss", err)) == NULL ||
 	    (alg = cotter_pin_get_string(jwe->protected_hdr, "alg", "sss", err)) == NULL ||
 	    (enc = cotter_pin_get_string(jwe->protected_hdr, "enc", "sss", err)) == NULL ||
 	    (pstr = cotter_pin_get_string(cfg, "p", "sss", err)) == NULL)
-		goto out;
-	jwes = json_object_get(cfg, "jwe");
+		return -1;
+	if (strcmp(alg, "dir") != 0 || (s->keylen = cotter_jwe_cek_len(enc)) == 0)
+		return cotter_error_set(err, COTTER_E_INVALID, "sss: unsupported alg or enc");
+	s->jwes = json_object_get(cfg, "jwe");
 	jt = json_object_get(cfg, "t");
-	if (strcmp(alg, "dir") != 0 || (keylen = cotter_jwe_cek_len(enc)) == 0) {
-		cotter_error_set(err, COTTER_E_INVALID, "sss: unsupported alg or enc");
-		goto out;
-	}
-	if (!json_is_array(jwes) || (n = json_array_size(jwes)) == 0 || n > MAX_CHILDREN ||
-	    !json_is_integer(jt) || json_integer_value(jt) < 1 ||
-	    (size_t)json_integer_value(jt) > n) {
-		cotter_error_set(err, COTTER_E_INVALID,
-				 "sss: the header needs 'jwe' (an array) and 1 <= 't' <= its size");
-		goto out;
-	}
-	t = (int)json_integer_value(jt);
-	if ((pbytes = cotter_b64_decode_alloc(pstr, strlen(pstr), &plen)) == NULL ||
-	    plen != keylen) {
-		cotter_error_set(err, COTTER_E_INVALID, "sss: 'p' is not a %zu-byte number",
-				 keylen);
-		goto out;
-	}
-	json_array_foreach(jwes, i, v)
+	if (!json_is_array(s->jwes) || (s->n = json_array_size(s->jwes)) == 0 ||
+	    s->n > COTTER_SSS_MAX_PINS || !json_is_integer(jt) || json_integer_value(jt) < 1 ||
+	    (size_t)json_integer_value(jt) > s->n)
+		return cotter_error_set(
+		    err, COTTER_E_INVALID,
+		    "sss: the header needs 'jwe' (an array of at most %d) and 1 <= 't' <= its size",
+		    COTTER_SSS_MAX_PINS);
+	s->t = (int)json_integer_value(jt);
+	json_array_foreach(s->jwes, i, v)
 	{
-		if (!json_is_string(v)) {
-			cotter_error_set(err, COTTER_E_INVALID, "sss: 'jwe' must hold strings");
-			goto out;
-		}
+		if (!json_is_string(v))
+			return cotter_error_set(err, COTTER_E_INVALID,
+						"sss: 'jwe' must hold strings");
 	}
-	if ((shares = calloc(n, sizeof(*shares))) == NULL ||
-	    (key = cotter_secure_alloc(keylen)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	if ((s->p = cotter_b64_decode_alloc(pstr, strlen(pstr), &s->plen)) == NULL ||
+	    s->plen != s->keylen)
+		return cotter_error_set(err, COTTER_E_INVALID, "sss: 'p' is not a %zu-byte number",
+					s->keylen);
+	return 0;
+}
+
+/* The race's context: each child's share, in the secure heap. */
+struct shares {
+	const struct sss_spec *spec;
+	int depth; /* sss_depth of the children */
+	uint8_t **pt;
+	size_t *ptlen;
+};
+
+static int decrypt_share(void *ctx, size_t i, const struct cotter_opts *opts,
+			 struct cotter_error *err)
+{
+	struct shares *sh = ctx;
+	const char *jwe = json_string_value(json_array_get(sh->spec->jwes, i));
+	int saved = sss_depth, ret;
+
+	sss_depth = sh->depth;
+	ret = cotter_decrypt(jwe, strlen(jwe), opts, &sh->pt[i], &sh->ptlen[i], err);
+	sss_depth = saved;
+	if (ret == 0 && sh->ptlen[i] != 2 * sh->spec->plen) {
+		cotter_error_set(err, COTTER_E_INVALID, "share of %zu bytes instead of %zu",
+				 sh->ptlen[i], 2 * sh->spec->plen);
+		cotter_secure_free(sh->pt[i], sh->ptlen[i] + 1);
+		sh->pt[i] = NULL;
+		ret = -1;
+	}
+	return ret;
+}
+
+/* Decrypts children until t shares are in (the race's winners); -1 says why not. */
+static int collect_shares(const struct sss_spec *spec, const struct cotter_opts *opts,
+			  struct shares *sh, struct cotter_race *race, struct cotter_error *err)
+{
+	size_t ok = 0;
+
+	sh->spec = spec;
+	if ((sh->depth = child_depth(err)) < 0)
+		return -1;
+	sh->pt = calloc(spec->n, sizeof(*sh->pt));
+	sh->ptlen = calloc(spec->n, sizeof(*sh->ptlen));
+	if (sh->pt == NULL || sh->ptlen == NULL)
+		return cotter_error_nomem(err);
+	*race = (struct cotter_race){
+	    .n = spec->n, .k = (size_t)spec->t, .run = decrypt_share, .ctx = sh, .opts = opts};
+	if (cotter_race_run(race, err) == 0)
+		return 0;
+	for (size_t i = 0; race->jobs != NULL && i < spec->n; i++)
+		ok += race->jobs[i].state == COTTER_RACE_WON ||
+		      race->jobs[i].state == COTTER_RACE_SUCCEEDED;
+	if (err != NULL && err->code != COTTER_E_CANCELLED)
+		cotter_error_prefix(err, "sss: %zu of the %d required pins succeeded: ", ok,
+				    spec->t);
+	return -1;
+}
+
+static int sss_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
+		       size_t *ptlen, struct cotter_error *err)
+{
+	struct sss_spec spec = {0};
+	struct shares sh = {0};
+	struct cotter_race race = {0};
+	const uint8_t *points[COTTER_SSS_MAX_PINS];
+	uint8_t *key = NULL;
+	int ret = -1;
+
+	if (read_spec(jwe, &spec, err) != 0 || collect_shares(&spec, opts, &sh, &race, err) != 0)
+		goto out;
+	for (size_t i = 0; i < race.nwon; i++)
+		points[i] = sh.pt[race.won[i]];
+	if ((key = cotter_secure_alloc(spec.keylen)) == NULL) {
+		cotter_error_nomem(err);
 		goto out;
 	}
-	pthread_mutex_init(&pool.mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool.cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pool_init = true;
-	pool.want = 2 * plen;
-
-	for (i = 0; i < n; i++) {
-		struct share *s = &shares[i];
-
-		s->pool = &pool;
-		s->jwe = json_string_value(json_array_get(jwes, i));
-		s->opts = *opts;
-		s->opts.cancel = &s->cancel;
-		if (pthread_create(&s->thread, NULL, share_run, s) == 0) {
-			s->started = true;
-			continue;
-		}
-		cotter_error_set(&s->err, COTTER_E_NOMEM, "cannot start a thread");
-		pthread_mutex_lock(&pool.mu);
-		pool.done++;
-		pthread_mutex_unlock(&pool.mu);
-	}
-	run_shares(shares, n, &pool, t, opts);
-
-	for (i = 0; i < n && used < t; i++) {
-		if (shares[i].ok)
-			points[used++] = shares[i].pt;
-	}
-	if (used < t) {
-		if (cotter_pin_cancelled(opts))
-			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-		else
-			describe_failures(shares, n, used, t, err);
-		goto out;
-	}
-	if (cotter_sss_recover(pbytes, plen, points, t, key, err) != 0 ||
-	    cotter_jwe_decrypt_cek(jwe, key, keylen, pt, ptlen, err) != 0) {
+	if (cotter_sss_recover(spec.p, spec.plen, points, spec.t, key, err) != 0 ||
+	    cotter_jwe_decrypt_cek(jwe, key, spec.keylen, pt, ptlen, err) != 0) {
 		cotter_error_prefix(err, "sss: ");
 		goto out;
 	}
 	ret = 0;
 out:
-	if (pool_init) {
-		pthread_mutex_destroy(&pool.mu);
-		pthread_cond_destroy(&pool.cv);
-	}
-	for (i = 0; shares != NULL && i < n; i++)
-		cotter_secure_free(shares[i].pt, shares[i].ptlen + 1);
-	free(shares);
-	free(pbytes);
-	cotter_secure_free(key, keylen);
+	for (size_t i = 0; sh.pt != NULL && i < spec.n; i++)
+		cotter_secure_free(sh.pt[i], sh.ptlen[i] + 1);
+	free(sh.pt);
+	free(sh.ptlen);
+	cotter_race_free(&race);
+	free(spec.p);
+	cotter_secure_free(key, spec.keylen);
 	return ret;
 }
 
@@ -351,4 +347,6 @@ const struct cotter_pin cotter_pin_sss = {
     .local = false,
     .encrypt = sss_encrypt,
     .decrypt = sss_decrypt,
+    .config = cotter_sss_config,
+    .report = cotter_sss_report,
 };

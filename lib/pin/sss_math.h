@@ -2,6 +2,7 @@
 /*
  * Shamir secret sharing over GF(p) as Clevis's sss pin does it (internal): p a safe prime,
  * coefficients e[0..t-1] uniform in [0,p) with e[0] the secret, shares (x, y = Σ e[i]·x^i)
+ * with x uniform in [1,p)
  * serialized as x||y, each big-endian and len(p) bytes long. Secret values live in secure
  * BIGNUMs.
  */
@@ -21,7 +22,7 @@
 int cotter_sss_new(int bits, int t, BIGNUM **p, BIGNUM ***e, struct cotter_error *err);
 void cotter_sss_free(BIGNUM *p, BIGNUM **e, int t);
 
-/* One share at a random x: writes x||y (2·plen bytes) into xy; plen = BN_num_bytes(p). */
+/* One share at a random x in [1, p): writes x||y (2·plen bytes) into xy; plen = BN_num_bytes(p). */
 int cotter_sss_share(const BIGNUM *p, BIGNUM *const *e, int t, uint8_t *xy, size_t plen,
 		     struct cotter_error *err);
 

@@ -15,75 +15,19 @@
 
 #define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-/* Tang and Clevis require the usage to be explicit (jose jwk use -r). */
-bool cotter_tang_key_has_op(const json_t *jwk, const char *op)
-{
-	return (json_object_get(jwk, "key_ops") != NULL || json_object_get(jwk, "use") != NULL) &&
-	       cotter_jwk_allows(jwk, op);
-}
-
-json_t *cotter_tang_adv_verify(const json_t *jws, struct cotter_error *err)
-{
-	json_t *jwks = NULL, *keys, *k;
-	uint8_t *payload = NULL;
-	size_t i, plen, nver = 0;
-
-	if ((payload = cotter_jws_payload(jws, &plen, err)) == NULL ||
-	    (jwks = json_loadb((const char *)payload, plen, 0, NULL)) == NULL ||
-	    !json_is_array(keys = json_object_get(jwks, "keys"))) {
-		cotter_error_set(err, COTTER_E_INVALID, "its payload is not a key set");
-		cotter_error_prefix(err, "advertisement is malformed: ");
-		goto fail;
-	}
-	json_array_foreach(keys, i, k)
-	{
-		if (!cotter_tang_key_has_op(k, "verify"))
-			continue;
-		nver++;
-		if (cotter_jws_verify(jws, k, err) != 0) {
-			cotter_error_prefix(err, "advertisement is missing a signature of one of "
-						 "its keys: ");
-			goto fail;
-		}
-	}
-	if (nver == 0) {
-		cotter_error_set(err, COTTER_E_INVALID, "the advertisement has no signing keys");
-		goto fail;
-	}
-	free(payload);
-	return jwks;
-fail:
-	free(payload);
-	json_decref(jwks);
-	return NULL;
-}
-
 static bool is_b64url(const char *s)
 {
 	return s[0] != '\0' && strspn(s, B64URL_CHARS) == strlen(s);
 }
 
-/* URL without trailing slashes + suffix, malloc'ed. */
-static char *join_url(const char *url, const char *a, const char *b)
-{
-	size_t n = strlen(url);
-	char *out;
-
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	if (asprintf(&out, "%.*s%s%s%s", (int)n, url, a, b ? "/" : "", b ? b : "") < 0)
-		return NULL;
-	return out;
-}
-
+/* The advertisement to encrypt to: "adv" from the config (an object or a file), or fetched. */
 static json_t *load_adv(const json_t *config, const char *url, const char *thp,
 			const struct cotter_http_cfg *hc, const struct cotter_opts *opts,
 			bool *given, struct cotter_error *err)
 {
 	json_t *adv = json_object_get(config, "adv"), *jws = NULL;
-	char *adv_url = NULL, *reply = NULL, hint[160];
+	char hint[160];
 	json_error_t jerr;
-	size_t len;
 
 	*given = adv != NULL;
 	if (json_is_object(adv))
@@ -109,28 +53,12 @@ static json_t *load_adv(const json_t *config, const char *url, const char *thp,
 				 "'adv' must be a file name or an advertisement object");
 		return NULL;
 	}
-	if ((adv_url = join_url(url, "/adv", thp)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		return NULL;
-	}
 	if (thp != NULL)
 		snprintf(hint, sizeof(hint), "no signing key has the thumbprint '%s'", thp);
 	else
 		snprintf(hint, sizeof(hint), "no advertisement");
-	if (cotter_http_request(hc, adv_url, NULL, NULL, 0, hint, opts, &reply, &len, err) != 0) {
+	if ((jws = cotter_tang_adv_fetch(hc, url, thp, hint, opts, err)) == NULL)
 		cotter_error_prefix(err, "tang %s: ", url);
-		goto out;
-	}
-	jws = json_loadb(reply, len, 0, &jerr);
-	if (!json_is_object(jws)) {
-		cotter_error_set(err, COTTER_E_INVALID, "tang %s: the advertisement is not JSON",
-				 url);
-		json_decref(jws);
-		jws = NULL;
-	}
-out:
-	free(adv_url);
-	free(reply);
 	return jws;
 }
 
@@ -147,7 +75,7 @@ static int thumbprints_match(const json_t *jwk, const char *thp)
 static int ask_trust(const json_t *keys, const char *url, const struct cotter_opts *opts,
 		     struct cotter_error *err)
 {
-	char (*thp)[COTTER_THP_MAX] = NULL;
+	char(*thp)[COTTER_THP_MAX] = NULL;
 	const char **thps = NULL;
 	size_t i, n = 0;
 	json_t *k;
@@ -163,7 +91,7 @@ static int ask_trust(const json_t *keys, const char *url, const struct cotter_op
 	thp = calloc(json_array_size(keys) + 1, sizeof(*thp));
 	thps = calloc(json_array_size(keys) + 1, sizeof(*thps));
 	if (thp == NULL || thps == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	json_array_foreach(keys, i, k)
@@ -206,61 +134,95 @@ static int check_trust(const json_t *keys, const char *url, const char *thp, boo
 	return ask_trust(keys, url, opts, err);
 }
 
-static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
-			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+/* The config's "thp" (NULL when not given), which must be a base64url thumbprint. */
+static int read_thp(const json_t *config, const char **thp, struct cotter_error *err)
 {
-	json_t *jws = NULL, *jwks = NULL, *keys, *k, *exch = NULL, *hdr = NULL, *jthp;
-	struct cotter_http_cfg hc;
-	const char *url, *thp = NULL;
-	char kid[COTTER_THP_MAX];
-	size_t i;
-	bool given;
-	int ret = -1;
+	json_t *jthp = json_object_get(config, "thp");
 
-	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL)
-		goto out;
-	if ((jthp = json_object_get(config, "thp")) != NULL) {
-		if (!json_is_string(jthp) || !is_b64url(json_string_value(jthp))) {
-			cotter_error_set(err, COTTER_E_INVALID,
-					 "tang: 'thp' must be a base64url key thumbprint");
-			goto out;
-		}
-		thp = json_string_value(jthp);
-	}
+	*thp = NULL;
+	if (jthp == NULL)
+		return 0;
+	if (!json_is_string(jthp) || !is_b64url(json_string_value(jthp)))
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"tang: 'thp' must be a base64url key thumbprint");
+	*thp = json_string_value(jthp);
+	return 0;
+}
+
+/* The verified key set of the advertisement to encrypt to, once trusted (config "adv" or
+ * "thp", the caller's trust callback, or -y). */
+static json_t *trusted_keys(const json_t *config, const char *url, const struct cotter_opts *opts,
+			    struct cotter_error *err)
+{
+	struct cotter_http_cfg hc;
+	json_t *jws = NULL, *jwks = NULL;
+	const char *thp;
+	bool given;
+
+	if (read_thp(config, &thp, err) != 0)
+		return NULL;
 	if (cotter_http_cfg_init(&hc, config, opts, err) != 0) {
 		cotter_error_prefix(err, "tang: ");
-		goto out;
+		return NULL;
 	}
 	if ((jws = load_adv(config, url, thp, &hc, opts, &given, err)) == NULL)
-		goto out;
-	if ((jwks = cotter_tang_adv_verify(jws, err)) == NULL) {
+		return NULL;
+	if ((jwks = cotter_tang_adv_verify(jws, err)) == NULL)
 		cotter_error_prefix(err, "tang %s: ", url);
-		goto out;
+	else if (check_trust(json_object_get(jwks, "keys"), url, thp, given, opts, err) != 0) {
+		json_decref(jwks);
+		jwks = NULL;
 	}
-	keys = json_object_get(jwks, "keys");
-	if (check_trust(keys, url, thp, given, opts, err) != 0)
-		goto out;
-	for (i = 0, k = NULL; i < json_array_size(keys) && k == NULL; i++) {
+	json_decref(jws);
+	return jwks;
+}
+
+/* The first exchange key of the set, as the recipient key of ECDH-ES (without key_ops and
+ * alg, as Clevis), and its S256 thumbprint, the JWE's kid. */
+static json_t *exchange_key(const json_t *jwks, const char *url, char kid[COTTER_THP_MAX],
+			    struct cotter_error *err)
+{
+	const json_t *keys = json_object_get(jwks, "keys"), *k = NULL;
+	json_t *exch;
+
+	for (size_t i = 0; i < json_array_size(keys) && k == NULL; i++) {
 		if (cotter_tang_key_has_op(json_array_get(keys, i), "deriveKey"))
 			k = json_array_get(keys, i);
 	}
 	if (k == NULL) {
 		cotter_error_set(err, COTTER_E_INVALID,
 				 "tang %s: the advertisement has no exchange key", url);
-		goto out;
+		return NULL;
 	}
 	if ((exch = json_deep_copy(k)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
+		cotter_error_nomem(err);
+		return NULL;
 	}
 	json_object_del(exch, "key_ops");
 	json_object_del(exch, "alg");
-	if (cotter_jwk_thumbprint(exch, "S256", kid, err) != 0)
+	if (cotter_jwk_thumbprint(exch, "S256", kid, err) != 0) {
+		json_decref(exch);
+		return NULL;
+	}
+	return exch;
+}
+
+static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
+			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
+{
+	json_t *jwks = NULL, *exch = NULL, *hdr = NULL;
+	const char *url;
+	char kid[COTTER_THP_MAX];
+	int ret = -1;
+
+	if ((url = cotter_pin_get_string(config, "url", "tang", err)) == NULL ||
+	    (jwks = trusted_keys(config, url, opts, err)) == NULL ||
+	    (exch = exchange_key(jwks, url, kid, err)) == NULL)
 		goto out;
 	hdr = json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:O}},s:s}", "alg", "ECDH-ES", "enc", "A256GCM",
 			"clevis", "pin", "tang", "tang", "url", url, "adv", jwks, "kid", kid);
 	if (hdr == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if ((*jwe = cotter_jwe_encrypt_ecdh_es(hdr, exch, pt, ptlen, err)) == NULL) {
@@ -269,7 +231,6 @@ static int tang_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	}
 	ret = 0;
 out:
-	json_decref(jws);
 	json_decref(jwks);
 	json_decref(exch);
 	json_decref(hdr);
@@ -319,110 +280,149 @@ static int parse_reply(const char *reply, size_t len, const char *crv, const EC_
 	return ret;
 }
 
-static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
-			size_t *ptlen, struct cotter_error *err)
+/* A tang JWE's header, checked: the server, the key it used, and the two points. */
+struct tang_hdr {
+	const char *url, *kid, *crv;
+	size_t ceklen;
+	const EC_GROUP *group;
+	EC_POINT *c; /* our ephemeral public key of encryption time (epk) */
+	EC_POINT *s; /* the server's exchange key */
+};
+
+static int read_header(const struct cotter_jwe *jwe, struct tang_hdr *h, struct cotter_error *err)
 {
 	const json_t *hdr = jwe->protected_hdr, *srv, *tang, *epk = json_object_get(hdr, "epk");
-	const char *url = NULL, *kid, *alg, *enc, *crv;
-	EC_POINT *c = NULL, *s = NULL, *e = NULL, *x = NULL, *y = NULL, *es = NULL, *k = NULL;
-	json_t *body = NULL;
-	char *bodystr = NULL, *rec_url = NULL, *reply = NULL;
-	const EC_GROUP *group;
-	struct cotter_http_cfg hc;
-	BIGNUM *eph = NULL;
-	BN_CTX *ctx = NULL;
-	uint8_t *cek = NULL;
-	size_t ceklen = 0, rlen;
-	int ret = -1;
+	const char *alg, *enc;
 
 	if ((tang = cotter_pin_header_cfg(jwe, "tang", err)) == NULL ||
-	    (url = cotter_pin_get_string(tang, "url", "clevis.tang", err)) == NULL ||
+	    (h->url = cotter_pin_get_string(tang, "url", "clevis.tang", err)) == NULL ||
 	    (alg = cotter_pin_get_string(hdr, "alg", "JWE header", err)) == NULL ||
 	    (enc = cotter_pin_get_string(hdr, "enc", "JWE header", err)) == NULL ||
-	    (kid = cotter_pin_get_string(hdr, "kid", "JWE header", err)) == NULL)
-		goto out;
-	if (strcmp(alg, "ECDH-ES") != 0 || (ceklen = cotter_jwe_cek_len(enc)) == 0 ||
-	    !json_is_object(epk) || !is_b64url(kid)) {
-		cotter_error_set(err, COTTER_E_INVALID,
-				 "JWE header: expected alg ECDH-ES, an AES-GCM enc, epk and kid");
-		goto out;
-	}
-	if ((srv = find_key(tang, kid, err)) == NULL ||
-	    (crv = cotter_pin_get_string(srv, "crv", "exchange key", err)) == NULL)
-		goto out;
+	    (h->kid = cotter_pin_get_string(hdr, "kid", "JWE header", err)) == NULL)
+		return -1;
+	if (strcmp(alg, "ECDH-ES") != 0 || (h->ceklen = cotter_jwe_cek_len(enc)) == 0 ||
+	    !json_is_object(epk) || !is_b64url(h->kid))
+		return cotter_error_set(
+		    err, COTTER_E_INVALID,
+		    "JWE header: expected alg ECDH-ES, an AES-GCM enc, epk and kid");
+	if ((srv = find_key(tang, h->kid, err)) == NULL ||
+	    (h->crv = cotter_pin_get_string(srv, "crv", "exchange key", err)) == NULL)
+		return -1;
 	if (!json_is_string(json_object_get(epk, "crv")) ||
-	    strcmp(json_string_value(json_object_get(epk, "crv")), crv) != 0 ||
-	    (group = cotter_ec_group(cotter_curve_nid(crv))) == NULL) {
-		cotter_error_set(err, COTTER_E_INVALID, "JWE header: epk is not on curve %s", crv);
-		goto out;
-	}
-	if (cotter_ec_point_from_jwk(epk, group, &c, err) != 0 ||
-	    cotter_ec_point_from_jwk(srv, group, &s, err) != 0) {
-		cotter_error_prefix(err, "JWE header: ");
-		goto out;
-	}
-	/* Blind the client key with a fresh ephemeral E = eph·G: the server sees only C + E. */
-	if ((ctx = BN_CTX_new()) == NULL || (eph = BN_secure_new()) == NULL ||
-	    (e = EC_POINT_new(group)) == NULL || (x = EC_POINT_new(group)) == NULL ||
-	    (es = EC_POINT_new(group)) == NULL || (k = EC_POINT_new(group)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	do {
-		if (!BN_priv_rand_range_ex(eph, EC_GROUP_get0_order(group), 0, ctx)) {
-			cotter_error_ossl(err, COTTER_E_CRYPTO, "cannot draw an ephemeral key");
-			goto out;
-		}
-	} while (BN_is_zero(eph));
-	if (cotter_ecmr_mul(group, EC_GROUP_get0_generator(group), eph, e, err) != 0 ||
-	    cotter_ecmr_add(group, c, e, x, err) != 0)
-		goto out;
-	if ((body = cotter_ec_point_to_jwk(group, x)) == NULL ||
+	    strcmp(json_string_value(json_object_get(epk, "crv")), h->crv) != 0 ||
+	    (h->group = cotter_ec_group(cotter_curve_nid(h->crv))) == NULL)
+		return cotter_error_set(err, COTTER_E_INVALID, "JWE header: epk is not on curve %s",
+					h->crv);
+	if (cotter_ec_point_from_jwk(epk, h->group, &h->c, err) != 0 ||
+	    cotter_ec_point_from_jwk(srv, h->group, &h->s, err) != 0)
+		return cotter_error_prefix(err, "JWE header: ");
+	return 0;
+}
+
+/* POSTs x to /rec/KID and returns the server's answer y = s·x. */
+static int ask_server(const struct tang_hdr *h, const EC_POINT *x, const struct cotter_opts *opts,
+		      EC_POINT **y, struct cotter_error *err)
+{
+	json_t *body = NULL;
+	char *bodystr = NULL, *rec_url = NULL, *reply = NULL;
+	struct cotter_http_cfg hc;
+	size_t rlen;
+	int ret = -1;
+
+	if ((body = cotter_ec_point_to_jwk(h->group, x)) == NULL ||
 	    json_object_set_new(body, "alg", json_string("ECMR")) != 0 ||
 	    (bodystr = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT)) == NULL ||
-	    (rec_url = join_url(url, "/rec", kid)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	    (rec_url = cotter_tang_url(h->url, "/rec", h->kid)) == NULL) {
+		cotter_error_nomem(err);
 		goto out;
 	}
 	if (cotter_http_cfg_init(&hc, NULL, opts, err) != 0 ||
 	    cotter_http_request(&hc, rec_url, "application/jwk+json", bodystr, strlen(bodystr),
 				"unknown key (rotated and deleted?)", opts, &reply, &rlen,
 				err) != 0 ||
-	    parse_reply(reply, rlen, crv, group, &y, err) != 0)
+	    parse_reply(reply, rlen, h->crv, h->group, y, err) != 0)
 		goto out;
-	/* K = Y - eph·S = s·C, the ECDH-ES shared point of encryption time. */
-	if (cotter_ecmr_mul(group, s, eph, es, err) != 0 ||
-	    cotter_ecmr_sub(group, y, es, k, err) != 0)
-		goto out;
-	if ((cek = cotter_secure_alloc(ceklen)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+	ret = 0;
+out:
+	json_decref(body);
+	free(bodystr);
+	free(rec_url);
+	free(reply);
+	return ret;
+}
+
+/*
+ * The McCallum-Relyea exchange: k = s·c, the ECDH-ES shared point of encryption time, without
+ * the server seeing c: it gets x = c + e for a fresh e = eph·G, answers y = s·x, and
+ * k = y - eph·s.
+ */
+static int recover_point(const struct tang_hdr *h, const struct cotter_opts *opts, EC_POINT *k,
+			 struct cotter_error *err)
+{
+	EC_POINT *e = NULL, *x = NULL, *y = NULL, *es = NULL;
+	BIGNUM *eph = NULL;
+	BN_CTX *ctx = NULL;
+	int ret = -1;
+
+	if ((ctx = BN_CTX_new()) == NULL || (eph = BN_secure_new()) == NULL ||
+	    (e = EC_POINT_new(h->group)) == NULL || (x = EC_POINT_new(h->group)) == NULL ||
+	    (es = EC_POINT_new(h->group)) == NULL) {
+		cotter_error_nomem(err);
 		goto out;
 	}
-	if (cotter_ecdh_es_cek(hdr, group, k, cek, ceklen, err) != 0)
+	do {
+		if (!BN_priv_rand_range_ex(eph, EC_GROUP_get0_order(h->group), 0, ctx)) {
+			cotter_error_ossl(err, COTTER_E_CRYPTO, "cannot draw an ephemeral key");
+			goto out;
+		}
+	} while (BN_is_zero(eph));
+	if (cotter_ecmr_mul(h->group, EC_GROUP_get0_generator(h->group), eph, e, err) != 0 ||
+	    cotter_ecmr_add(h->group, h->c, e, x, err) != 0 ||
+	    ask_server(h, x, opts, &y, err) != 0 ||
+	    cotter_ecmr_mul(h->group, h->s, eph, es, err) != 0 ||
+	    cotter_ecmr_sub(h->group, y, es, k, err) != 0)
 		goto out;
-	if (cotter_jwe_decrypt_cek(jwe, cek, ceklen, pt, ptlen, err) != 0) {
+	ret = 0;
+out:
+	EC_POINT_free(e);
+	EC_POINT_free(x);
+	EC_POINT_free(y);
+	EC_POINT_clear_free(es);
+	BN_clear_free(eph);
+	BN_CTX_free(ctx);
+	return ret;
+}
+
+static int tang_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
+			size_t *ptlen, struct cotter_error *err)
+{
+	struct tang_hdr h = {0};
+	EC_POINT *k = NULL;
+	uint8_t *cek = NULL;
+	int ret = -1;
+
+	if (read_header(jwe, &h, err) != 0)
+		goto out;
+	if ((k = EC_POINT_new(h.group)) == NULL || (cek = cotter_secure_alloc(h.ceklen)) == NULL) {
+		cotter_error_nomem(err);
+		goto out;
+	}
+	if (recover_point(&h, opts, k, err) != 0 ||
+	    cotter_ecdh_es_cek(jwe->protected_hdr, h.group, k, cek, h.ceklen, err) != 0)
+		goto out;
+	if (cotter_jwe_decrypt_cek(jwe, cek, h.ceklen, pt, ptlen, err) != 0) {
 		cotter_error_prefix(err,
 				    "decryption failed (tampered JWE or another server's key): ");
 		goto out;
 	}
 	ret = 0;
 out:
-	if (ret != 0 && url != NULL)
-		cotter_error_prefix(err, "tang %s: ", url);
-	EC_POINT_free(c);
-	EC_POINT_free(s);
-	EC_POINT_free(e);
-	EC_POINT_free(x);
-	EC_POINT_free(y);
-	EC_POINT_clear_free(es);
+	if (ret != 0 && h.url != NULL)
+		cotter_error_prefix(err, "tang %s: ", h.url);
+	EC_POINT_free(h.c);
+	EC_POINT_free(h.s);
 	EC_POINT_clear_free(k);
-	BN_clear_free(eph);
-	BN_CTX_free(ctx);
-	cotter_secure_free(cek, ceklen);
-	json_decref(body);
-	free(bodystr);
-	free(rec_url);
-	free(reply);
+	cotter_secure_free(cek, h.ceklen);
 	return ret;
 }
 
@@ -431,4 +431,6 @@ const struct cotter_pin cotter_pin_tang = {
     .local = false,
     .encrypt = tang_encrypt,
     .decrypt = tang_decrypt,
+    .config = cotter_tang_config,
+    .report = cotter_tang_report,
 };

@@ -6,7 +6,7 @@
  */
 #include <pthread.h>
 
-#include "lib/core/module.h"
+#include "module.h"
 #include "pin.h"
 
 static pthread_once_t tpm2_once = PTHREAD_ONCE_INIT;
@@ -34,12 +34,34 @@ static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	return pin == NULL ? -1 : pin->encrypt(config, pt, ptlen, opts, jwe, err);
 }
 
-static int tpm2_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts,
-			uint8_t **pt, size_t *ptlen, struct cotter_error *err)
+static int tpm2_decrypt(const struct cotter_jwe *jwe, const struct cotter_opts *opts, uint8_t **pt,
+			size_t *ptlen, struct cotter_error *err)
 {
 	const struct cotter_pin *pin = tpm2_get(err);
 
 	return pin == NULL ? -1 : pin->decrypt(jwe, opts, pt, ptlen, err);
+}
+
+/* The policy the key was sealed with, as Clevis lists it. Here and not in the module: reading a
+ * header needs no TPM, and listing bindings should not load tpm2-tss. */
+static json_t *tpm2_config(const json_t *hdr, const struct cotter_pin_walk *w,
+			   struct cotter_error *err)
+{
+	static const char *const keys[] = {"hash", "key", "pcr_bank", "pcr_ids", "pcr_digest"};
+	const json_t *p = json_object_get(json_object_get(hdr, "clevis"), "tpm2");
+	json_t *cfg = json_object();
+
+	for (size_t i = 0; cfg != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(p, keys[i]);
+
+		if (json_is_string(v) && json_object_set(cfg, keys[i], v) != 0) {
+			json_decref(cfg);
+			cfg = NULL;
+		}
+	}
+	if (cfg == NULL)
+		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+	return cfg;
 }
 
 const struct cotter_pin cotter_pin_tpm2 = {
@@ -47,4 +69,5 @@ const struct cotter_pin cotter_pin_tpm2 = {
     .local = true,
     .encrypt = tpm2_encrypt,
     .decrypt = tpm2_decrypt,
+    .config = tpm2_config,
 };

@@ -12,9 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cotter/secmem.h"
+#include "clock.h"
+#include "opts.h"
 #include "tpm2-int.h"
 
 #define POLL_MS 20
@@ -89,68 +90,48 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static long timeout_ms(const struct cotter_opts *opts)
+/* A job handed to a new worker thread; NULL (job cleared) when that cannot be. */
+static struct job_ctl *start_worker(struct tpm2_job *job, pthread_t *tid, struct cotter_error *err)
 {
-	const char *env = getenv("COTTER_TIMEOUT");
-	double s;
-	char *end;
+	struct job_ctl *j = calloc(1, sizeof(*j));
 
-	if (opts != NULL && opts->total_timeout_ms > 0)
-		return opts->total_timeout_ms;
-	if (env != NULL && *env != '\0') {
-		s = strtod(env, &end);
-		if (*end == '\0' && s > 0 && s < 86400)
-			return (long)(s * 1000);
-	}
-	return COTTER_TIMEOUT_TOTAL_MS;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct cotter_error *err)
-{
-	struct job_ctl *j = NULL;
-	pthread_condattr_t ca;
-	pthread_t tid;
-	long limit = timeout_ms(opts);
-	int64_t deadline = now_ms() + limit;
-	int ret = -1;
-
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
+	if (j == NULL) {
 		tpm2_job_clear(job);
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
+		return NULL;
 	}
 	j->job = *job;
 	memset(job, 0, sizeof(*job));
 	j->refs = 2;
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&tid, NULL, worker, j) != 0) {
+	cotter_cond_init(&j->cv);
+	if (pthread_create(tid, NULL, worker, j) != 0) {
 		j->refs = 1;
 		ctl_release(j);
-		return cotter_error_set(err, COTTER_E_NOMEM, "cannot start a thread for the TPM");
+		cotter_error_set(err, COTTER_E_NOMEM, "cannot start a thread for the TPM");
+		return NULL;
 	}
+	return j;
+}
 
-	pthread_mutex_lock(&j->mu);
+/*
+ * Waits (mu held) until the worker is done, the deadline passes or the caller cancels; false
+ * when the caller gave up on it. A cancelled wait still lasts CANCEL_GRACE_MS: a TPM without
+ * resource manager (swtpm, /dev/tpm0) keeps what a killed worker loaded, so the worker gets a
+ * moment to stop and flush between commands.
+ */
+static bool await_worker(struct job_ctl *j, const struct cotter_opts *opts, long limit,
+			 struct cotter_error *err)
+{
+	int64_t deadline = cotter_now_ms() + limit;
 	bool gave_up = false;
-	while (!j->done) {
-		int64_t now = now_ms(), until;
-		struct timespec ts;
 
-		if (!gave_up && opts != NULL && opts->cancel != NULL && *opts->cancel != 0) {
+	while (!j->done) {
+		int64_t now = cotter_now_ms();
+
+		if (!gave_up && cotter_cancelled(opts)) {
 			cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-			/* A TPM without resource manager (swtpm, /dev/tpm0) keeps what a killed
-			 * worker loaded: give it a moment to stop and flush between commands. */
 			atomic_store(&j->stop, 1);
 			gave_up = true;
 			deadline =
@@ -162,33 +143,48 @@ int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct co
 				    err, COTTER_E_IO,
 				    "the TPM (TCTI \"%s\") did not answer within %ld ms",
 				    tpm2_tcti_conf(), limit);
-			break;
+			return false;
 		}
-		until = now + POLL_MS < deadline ? now + POLL_MS : deadline;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (until - now) / 1000;
-		ts.tv_nsec += ((until - now) % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+		cotter_cond_wait_ms(&j->cv, &j->mu,
+				    (long)(deadline - now < POLL_MS ? deadline - now : POLL_MS));
 	}
-	if (j->done && !gave_up) {
-		*job = j->job;
-		memset(&j->job, 0, sizeof(j->job));
-		ret = j->ret;
-		if (ret != 0 && err != NULL && err->code == COTTER_OK) {
-			if (j->err.code != COTTER_OK)
-				*err = j->err;
-			else
-				cotter_error_set(err, COTTER_E_IO, "the TPM operation failed");
-		}
-	} else {
-		/* Abandoned (or cancelled): the job, and anything it unsealed, dies with j. */
+	return !gave_up;
+}
+
+/* The finished worker's results, moved into *job (mu held). */
+static int take_results(struct job_ctl *j, struct tpm2_job *job, struct cotter_error *err)
+{
+	*job = j->job;
+	memset(&j->job, 0, sizeof(j->job));
+	if (j->ret != 0 && err != NULL && err->code == COTTER_OK) {
+		if (j->err.code != COTTER_OK)
+			*err = j->err;
+		else
+			cotter_error_set(err, COTTER_E_IO, "the TPM operation failed");
+	}
+	return j->ret;
+}
+
+int tpm2_job_run(struct tpm2_job *job, const struct cotter_opts *opts, struct cotter_error *err)
+{
+	struct job_ctl *j;
+	pthread_t tid;
+	long limit;
+	bool finished;
+	int ret = -1;
+
+	if (cotter_timeout_total_ms(opts, &limit, err) != 0) {
+		tpm2_job_clear(job);
+		return -1;
+	}
+	if ((j = start_worker(job, &tid, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&j->mu);
+	if (await_worker(j, opts, limit, err))
+		ret = take_results(j, job, err);
+	else /* abandoned: the job, and anything it unsealed, dies with j */
 		atomic_store(&j->stop, 1);
-	}
-	bool finished = j->done;
+	finished = j->done;
 	pthread_mutex_unlock(&j->mu);
 	ctl_release(j);
 	if (finished)

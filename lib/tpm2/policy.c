@@ -83,55 +83,61 @@ static int add_pcr(const char *s, size_t n, uint32_t *mask, struct cotter_error 
 	return 0;
 }
 
+/* "0,7" as Clevis reads it: all whitespace stripped. */
+static int pcr_list_from_string(const char *s, char *buf, size_t bufsz, struct cotter_error *err)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (isspace((unsigned char)*s))
+			continue;
+		if (n + 1 >= bufsz)
+			return cotter_error_set(err, COTTER_E_INVALID, "'pcr_ids' is too long");
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* [0, "7", ...] joined as "0,7": numbers, or numeric strings (whitespace stripped). */
+static int pcr_list_from_array(const json_t *v, char *buf, size_t bufsz, struct cotter_error *err)
+{
+	size_t n = 0, i;
+	json_t *e;
+
+	buf[0] = '\0';
+	json_array_foreach(v, i, e)
+	{
+		char one[32];
+
+		if (json_is_integer(e) && json_integer_value(e) >= 0)
+			snprintf(one, sizeof(one), "%lld", (long long)json_integer_value(e));
+		else if (!json_is_string(e) || json_string_length(e) >= sizeof(one) ||
+			 pcr_list_from_string(json_string_value(e), one, sizeof(one), err) != 0)
+			return cotter_error_set(err, COTTER_E_INVALID,
+						"'pcr_ids' elements must be PCR numbers");
+		if (n + strlen(one) + 2 >= bufsz)
+			return cotter_error_set(err, COTTER_E_INVALID, "'pcr_ids' is too long");
+		n += (size_t)snprintf(buf + n, bufsz - n, "%s%s", n ? "," : "", one);
+	}
+	return 0;
+}
+
 int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cotter_error *err)
 {
-	char buf[256];
-	size_t n = 0;
+	char buf[256] = "";
+	size_t n;
 
 	*mask = 0;
 	*text = NULL;
-	if (json_is_string(v)) {
-		/* Clevis strips all whitespace from the configuration before reading it. */
-		const char *s = json_string_value(v);
-		for (; *s != '\0'; s++) {
-			if (isspace((unsigned char)*s))
-				continue;
-			if (n + 1 >= sizeof(buf))
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' is too long");
-			buf[n++] = *s;
-		}
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(v, i, e)
-		{
-			char one[32];
-			if (json_is_integer(e) && json_integer_value(e) >= 0) {
-				snprintf(one, sizeof(one), "%lld",
-					 (long long)json_integer_value(e));
-			} else if (json_is_string(e) && json_string_length(e) < sizeof(one)) {
-				size_t k = 0;
-				for (const char *s = json_string_value(e); *s; s++) {
-					if (!isspace((unsigned char)*s))
-						one[k++] = *s;
-				}
-				one[k] = '\0';
-			} else {
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' elements must be PCR "
-							"numbers");
-			}
-			if (n + strlen(one) + 2 >= sizeof(buf))
-				return cotter_error_set(err, COTTER_E_INVALID,
-							"'pcr_ids' is too long");
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", one);
-		}
-	} else if (v != NULL && !json_is_null(v)) {
+	if (json_is_string(v) && pcr_list_from_string(json_string_value(v), buf, sizeof(buf), err))
+		return -1;
+	if (json_is_array(v) && pcr_list_from_array(v, buf, sizeof(buf), err) != 0)
+		return -1;
+	if (v != NULL && !json_is_null(v) && !json_is_string(v) && !json_is_array(v))
 		return cotter_error_set(err, COTTER_E_INVALID,
 					"'pcr_ids' must be a string \"0,7\" or an array");
-	}
-	buf[n] = '\0';
+	n = strlen(buf);
 	for (size_t i = 0, start = 0; n > 0 && i <= n; i++) {
 		if (i == n || buf[i] == ',') {
 			if (add_pcr(buf + start, i - start, mask, err) != 0)
@@ -140,7 +146,7 @@ int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cott
 		}
 	}
 	if ((*text = strdup(buf)) == NULL)
-		return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		return cotter_error_nomem(err);
 	return 0;
 }
 
@@ -186,63 +192,82 @@ out:
 }
 
 /* The current values of the selected PCRs, concatenated in index order (tpm2_pcrread -o). */
+/* The PCRs of bank that a PCR_Read answer selects, as a mask. */
+static uint32_t selected_mask(const TPML_PCR_SELECTION *got, TPMI_ALG_HASH bank)
+{
+	uint32_t mask = 0;
+
+	for (UINT32 i = 0; i < got->count; i++) {
+		const TPMS_PCR_SELECTION *p = &got->pcrSelections[i];
+
+		if (p->hash != bank)
+			continue;
+		for (int b = 0; b < TPM2_PCR_MAX && b / 8 < p->sizeofSelect; b++) {
+			if (p->pcrSelect[b / 8] & (1u << (b % 8)))
+				mask |= 1u << b;
+		}
+	}
+	return mask;
+}
+
+/* One PCR_Read of the PCRs in left (the TPM answers at most 8 per call): their values go into
+ * vals, the PCRs it answered for into *got_mask. */
+static int read_pcr_round(struct tpm2_conn *c, const struct tpm2_spec *s, uint32_t left,
+			  uint8_t vals[][TPM2_MAX_DIGEST_BUFFER], uint32_t *got_mask,
+			  struct cotter_error *err)
+{
+	struct tpm2_spec part = *s;
+	size_t dsz = tpm2_hash_size(s->bank), k = 0;
+	TPML_PCR_SELECTION want, *got = NULL;
+	TPML_DIGEST *digests = NULL;
+	UINT32 counter;
+	TSS2_RC rc;
+	int ret = -1;
+
+	*got_mask = 0;
+	part.pcr_mask = left;
+	tpm2_pcr_selection(&part, &want);
+	if (tpm2_check_stop(c, err) != 0)
+		return -1;
+	rc = Esys_PCR_Read(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &want, &counter, &got,
+			   &digests);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_rc_error(err, rc, "reading the PCRs");
+	*got_mask = selected_mask(got, s->bank) & left;
+	for (int b = 0; b < TPM2_PCR_MAX; b++) {
+		if (!(*got_mask & (1u << b)))
+			continue;
+		if (k >= digests->count || digests->digests[k].size != dsz) {
+			cotter_error_set(err, COTTER_E_IO, "the TPM returned malformed PCR values");
+			goto out;
+		}
+		memcpy(vals[b], digests->digests[k++].buffer, dsz);
+	}
+	if (*got_mask == 0) {
+		cotter_error_set(err, COTTER_E_UNSUPPORTED,
+				 "PCR bank %s has no such PCRs on this TPM (is the bank active?)",
+				 tpm2_hash_name(s->bank));
+		goto out;
+	}
+	ret = 0;
+out:
+	Esys_Free(got);
+	Esys_Free(digests);
+	return ret;
+}
+
+/* The current values of the policy's PCRs, concatenated in PCR order (as tpm2_pcrread -o). */
 static int read_pcrs(struct tpm2_conn *c, const struct tpm2_spec *s, uint8_t *out, size_t *outlen,
 		     struct cotter_error *err)
 {
 	size_t dsz = tpm2_hash_size(s->bank);
 	uint8_t vals[TPM2_PCR_MAX][TPM2_MAX_DIGEST_BUFFER];
-	TPML_PCR_SELECTION want;
-	uint32_t left = s->pcr_mask;
+	uint32_t left = s->pcr_mask, got = 0;
 
-	tpm2_pcr_selection(s, &want);
-	/* PCR_Read answers at most 8 PCRs per call: ask again for the rest. */
 	for (int round = 0; left != 0 && round < TPM2_PCR_MAX; round++) {
-		TPML_PCR_SELECTION *got = NULL;
-		TPML_DIGEST *digests = NULL;
-		UINT32 counter;
-		uint32_t got_mask = 0;
-		TSS2_RC rc;
-		size_t k = 0;
-
-		if (tpm2_check_stop(c, err) != 0)
+		if (read_pcr_round(c, s, left, vals, &got, err) != 0)
 			return -1;
-		struct tpm2_spec part = *s;
-		part.pcr_mask = left;
-		tpm2_pcr_selection(&part, &want);
-		rc = Esys_PCR_Read(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &want,
-				   &counter, &got, &digests);
-		if (rc != TSS2_RC_SUCCESS)
-			return tpm2_rc_error(err, rc, "reading the PCRs");
-		for (UINT32 i = 0; i < got->count; i++) {
-			const TPMS_PCR_SELECTION *p = &got->pcrSelections[i];
-			if (p->hash != s->bank)
-				continue;
-			for (int b = 0; b < TPM2_PCR_MAX && b / 8 < p->sizeofSelect; b++) {
-				if (p->pcrSelect[b / 8] & (1u << (b % 8)))
-					got_mask |= 1u << b;
-			}
-		}
-		got_mask &= left;
-		for (int b = 0; b < TPM2_PCR_MAX; b++) {
-			if (!(got_mask & (1u << b)))
-				continue;
-			if (k >= digests->count || digests->digests[k].size != dsz) {
-				Esys_Free(got);
-				Esys_Free(digests);
-				return cotter_error_set(err, COTTER_E_IO,
-							"the TPM returned malformed "
-							"PCR values");
-			}
-			memcpy(vals[b], digests->digests[k++].buffer, dsz);
-		}
-		Esys_Free(got);
-		Esys_Free(digests);
-		if (got_mask == 0)
-			return cotter_error_set(err, COTTER_E_UNSUPPORTED,
-						"PCR bank %s has no such PCRs on this "
-						"TPM (is the bank active?)",
-						tpm2_hash_name(s->bank));
-		left &= ~got_mask;
+		left &= ~got;
 	}
 	*outlen = 0;
 	for (int b = 0; b < TPM2_PCR_MAX; b++) {
@@ -254,12 +279,39 @@ static int read_pcrs(struct tpm2_conn *c, const struct tpm2_spec *s, uint8_t *ou
 	return 0;
 }
 
-int tpm2_policy_digest(struct tpm2_conn *c, const struct tpm2_spec *s, TPM2B_DIGEST *out,
-		       struct cotter_error *err)
+/* PolicyPCR's digest of the PCR values: those pcr_digest gives (as tpm2_pcrread -o writes
+ * them) or the current ones, hashed with the policy's own hash (as tpm2-tools). */
+static int pcr_values_digest(struct tpm2_conn *c, const struct tpm2_spec *s, TPM2B_DIGEST *out,
+			     struct cotter_error *err)
 {
 	uint8_t buf[TPM2_PCR_MAX * TPM2_MAX_DIGEST_BUFFER];
 	const uint8_t *v = buf;
-	size_t vlen = 0, want = 0;
+	size_t vlen = 0, want = 0, dlen = 0;
+
+	for (int b = 0; b < TPM2_PCR_MAX; b++)
+		want += (s->pcr_mask >> b) & 1u;
+	want *= tpm2_hash_size(s->bank);
+	if (s->pcr_digest != NULL && s->pcr_digest_len != want)
+		return cotter_error_set(err, COTTER_E_INVALID,
+					"'pcr_digest' has %zu bytes, %zu expected (%zu PCRs of "
+					"bank %s)",
+					s->pcr_digest_len, want, want / tpm2_hash_size(s->bank),
+					tpm2_hash_name(s->bank));
+	if (s->pcr_digest != NULL) {
+		v = s->pcr_digest;
+		vlen = s->pcr_digest_len;
+	} else if (read_pcrs(c, s, buf, &vlen, err) != 0) {
+		return -1;
+	}
+	if (!EVP_Q_digest(NULL, ossl_hash(s->hash), NULL, v, vlen, out->buffer, &dlen))
+		return cotter_error_ossl(err, COTTER_E_CRYPTO, "hashing the PCR values");
+	out->size = (UINT16)dlen;
+	return 0;
+}
+
+int tpm2_policy_digest(struct tpm2_conn *c, const struct tpm2_spec *s, TPM2B_DIGEST *out,
+		       struct cotter_error *err)
+{
 	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
 	TPML_PCR_SELECTION sel;
 	TPM2B_DIGEST pcr_digest = {0};
@@ -268,34 +320,9 @@ int tpm2_policy_digest(struct tpm2_conn *c, const struct tpm2_spec *s, TPM2B_DIG
 	TSS2_RC rc;
 	int ret = -1;
 
-	for (int b = 0; b < TPM2_PCR_MAX; b++)
-		want += (s->pcr_mask >> b) & 1u;
-	want *= tpm2_hash_size(s->bank);
-	if (s->pcr_digest != NULL) {
-		/* pcr_digest: the values the PCRs will have, as tpm2_pcrread -o writes them. */
-		if (s->pcr_digest_len != want) {
-			cotter_error_set(err, COTTER_E_INVALID,
-					 "'pcr_digest' has %zu bytes, %zu expected (%zu "
-					 "PCRs of bank %s)",
-					 s->pcr_digest_len, want, want / tpm2_hash_size(s->bank),
-					 tpm2_hash_name(s->bank));
-			goto out;
-		}
-		v = s->pcr_digest;
-		vlen = s->pcr_digest_len;
-	} else if (read_pcrs(c, s, buf, &vlen, err) != 0) {
+	if (pcr_values_digest(c, s, &pcr_digest, err) != 0 || tpm2_check_stop(c, err) != 0)
 		goto out;
-	}
-	/* PolicyPCR's digest is over the values with the policy's own hash (tpm2-tools too). */
-	size_t dlen = 0;
-	if (!EVP_Q_digest(NULL, ossl_hash(s->hash), NULL, v, vlen, pcr_digest.buffer, &dlen)) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "hashing the PCR values");
-		goto out;
-	}
-	pcr_digest.size = (UINT16)dlen;
 	tpm2_pcr_selection(s, &sel);
-	if (tpm2_check_stop(c, err) != 0)
-		goto out;
 	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				   ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, s->hash, &sess);
 	if (rc != TSS2_RC_SUCCESS) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Internals of the tpm2 pin. The pin (tpm2.c) turns Clevis's configuration and header into a
- * struct tpm2_spec; the TPM work (esys.c, policy.c) runs in a worker thread (job.c) so that a
- * missing, busy or hung TPM never blocks the caller beyond its deadline or cancellation.
+ * struct tpm2_spec; the TPM work (seal.c, which uses policy.c, and both conn.c) runs in a worker
+ * thread (job.c) so that a missing, busy or hung TPM never blocks the caller beyond its deadline
+ * or cancellation.
  */
 #ifndef COTTER_TPM2_INT_H
 #define COTTER_TPM2_INT_H
@@ -47,7 +48,7 @@ size_t tpm2_hash_size(TPMI_ALG_HASH alg);
  */
 int tpm2_parse_pcr_ids(const json_t *v, uint32_t *mask, char **text, struct cotter_error *err);
 
-/* ---- the TPM (esys.c, policy.c) ----------------------------------------------------------- */
+/* ---- the connection (conn.c) --------------------------------------------------------------- */
 
 /* A connection; stop is polled between TPM commands (the caller gave up). */
 struct tpm2_conn {
@@ -68,6 +69,8 @@ int tpm2_open(struct tpm2_conn *c, const atomic_int *stop, struct cotter_error *
 void tpm2_close(struct tpm2_conn *c);
 void tpm2_flush(struct tpm2_conn *c, ESYS_TR *h);
 
+/* ---- PCR policies and sessions (policy.c) --------------------------------------------------- */
+
 /* The first bank with PCRs allocated (what Clevis uses when pcr_bank is not given). */
 int tpm2_default_bank(struct tpm2_conn *c, TPMI_ALG_HASH *bank, struct cotter_error *err);
 void tpm2_pcr_selection(const struct tpm2_spec *s, TPML_PCR_SELECTION *sel);
@@ -84,6 +87,8 @@ int tpm2_start_session(struct tpm2_conn *c, ESYS_TR salt_key, TPM2_SE type, TPMI
 /* A salted, response-encrypting policy session satisfied by the current PCR values. */
 int tpm2_policy_session(struct tpm2_conn *c, const struct tpm2_spec *s, ESYS_TR salt_key,
 			ESYS_TR *sess, struct cotter_error *err);
+
+/* ---- sealing (seal.c) ----------------------------------------------------------------------- */
 
 /*
  * Seal: data (at most TPM2_SEAL_MAX bytes) under the owner primary made from tpm2-tools' default

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
-#include "../pin/pin.h"
+#include "pin.h"
 #include "tpm2-int.h"
 
 #define CEK_LEN 32
@@ -98,7 +98,7 @@ static char *marshal_b64(const void *obj, bool is_pub, struct cotter_error *err)
 		return NULL;
 	}
 	if ((s = cotter_b64_encode_alloc(buf, off)) == NULL)
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
+		cotter_error_nomem(err);
 	return s;
 }
 
@@ -154,14 +154,60 @@ static int parse_config(const json_t *cfg, struct tpm2_job *job, char **pcr_text
 	return 0;
 }
 
+/* A fresh content key into cek, and what is sealed into job->data: that key as the JWK text
+ * Clevis seals. */
+static int new_content_key(uint8_t *cek, struct tpm2_job *job, struct cotter_error *err)
+{
+	char kb64[64];
+	int n;
+
+	if ((job->data = cotter_secure_alloc(TPM2_SEAL_MAX + 1)) == NULL)
+		return cotter_error_nomem(err);
+	if (RAND_priv_bytes(cek, CEK_LEN) != 1)
+		return cotter_error_ossl(err, COTTER_E_CRYPTO, "cannot generate a key");
+	if (cotter_b64_encode(cek, CEK_LEN, kb64, sizeof(kb64)) != 0)
+		return cotter_error_set(err, COTTER_E_CRYPTO, "cannot encode the key");
+	n = snprintf((char *)job->data, TPM2_SEAL_MAX + 1, JWK_FMT, kb64);
+	cotter_wipe(kb64, sizeof(kb64));
+	job->datalen = n > 0 ? (size_t)n : 0;
+	return 0;
+}
+
+/* Clevis's header for a sealed key: {"alg":"dir","enc":"A256GCM","clevis":{"pin":"tpm2",
+ * "tpm2":{"hash","key","jwk_pub","jwk_priv"[,"pcr_bank","pcr_ids"]}}}. */
+static json_t *sealed_header(const struct tpm2_job *job, TPMI_ALG_HASH hash, const char *key,
+			     const char *pcr_text, struct cotter_error *err)
+{
+	char *pub = NULL, *priv = NULL;
+	json_t *t = NULL, *hdr = NULL;
+
+	if ((pub = marshal_b64(&job->pub, true, err)) == NULL ||
+	    (priv = marshal_b64(&job->priv, false, err)) == NULL)
+		goto out;
+	t = json_pack("{s:s,s:s,s:s,s:s}", "hash", tpm2_hash_name(hash), "key", key, "jwk_pub", pub,
+		      "jwk_priv", priv);
+	if (t != NULL && job->spec.pcr_mask != 0 &&
+	    (json_object_set_new(t, "pcr_bank", json_string(tpm2_hash_name(job->spec.bank))) != 0 ||
+	     json_object_set_new(t, "pcr_ids", json_string(pcr_text)) != 0)) {
+		json_decref(t);
+		t = NULL;
+	}
+	if (t == NULL || (hdr = json_pack("{s:s,s:s,s:{s:s,s:o}}", "alg", "dir", "enc", "A256GCM",
+					  "clevis", "pin", "tpm2", "tpm2", t)) == NULL)
+		cotter_error_nomem(err);
+out:
+	free(pub);
+	free(priv);
+	return hdr;
+}
+
 static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 			const struct cotter_opts *opts, char **jwe, struct cotter_error *err)
 {
 	struct tpm2_job job = {0};
-	char kb64[64];
-	char *pcr_text = NULL, *pub = NULL, *priv = NULL;
+	char *pcr_text = NULL;
 	uint8_t *cek = NULL;
-	json_t *hdr = NULL, *t;
+	json_t *hdr = NULL;
 	TPMI_ALG_HASH hash;
 	const char *key;
 	int ret = -1;
@@ -169,42 +215,16 @@ static int tpm2_encrypt(const json_t *config, const uint8_t *pt, size_t ptlen,
 	*jwe = NULL;
 	if (parse_config(config, &job, &pcr_text, err) != 0)
 		goto out;
+	/* the job's inputs are taken over: keep what the header needs */
 	hash = job.spec.hash;
 	key = job.spec.key_name;
-	if ((cek = cotter_secure_alloc(CEK_LEN)) == NULL ||
-	    (job.data = cotter_secure_alloc(TPM2_SEAL_MAX + 1)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of secure memory");
+	if ((cek = cotter_secure_alloc(CEK_LEN)) == NULL) {
+		cotter_error_nomem(err);
 		goto out;
 	}
-	if (RAND_priv_bytes(cek, CEK_LEN) != 1) {
-		cotter_error_ossl(err, COTTER_E_CRYPTO, "cannot generate a key");
-		goto out;
-	}
-	if (cotter_b64_encode(cek, CEK_LEN, kb64, sizeof(kb64)) != 0) {
-		cotter_error_set(err, COTTER_E_CRYPTO, "cannot encode the key");
-		goto out;
-	}
-	job.datalen = (size_t)snprintf((char *)job.data, TPM2_SEAL_MAX + 1, JWK_FMT, kb64);
-	cotter_wipe(kb64, sizeof(kb64));
-	if (tpm2_job_run(&job, opts, err) != 0)
-		goto out;
-	if ((pub = marshal_b64(&job.pub, true, err)) == NULL ||
-	    (priv = marshal_b64(&job.priv, false, err)) == NULL)
-		goto out;
-	t = json_pack("{s:s,s:s,s:s,s:s}", "hash", tpm2_hash_name(hash), "key", key, "jwk_pub", pub,
-		      "jwk_priv", priv);
-	if (t != NULL && job.spec.pcr_mask != 0 &&
-	    (json_object_set_new(t, "pcr_bank", json_string(tpm2_hash_name(job.spec.bank))) != 0 ||
-	     json_object_set_new(t, "pcr_ids", json_string(pcr_text)) != 0)) {
-		json_decref(t);
-		t = NULL;
-	}
-	if (t == NULL || (hdr = json_pack("{s:s,s:s,s:{s:s,s:o}}", "alg", "dir", "enc", "A256GCM",
-					  "clevis", "pin", "tpm2", "tpm2", t)) == NULL) {
-		cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((*jwe = cotter_jwe_encrypt_cek(hdr, cek, CEK_LEN, pt, ptlen, err)) == NULL)
+	if (new_content_key(cek, &job, err) != 0 || tpm2_job_run(&job, opts, err) != 0 ||
+	    (hdr = sealed_header(&job, hash, key, pcr_text, err)) == NULL ||
+	    (*jwe = cotter_jwe_encrypt_cek(hdr, cek, CEK_LEN, pt, ptlen, err)) == NULL)
 		goto out;
 	ret = 0;
 out:
@@ -213,8 +233,6 @@ out:
 	tpm2_job_clear(&job);
 	cotter_secure_free(cek, CEK_LEN);
 	free(pcr_text);
-	free(pub);
-	free(priv);
 	json_decref(hdr);
 	return ret;
 }
@@ -308,7 +326,7 @@ out:
 	return ret;
 }
 
-/* What the loader in lib/pin/module.c looks up: the module's only exported symbol. */
+/* What the loader in lib/pin/tpm2_module.c looks up: the module's only exported symbol. */
 __attribute__((visibility("default"))) extern const struct cotter_pin cotter_pin_tpm2_module;
 const struct cotter_pin cotter_pin_tpm2_module = {
     .name = "tpm2",

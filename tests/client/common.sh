@@ -26,14 +26,35 @@ start_server() {
 	case $1 in
 	tangd)
 		start_tangd "$2"
+		# shellcheck disable=SC2034 # for the tests that source this file
 		SRV_URL="http://127.0.0.1:$TANG_PORT"
 		;;
 	cotterd)
 		start_cotterd "$2"
+		# shellcheck disable=SC2034 # for the tests that source this file
 		SRV_URL="http://127.0.0.1:$PORT"
 		;;
 	*) fail "unknown server kind $1" ;;
 	esac
+}
+
+# fake MODE [ARG...]: starts fakesrv.py (a misbehaving server), sets FAKE_URL.
+fake() {
+	local pf="$TMP/fake.$RANDOM"
+	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
+	for _ in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
+	[ -s "$pf" ] || fail "fakesrv.py did not start"
+	# shellcheck disable=SC2034 # for the tests that source this file
+	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
+}
+
+# only_printable DESC FILE: FILE holds printable ASCII lines only (no escape sequence, no
+# control character, no byte above 0x7e).
+only_printable() {
+	if LC_ALL=C grep -naq '[^ -~]' "$2"; then
+		fail "$1: not printable ASCII: $(od -c "$2" | head -20)"
+	fi
+	pass "$1: printable ASCII only"
 }
 
 # A port where nothing listens.
@@ -56,6 +77,7 @@ expect_fail() {
 same_file() { cmp -s "$2" "$3" || fail "$1: $2 and $3 differ"; pass "$1"; }
 
 # Servers of the interop matrix: Debian's tangd and our cotterd.
+# shellcheck disable=SC2034 # for the tests that source this file
 SERVERS=${CLIENT_TEST_SERVERS:-tangd cotterd}
 
 # adv_payload URL: the key set of a server's advertisement.
@@ -78,8 +100,7 @@ roundtrip() {
 
 # wait_adv_change URL OLD: bounded wait (5 s) until the advertisement differs from OLD.
 wait_adv_change() {
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		[ "$(adv_payload "$1")" != "$2" ] && return 0
 		sleep 0.1
 	done

@@ -1,3 +1,4 @@
+#!/bin/bash
 # External pins: an unknown pin name runs clevis-encrypt-NAME / clevis-decrypt-NAME from PATH
 # with Clevis's convention, in both directions with clevis, inside sss, and cancelled sss
 # children leave no process behind.
@@ -89,7 +90,7 @@ same_file "plaintext with a hanging child" "$TMP/h.out" "$TMP/pt"
 read -r pin_pid sleep_pid <"$TMP/hang.pids"
 for p in $pin_pid $sleep_pid; do
 	# A killed grandchild is a zombie until init reaps it: allow that a moment.
-	for i in $(seq 1 40); do
+	for _ in $(seq 1 40); do
 		state=$(ps -o stat= -p "$p" 2>/dev/null || true)
 		[ -z "$state" ] || [ "${state#Z}" != "$state" ] && break
 		sleep 0.05
@@ -99,3 +100,28 @@ for p in $pin_pid $sleep_pid; do
 	fi
 done
 pass "cancelled external pin and its child are gone (${elapsed} ms)"
+
+# Only absolute PATH directories are searched: an empty entry (or ".") is not the current
+# directory, so a clevis-decrypt-NAME lying where cotter runs (a cryptsetup run as root in a
+# user's directory) is never taken for a pin.
+mkdir -p "$TMP/cwd"
+cat >"$TMP/cwd/clevis-decrypt-planted" <<PIN
+#!/bin/sh
+touch "$TMP/planted.ran"
+printf 'planted'
+PIN
+chmod +x "$TMP/cwd/clevis-decrypt-planted"
+cp "$TMP/cwd/clevis-decrypt-planted" "$TMP/cwd/clevis-encrypt-planted"
+hdr=$(printf '{"alg":"dir","clevis":{"pin":"planted"},"enc":"A256GCM"}' | jose b64 enc -I-)
+printf '%s..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA' "$hdr" >"$TMP/planted.jwe"
+for p in ":$PATH" "$PATH:" "$PATH::/usr/bin" ".:$PATH" "cwd:$PATH"; do
+	(cd "$TMP/cwd" && PATH=$p expect_fail "PATH '${p%%/*}...': a pin in the current directory" \
+		"$TMP/planted.out" "unknown pin 'planted': no program clevis-decrypt-planted in PATH" \
+		"$COTTER" decrypt <"$TMP/planted.jwe")
+	[ -e "$TMP/planted.ran" ] && fail "PATH '$p': the program in the current directory ran"
+	(cd "$TMP/cwd" && PATH=$p expect_fail "PATH '${p%%/*}...': encrypt with a pin in the current directory" \
+		"$TMP/planted.out" "unknown pin 'planted': no program clevis-encrypt-planted in PATH" \
+		"$COTTER" encrypt planted '{}' <"$TMP/pt")
+	[ -e "$TMP/planted.ran" ] && fail "PATH '$p': the encrypting program in the current directory ran"
+done
+pass "no PATH entry but absolute directories finds a pin"

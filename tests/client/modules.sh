@@ -1,3 +1,4 @@
+#!/bin/bash
 # What each command loads: encrypt and decrypt never load libcryptsetup or tpm2-tss (they are
 # modules: cli-luks.so, pin-tpm2.so, loaded on demand), `cotter luks` loads its module and
 # libcryptsetup but not tpm2-tss, and a tpm2 JWE loads the tpm2 pin's module (which then fails
@@ -54,7 +55,7 @@ absent luks 'pin-tpm2\.so' "the tpm2 pin's module"
 hdr=$(printf '{"alg":"dir","enc":"A256GCM","clevis":{"pin":"tpm2","tpm2":{"hash":"sha256","key":"ecc","jwk_pub":"AA","jwk_priv":"AA"}}}' |
 	jose b64 enc -I-)
 printf '%s..AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA' "$hdr" >"$TMP/in"
-TPM2TOOLS_TCTI= TSS2_TCTI=device:/nonexistent/tpm loaded tpm2 "$COTTER" decrypt
+TPM2TOOLS_TCTI="" TSS2_TCTI=device:/nonexistent/tpm loaded tpm2 "$COTTER" decrypt
 expect_eq "tpm2 decrypt without a TPM fails" "$(cat "$TMP/tpm2.rc")" 1
 present tpm2 'pin-tpm2\.so' "the tpm2 pin's module"
 present tpm2 'libtss2-esys' tpm2-tss

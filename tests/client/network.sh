@@ -1,16 +1,8 @@
+#!/bin/bash
 # Network behaviour: dead servers inside sss, all servers dead, timeouts, redirects, proxies,
 # IPv6 literals and https with a CA file. Every failure names the server and the reason.
 . "$COTTER_SRCDIR/tests/client/common.sh"
 need openssl openssl
-
-# fake MODE [ARG]: starts fakesrv.py, sets FAKE_URL.
-fake() {
-	local pf="$TMP/fake.$RANDOM" i
-	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
-	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
-	[ -s "$pf" ] || fail "fakesrv.py did not start"
-	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
-}
 
 for kind in $SERVERS; do
 	new_keys "$TMP/$kind-a"
@@ -95,7 +87,7 @@ expect_fail "decrypt timeout from COTTER_TIMEOUT" "$TMP/h2.out" \
 COTTER_TIMEOUT=5 "$COTTER" decrypt <"$TMP/hb.jwe" >/dev/null 2>&1 &
 cpid=$!
 tcp=""
-for i in $(seq 1 60); do
+for _ in $(seq 1 60); do
 	for f in "/proc/$cpid/fd"/*; do
 		ino=$(readlink "$f" 2>/dev/null | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
 		[ -n "$ino" ] && awk -v i="$ino" '$10 == i {f = 1} END {exit !f}' "/proc/$cpid/net/tcp" \
@@ -163,6 +155,7 @@ same_file "https plaintext" "$TMP/s.out" "$TMP/pt"
 # a network namespace this test creates.
 need unshare util-linux
 need ip iproute2
+# shellcheck disable=SC2016 # the inner sh expands $0
 printf hi | unshare -n sh -c 'ip link set lo up && ip link add v0 type veth peer name v1 &&
 	ip addr add 10.9.9.1/24 dev v0 && ip link set v0 up && ip link set v1 up &&
 	exec env COTTER_CONNECT_TIMEOUT=1 "$0" encrypt tang "{\"url\":\"http://10.9.9.2\",\"retries\":0}" -y' \

@@ -1,3 +1,4 @@
+#!/bin/bash
 # null pin: both directions with Debian's clevis, the exact header, and "fail":true.
 . "$COTTER_SRCDIR/tests/client/common.sh"
 

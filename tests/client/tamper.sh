@@ -1,3 +1,4 @@
+#!/bin/bash
 # Bad input: tampered, truncated or foreign JWEs. Always exit status 1, one message, and not a
 # byte on stdout.
 . "$COTTER_SRCDIR/tests/client/common.sh"
@@ -29,22 +30,36 @@ for kind in $SERVERS; do
 	"$COTTER" encrypt null '{}' <"$TMP/pt" >"$TMP/n.jwe" || fail "encrypt null"
 	out="$TMP/out"
 
+	# Each pin's own message: "decrypt" alone would match every line (the prefix "cotter
+	# decrypt: "), so the patterns are anchored and exact.
+	auth='JWE authentication failed \(wrong key or tampered\)$'
 	for f in t s n; do
+		case $f in
+		t) tampered="^cotter decrypt: tang $ua: decryption failed \(tampered JWE or another server's key\): $auth" ;;
+		s) tampered="^cotter decrypt: sss: $auth" ;;
+		n) tampered="^cotter decrypt: null pin: $auth" ;;
+		esac
 		flip "$TMP/$f.jwe" 4 >"$TMP/x.jwe"
-		expect_fail "$kind/$f: ciphertext" "$out" "authentication|decrypt" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: ciphertext" "$out" "$tampered" "$COTTER" decrypt <"$TMP/x.jwe"
 		flip "$TMP/$f.jwe" 5 >"$TMP/x.jwe"
-		expect_fail "$kind/$f: tag" "$out" "authentication|decrypt" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: tag" "$out" "$tampered" "$COTTER" decrypt <"$TMP/x.jwe"
 		flip "$TMP/$f.jwe" 3 >"$TMP/x.jwe"
-		expect_fail "$kind/$f: iv" "$out" "authentication|decrypt" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: iv" "$out" "$tampered" "$COTTER" decrypt <"$TMP/x.jwe"
 		reheader "$TMP/$f.jwe" '.foo = 1' >"$TMP/x.jwe"
-		expect_fail "$kind/$f: protected header (extra member)" "$out" "authentication|decrypt" \
+		expect_fail "$kind/$f: protected header (extra member)" "$out" "$tampered" \
 			"$COTTER" decrypt <"$TMP/x.jwe"
 		head -c $(($(wc -c <"$TMP/$f.jwe") / 2)) "$TMP/$f.jwe" >"$TMP/x.jwe"
-		expect_fail "$kind/$f: truncated" "$out" "not a valid JWE|JWE" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: truncated" "$out" \
+			'^cotter decrypt: not a valid JWE: not a compact JWE \([1-4] parts, expected 5\)$' \
+			"$COTTER" decrypt <"$TMP/x.jwe"
 		cut -d. -f1-4 "$TMP/$f.jwe" | tr -d '\n' >"$TMP/x.jwe"
-		expect_fail "$kind/$f: four parts" "$out" "not a valid JWE" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: four parts" "$out" \
+			'^cotter decrypt: not a valid JWE: not a compact JWE \(4 parts, expected 5\)$' \
+			"$COTTER" decrypt <"$TMP/x.jwe"
 		sed 's/^\(.\{10\}\)./\1!/' "$TMP/$f.jwe" >"$TMP/x.jwe"
-		expect_fail "$kind/$f: not base64" "$out" "not a valid JWE" "$COTTER" decrypt <"$TMP/x.jwe"
+		expect_fail "$kind/$f: not base64" "$out" \
+			'^cotter decrypt: not a valid JWE: JWE protected header: invalid base64url$' \
+			"$COTTER" decrypt <"$TMP/x.jwe"
 	done
 
 	# The tang header itself.
@@ -75,10 +90,11 @@ done
 
 # Not a JWE at all, and pins that are missing.
 printf 'hello world' >"$TMP/x"
-expect_fail "not a JWE" "$TMP/o" "not a valid JWE" "$COTTER" decrypt <"$TMP/x"
+expect_fail "not a JWE" "$TMP/o" '^cotter decrypt: not a valid JWE: not a compact JWE \(1 parts, expected 5\)$' \
+	"$COTTER" decrypt <"$TMP/x"
 expect_fail "empty input" "$TMP/o" "empty input" "$COTTER" decrypt </dev/null
 printf '{"protected":"x"}' >"$TMP/x"
-expect_fail "JSON serialization" "$TMP/o" "not a valid JWE" "$COTTER" decrypt <"$TMP/x"
+expect_fail "JSON serialization" "$TMP/o" '^cotter decrypt: not a valid JWE: ' "$COTTER" decrypt <"$TMP/x"
 "$COTTER" encrypt null '{}' <"$TMP/pt" >"$TMP/n.jwe"
 reheader "$TMP/n.jwe" '.clevis.pin = "nosuchpin"' >"$TMP/x.jwe"
 expect_fail "unknown pin without a program" "$TMP/o" \
@@ -88,4 +104,6 @@ expect_fail "no clevis.pin" "$TMP/o" "missing the required 'clevis.pin'" "$COTTE
 reheader "$TMP/n.jwe" '.clevis.pin = "../../bin/sh"' >"$TMP/x.jwe"
 expect_fail "pin name with a path" "$TMP/o" "invalid pin" "$COTTER" decrypt <"$TMP/x.jwe"
 reheader "$TMP/n.jwe" '.clevis.null.jwk.k = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"' >"$TMP/x.jwe"
-expect_fail "null with another key" "$TMP/o" "authentication|decrypt" "$COTTER" decrypt <"$TMP/x.jwe"
+expect_fail "null with another key" "$TMP/o" \
+	'^cotter decrypt: null pin: JWE authentication failed \(wrong key or tampered\)$' \
+	"$COTTER" decrypt <"$TMP/x.jwe"

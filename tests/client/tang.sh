@@ -1,3 +1,4 @@
+#!/bin/bash
 # tang pin: cotter <-> clevis in both directions against tangd and cotterd; header format;
 # S1 kids; rotated keys; any header member order.
 . "$COTTER_SRCDIR/tests/client/common.sh"

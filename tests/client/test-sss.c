@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Shamir secret sharing arithmetic of the sss pin (lib/pin/sss_math.c). */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,9 +9,31 @@
 
 #include <cmocka.h>
 
-#include "lib/pin/sss_math.h"
+#include "cotter/cotter.h"
+#include "sss_math.h"
 
 #define PLEN (COTTER_SSS_BITS / 8)
+
+/*
+ * The random draws of sss_math.c (compiled into this program, so this definition is the one
+ * it calls) can be pinned to the ends of their range, to see where a share's x can land.
+ */
+static enum { RANDOM, LOWEST, HIGHEST } draw = RANDOM;
+
+int BN_priv_rand_range_ex(BIGNUM *r, const BIGNUM *range, unsigned int strength, BN_CTX *ctx)
+{
+	static int (*real)(BIGNUM *, const BIGNUM *, unsigned int, BN_CTX *);
+
+	if (draw == LOWEST) {
+		BN_zero(r);
+		return 1;
+	}
+	if (draw == HIGHEST)
+		return BN_sub(r, range, BN_value_one());
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "BN_priv_rand_range_ex");
+	return real != NULL && real(r, range, strength, ctx);
+}
 
 static void test_prime_is_safe(void **state)
 {
@@ -115,13 +138,44 @@ static void test_fresh_prime_each_time(void **state)
 	assert_int_equal(cotter_sss_new(COTTER_SSS_BITS, 0, &p1, &e1, &err), -1);
 }
 
+/* x is drawn from [1, p): the share at x = 0 would be the secret itself. */
+static void test_share_x_never_zero(void **state)
+{
+	struct cotter_error err = {0};
+	BIGNUM *p = NULL, **e = NULL, *x = BN_new(), *y = BN_new(), *secret = BN_new();
+	uint8_t xy[2 * PLEN];
+
+	assert_int_equal(cotter_sss_new(COTTER_SSS_BITS, 2, &p, &e, &err), 0);
+	draw = LOWEST;
+	assert_int_equal(cotter_sss_share(p, e, 2, xy, PLEN, &err), 0);
+	draw = RANDOM;
+	assert_non_null(BN_bin2bn(xy, PLEN, x));
+	assert_non_null(BN_bin2bn(xy + PLEN, PLEN, y));
+	assert_true(BN_is_one(x));
+	assert_int_not_equal(BN_cmp(y, e[0]), 0);
+
+	draw = HIGHEST;
+	assert_int_equal(cotter_sss_share(p, e, 2, xy, PLEN, &err), 0);
+	draw = RANDOM;
+	assert_non_null(BN_bin2bn(xy, PLEN, x));
+	assert_non_null(BN_sub(secret, p, BN_value_one()));
+	assert_int_equal(BN_cmp(x, secret), 0); /* the highest x is p - 1 */
+	cotter_sss_free(p, e, 2);
+	BN_free(x);
+	BN_free(y);
+	BN_free(secret);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_prime_is_safe),	  cmocka_unit_test(test_thresholds),
 	    cmocka_unit_test(test_known_vector),	  cmocka_unit_test(test_bad_shares),
-	    cmocka_unit_test(test_fresh_prime_each_time),
+	    cmocka_unit_test(test_fresh_prime_each_time), cmocka_unit_test(test_share_x_never_zero),
 	};
 
+	/* Shares and secrets are secret: set up as every program that handles them. */
+	if (cotter_init(NULL) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

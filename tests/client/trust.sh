@@ -1,3 +1,4 @@
+#!/bin/bash
 # Trust in a Tang advertisement: thp pinning (S256 and S1), adv as a file and inline, -y, the
 # terminal prompt, no terminal, and advertisements that some advertised key did not sign.
 . "$COTTER_SRCDIR/tests/client/common.sh"
@@ -51,8 +52,19 @@ for kind in $SERVERS; do
 	expect_fail "$kind: a verify key that did not sign" "$TMP/us.out" \
 		"tang $url: advertisement is missing a signature of one of its keys" \
 		"$COTTER" encrypt tang "{\"url\":\"$url\",\"adv\":\"$TMP/unsigned.jws\"}" -y <"$TMP/pt"
-	check "clevis refuses it too" sh -c \
-		"! clevis encrypt tang '{\"url\":\"$url\",\"adv\":\"$TMP/unsigned.jws\"}' -y <'$TMP/pt' >/dev/null 2>&1"
+	# clevis refuses it too, for that reason: with the server's own adv file the same command
+	# works, so a clevis that fails for any other reason cannot pass this.
+	clevis encrypt tang "{\"url\":\"$url\",\"adv\":\"$TMP/adv.jws\"}" -y <"$TMP/pt" \
+		>"$TMP/ca.jwe" 2>"$TMP/ca.err" || fail "$kind: clevis encrypt with the adv file: $(cat "$TMP/ca.err")"
+	roundtrip "$kind: clevis's JWE from the adv file" "$TMP/ca.jwe"
+	if clevis encrypt tang "{\"url\":\"$url\",\"adv\":\"$TMP/unsigned.jws\"}" -y <"$TMP/pt" \
+		>"$TMP/cu.jwe" 2>"$TMP/cu.err"; then
+		fail "$kind: clevis accepted an advertisement with a key that did not sign it"
+	fi
+	[ ! -s "$TMP/cu.jwe" ] || fail "$kind: clevis printed a JWE for it"
+	grep -q "Advertisement is missing signatures" "$TMP/cu.err" ||
+		fail "$kind: clevis failed for another reason: $(cat "$TMP/cu.err")"
+	pass "$kind: clevis refuses it too: $(cat "$TMP/cu.err")"
 	# A tampered payload fails every signature.
 	jq -c --arg p "$(jose b64 enc -I "$TMP/payload.json")" '.payload = $p' "$TMP/adv.jws" >"$TMP/tampered.jws"
 	expect_fail "$kind: advertisement with a swapped payload" "$TMP/ta.out" \

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Usage errors exit 2, as Clevis; malformed configurations exit 1 with a message.
 . "$COTTER_SRCDIR/tests/client/common.sh"
 

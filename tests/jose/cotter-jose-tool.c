@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cotter/cotter.h"
 #include "cotter/jose.h"
 #include "cotter/secmem.h"
 
@@ -326,7 +327,10 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : "";
 	int ret = 2;
 
-	cotter_secmem_init();
+	if (cotter_init(NULL) != 0) {
+		fprintf(stderr, "cotter-jose-tool: cannot set up (cotter_init)\n");
+		return 1;
+	}
 	argc -= 2;
 	argv += 2;
 	if (strcmp(cmd, "thp") == 0)

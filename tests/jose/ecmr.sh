@@ -9,10 +9,10 @@ for crv in "${CURVES[@]}"; do
 		jose jwk pub -i "$TMP/$i.jwk" -o "$TMP/$i.pub"
 	done
 	for pair in "1.jwk 2.pub" "1.pub 2.jwk" "1.pub 2.pub" "2.jwk 1.pub"; do
-		set -- $pair
-		want=$(jose jwk exc -l "$TMP/$1" -r "$TMP/$2" | pt) || fail "jose jwk exc $crv $pair"
-		got=$("$TOOL" exc "$TMP/$1" "$TMP/$2" | pt) || fail "our exc $crv $pair"
-		expect_eq "$crv exc -l $1 -r $2" "$got" "$want"
+		read -r l r <<<"$pair"
+		want=$(jose jwk exc -l "$TMP/$l" -r "$TMP/$r" | pt) || fail "jose jwk exc $crv $pair"
+		got=$("$TOOL" exc "$TMP/$l" "$TMP/$r" | pt) || fail "our exc $crv $pair"
+		expect_eq "$crv exc -l $l -r $r" "$got" "$want"
 	done
 	# the McCallum-Relyea round: client adds an ephemeral, server multiplies, client subtracts
 	jose jwk gen -i "{\"alg\":\"ECMR\",\"crv\":\"$crv\"}" -o "$TMP/e.jwk"

@@ -12,8 +12,8 @@ for tmpl in '{"alg":"ES256"}' '{"alg":"ES384"}' '{"alg":"ES512"}' '{"alg":"ECMR"
 	expect_eq "generated $tmpl has jose's shape" "$(shape "$TMP/ours.jwk")" "$(shape "$TMP/jose.jwk")"
 	# public part equal to jose's, for both keys
 	for who in jose ours; do
-		want=$(jose jwk pub -i "$TMP/$who.jwk" | canon)
-		got=$("$TOOL" pub < "$TMP/$who.jwk" | canon)
+		want=$(jose jwk pub -i "$TMP/$who.jwk" | canon -)
+		got=$("$TOOL" pub < "$TMP/$who.jwk" | canon -)
 		[ "$got" = "$want" ] || fail "pub of $who $tmpl: ours $got, jose $want"
 	done
 	alg=$(jq -r '.alg // ""' "$TMP/ours.jwk")
@@ -56,8 +56,8 @@ done
 for ops in '["sign","verify"]' '["sign"]' '["deriveKey"]' '["encrypt","decrypt","wrapKey","unwrapKey"]' \
 	'["sign","verify","deriveKey","deriveBits","decrypt","unwrapKey","wrapKey","encrypt"]'; do
 	jose jwk gen -i '{"kty":"EC","crv":"P-256"}' | jq -c ".key_ops=$ops | .use=\"enc\"" > "$TMP/k.jwk"
-	expect_eq "pub with key_ops $ops" "$("$TOOL" pub < "$TMP/k.jwk" | canon)" \
-		"$(jose jwk pub -i "$TMP/k.jwk" | canon)"
+	expect_eq "pub with key_ops $ops" "$("$TOOL" pub < "$TMP/k.jwk" | canon -)" \
+		"$(jose jwk pub -i "$TMP/k.jwk" | canon -)"
 done
 # invalid keys are refused by both
 jose jwk gen -i '{"alg":"ES256"}' -o "$TMP/k.jwk"

@@ -22,7 +22,17 @@ for t in luks2 luks1; do
 			fail "$t: keyslot 1 has not 1000 iterations"
 		pass "$t: keyslot 1 is pbkdf2/1000"
 	fi
-	# stdin: one line; -k -: one line
+	# stdin: one line; -k -: one line. (On a device without bindings: with one, bind could
+	# take the passphrase from it and never read stdin.)
+	mkimg "$TMP/stdin.img" $t
+	printf 'original passphrase\n' | "$C" luks bind -f -d "$TMP/stdin.img" null '{}' ||
+		fail "$t: bind with the passphrase on stdin"
+	"$C" luks pass -d "$TMP/stdin.img" -s 1 >"$TMP/ps" || fail "$t: pass (stdin bind)"
+	check "$t: bound with the passphrase from stdin" opens "$TMP/stdin.img" "$TMP/ps" 1
+	printf 'wrong passphrase\n' | "$C" luks bind -f -d "$TMP/stdin.img" null '{}' 2>"$TMP/err" &&
+		fail "$t: a wrong passphrase on stdin was not used (the binding's was)"
+	grep -q 'passphrase does not open' "$TMP/err" || fail "$t: stdin: $(cat "$TMP/err")"
+	pass "$t: the passphrase on stdin is the one used"
 	printf 'original passphrase\n' | "$C" luks bind -f -d "$img" null '{}' ||
 		fail "$t: bind with the passphrase on stdin"
 	printf 'original passphrase\n' | "$C" luks bind -f -d "$img" -k - -s 5 null '{}' ||
@@ -80,7 +90,7 @@ done
 pass "usage errors exit 2"
 rc=0
 "$C" luks bind -d "$TMP/x" null '{nope' </dev/null 2>"$TMP/err" || rc=$?
-[ $rc = 2 ] && grep -q 'not valid JSON' "$TMP/err" || fail "bad config: rc $rc $(cat "$TMP/err")"
+{ [ $rc = 2 ] && grep -q 'not valid JSON' "$TMP/err"; } || fail "bad config: rc $rc $(cat "$TMP/err")"
 pass "a config that is not JSON is a usage error"
 
 # No passphrase on stdin: as Clevis, an existing binding provides it; without one, a clear error.

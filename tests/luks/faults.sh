@@ -28,7 +28,7 @@ print(" ".join(str(b["slot"]) for b in json.load(open(sys.argv[1])) if b["state"
 		"$TMP/l.json"); do
 		"$C" luks pass -d "$img" -s "$s" >/dev/null || fail "$desc: bound slot $s does not open"
 	done
-	python3 - "$TMP/l.json" "$(active_slots "$img")" "$TMP/l.err" ${3:-} <<'PY' || fail "$desc: state"
+	python3 - "$TMP/l.json" "$(active_slots "$img")" "$TMP/l.err" ${3:+"$3"} <<'PY' || fail "$desc: state"
 import json, sys
 l = json.load(open(sys.argv[1]))
 active = set(int(x) for x in sys.argv[2].split())
@@ -70,7 +70,7 @@ killed() {
 
 # fresh(TYPE IMG) / bound(TYPE IMG): copies of images formatted (and bound) once
 for t in $TYPES; do
-	mkimg "$TMP/$t.fresh" $t
+	mkimg "$TMP/$t.fresh" "$t"
 	cp --sparse=always "$TMP/$t.fresh" "$TMP/$t.bound"
 	"$C" luks bind -f -d "$TMP/$t.bound" -k "$PW" null '{}' || fail "$t: bind"
 done
@@ -91,23 +91,23 @@ rolled_back() {
 
 runs=0
 for t in $TYPES; do
-	if [ $t = luks2 ]; then bsteps=$bind2; else bsteps=$bind1; fi
+	if [ "$t" = luks2 ]; then bsteps=$bind2; else bsteps=$bind1; fi
 	img=$TMP/$t.img
 	# bind
-	for step in $bsteps $( [ $t = luks1 ] && echo after-luksmeta-init ); do
-		fresh $t "$img"
+	for step in $bsteps $( [ "$t" = luks1 ] && echo after-luksmeta-init ); do
+		fresh "$t" "$img"
 		COTTER_FAULT_ABORT_AT=bind:$step killed "$t bind:$step" \
 			"$C" luks bind -f -d "$img" -k "$PW" null '{}'
 		check_state "$img" "$t bind:$step"
 		after_cleanup "$img" "$t bind:$step"
-		fresh $t "$img"
+		fresh "$t" "$img"
 		COTTER_FAULT_FAIL_AT=bind:$step rolled_back "$t bind:$step" \
 			"$C" luks bind -f -d "$img" -k "$PW" null '{}'
 		runs=$((runs + 1))
 	done
 	# the orphan a killed LUKS2 bind leaves is reported as such, and reclaimed
-	if [ $t = luks2 ]; then
-		fresh $t "$img"
+	if [ "$t" = luks2 ]; then
+		fresh "$t" "$img"
 		COTTER_FAULT_ABORT_AT=bind:after-keyslot killed "orphan" \
 			"$C" luks bind -f -d "$img" -k "$PW" null '{}'
 		"$C" luks list -d "$img" 2>"$TMP/o.err" >/dev/null
@@ -128,12 +128,12 @@ for t in $TYPES; do
 	fi
 	# unbind
 	for step in $unb; do
-		bound $t "$img"
+		bound "$t" "$img"
 		COTTER_FAULT_ABORT_AT=unbind:$step killed "$t unbind:$step" \
 			"$C" luks unbind -d "$img" -s 1
 		check_state "$img" "$t unbind:$step"
 		after_cleanup "$img" "$t unbind:$step"
-		bound $t "$img"
+		bound "$t" "$img"
 		COTTER_FAULT_FAIL_AT=unbind:$step rolled_back "$t unbind:$step" \
 			"$C" luks unbind -d "$img" -s 1
 		runs=$((runs + 1))
@@ -146,7 +146,7 @@ for t in $TYPES; do
 			*) steps=$bsteps ;;
 			esac
 			for step in $steps; do
-				bound $t "$img"
+				bound "$t" "$img"
 				if [ $op = regen ]; then
 					cmd=("$C" luks regen -d "$img" -s 1)
 				else
@@ -155,7 +155,7 @@ for t in $TYPES; do
 				COTTER_FAULT_ABORT_AT=$op-$phase:$step killed "$t $op-$phase:$step" "${cmd[@]}"
 				check_state "$img" "$t $op-$phase:$step" rebind
 				after_cleanup "$img" "$t $op-$phase:$step"
-				bound $t "$img"
+				bound "$t" "$img"
 				COTTER_FAULT_FAIL_AT=$op-$phase:$step rolled_back "$t $op-$phase:$step" "${cmd[@]}"
 				runs=$((runs + 1))
 			done

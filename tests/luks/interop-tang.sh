@@ -26,7 +26,7 @@ for t in luks2 luks1; do
 	clevis luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: clevis bind tang"
 	clevis luks bind -y -d "$img" -k "$PW" sss "$SSS" || fail "$t: clevis bind sss"
 	expect_eq "$t: cotter list == clevis list (clevis bindings)" \
-		"$("$C" luks list -d "$img")" "$(clevis luks list -d "$img")"
+		"$("$C" luks list -d "$img")" "$(clevis_list -d "$img")"
 	expect_eq "$t: list line" "$("$C" luks list -d "$img" -s 2)" "2: sss '$SSS'"
 	check "$t: cotter report (nothing rotated)" "$C" luks report -d "$img"
 	for s in 1 2; do
@@ -47,7 +47,7 @@ for t in luks2 luks1; do
 	"$C" luks bind -y -d "$img" -k "$PW" tang "$TANG" || fail "$t: cotter bind tang"
 	"$C" luks bind -y -d "$img" -k "$PW" sss "$SSS" || fail "$t: cotter bind sss"
 	expect_eq "$t: clevis list == cotter list (cotter bindings)" \
-		"$(clevis luks list -d "$img")" "$("$C" luks list -d "$img")"
+		"$(clevis_list -d "$img")" "$("$C" luks list -d "$img")"
 	for s in 3 4; do
 		clevis luks pass -d "$img" -s $s >"$TMP/k$s" || fail "$t: clevis pass -s $s"
 		check "$t: clevis's passphrase of cotter slot $s opens it" opens "$img" "$TMP/k$s" $s
@@ -66,6 +66,7 @@ for f in sys.argv[1:]:
     j = t["jwe"]
     assert sorted(j) == ["ciphertext", "encrypted_key", "iv", "protected", "tag"], (f, list(j))
     assert all(isinstance(v, str) for v in j.values()) and j["encrypted_key"] == ""
+assert len(sys.argv) - 1 == 4, ("expected the four clevis tokens of keyslots 1-4", sys.argv[1:])
 print("tokens ok:", len(sys.argv) - 1)
 PY
 		pass "$t: token JSON has the five JWE members"
@@ -74,7 +75,7 @@ PY
 		$CS token export --token-id "$tok" "$img" | python3 -c '
 import json, sys; j = json.load(sys.stdin)["jwe"]
 print(".".join(j[k] for k in ("protected", "encrypted_key", "iv", "ciphertext", "tag")), end="")' \
-			>"$TMP/udisks.jwe"
+			>"$TMP/udisks.jwe" || fail "$t: token $tok as udisks2 reads it"
 		clevis decrypt <"$TMP/udisks.jwe" >"$TMP/ud.pass" || fail "clevis decrypt token"
 		check "$t: udisks2-style token decrypts to a working passphrase" opens "$img" "$TMP/ud.pass"
 	fi
@@ -84,7 +85,7 @@ print(".".join(j[k] for k in ("protected", "encrypted_key", "iv", "ciphertext", 
 	clevis luks unbind -f -d "$img" -s 4 </dev/null >/dev/null 2>&1 ||
 		fail "$t: clevis unbinds a cotter slot"
 	expect_eq "$t: mixed: slots left" "$(active_slots "$img")" "0 1 3 "
-	expect_eq "$t: mixed: lists agree" "$("$C" luks list -d "$img")" "$(clevis luks list -d "$img")"
+	expect_eq "$t: mixed: lists agree" "$("$C" luks list -d "$img")" "$(clevis_list -d "$img")"
 	check "$t: mixed: plain passphrase still opens" opens "$img" "$PW" 0
 	check "$t: mixed: unlock --test" "$C" luks unlock --test -d "$img"
 done

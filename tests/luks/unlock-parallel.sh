@@ -77,7 +77,7 @@ COTTER_TIMEOUT=3 COTTER_CONNECT_TIMEOUT=2 "$C" luks unlock --test -d "$img2" 2>"
 ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "unlock with only hung servers fails" "$rc" 1
 grep -q 'no clevis binding could unlock' "$TMP/err" || fail "error: $(cat "$TMP/err")"
-grep -q 'keyslot 1' "$TMP/err" && grep -q 'keyslot 2' "$TMP/err" || fail "error names both slots"
+{ grep -q 'keyslot 1' "$TMP/err" && grep -q 'keyslot 2' "$TMP/err"; } || fail "error names both slots"
 pass "the failure names every binding's reason"
 
 # local pins first: a null binding wins without any network

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * token-abi PLUGIN.so: the plugin exports exactly the libcryptsetup token ABI, each symbol at
- * version CRYPTSETUP_TOKEN_1.0 (libcryptsetup looks them up with dlvsym), and its validate
- * accepts a token made by libcotter and refuses broken ones.
+ * version CRYPTSETUP_TOKEN_1.0 (libcryptsetup looks them up with dlvsym), its validate
+ * accepts a token made by libcotter and refuses broken ones, and reading a header sets the
+ * process up as cotter_init() does (jansson wipes what it frees), unless the host gave jansson
+ * allocators of its own: then those stay, and the plugin works all the same.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -135,9 +138,55 @@ static char *make_token(const char *slot, const char *extra_member)
 	return out;
 }
 
+typedef int (*validate_fn)(void *cd, const char *json);
+
+static void *host_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void host_free(void *p)
+{
+	free(p);
+}
+
+/* In a child, so that the parent's jansson has not been set up yet: a host whose allocators
+ * jansson already uses keeps them, and validate still judges tokens. */
+static void check_host_allocators(validate_fn validate, const char *tok)
+{
+	json_malloc_t m;
+	json_free_t f;
+	pid_t pid = fork();
+	int status = -1;
+
+	if (pid == 0) {
+		json_set_alloc_funcs(host_malloc, host_free);
+		if (validate(NULL, tok) != 0)
+			_exit(1);
+		json_get_alloc_funcs(&m, &f);
+		_exit(m == host_malloc && f == host_free ? 0 : 2);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "with the host's jansson allocators: validate works and they stay the host's");
+}
+
+static void check_init(validate_fn validate, const char *tok)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	check(m == malloc && f == free, "before the plugin reads a header, jansson uses free()");
+	check_host_allocators(validate, tok);
+	check(validate(NULL, tok) == 0, "validate accepts a token made by libcotter");
+	json_get_alloc_funcs(&m, &f);
+	check(f != free, "once it has, jansson frees through libcotter's wiping free()");
+}
+
 int main(int argc, char **argv)
 {
-	typedef int (*validate_fn)(void *cd, const char *json);
 	typedef const char *(*version_fn)(void);
 	validate_fn validate;
 	version_fn version;
@@ -167,7 +216,7 @@ int main(int argc, char **argv)
 	printf("version: %s\n", version());
 
 	tok = make_token("1", NULL);
-	check(validate(NULL, tok) == 0, "validate accepts a token made by libcotter");
+	check_init(validate, tok);
 	free(tok);
 	tok = make_token("32", NULL);
 	check(validate(NULL, tok) != 0, "validate refuses keyslot 32");

@@ -59,7 +59,7 @@ install_plugin() {
 		"Cotter, or a leftover of a killed test run): remove it to run the token tests"
 	cp "$PLUGIN_SRC" "$PLUGIN_DIR/.cotter-test-plugin.$$" ||
 		fail "cannot copy the plugin into $PLUGIN_DIR (run the tests as root)"
-	mv -n "$PLUGIN_DIR/.cotter-test-plugin.$$" "$PLUGIN" && [ ! -e "$PLUGIN_DIR/.cotter-test-plugin.$$" ] ||
+	{ mv -n "$PLUGIN_DIR/.cotter-test-plugin.$$" "$PLUGIN" && [ ! -e "$PLUGIN_DIR/.cotter-test-plugin.$$" ]; } ||
 		fail "cannot install $PLUGIN"
 	_plugin_installed=1
 }

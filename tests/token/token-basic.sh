@@ -90,8 +90,8 @@ exec(sys.argv[2])
 print(json.dumps(t))' "$TMP/null.json" "$1"
 }
 cases=(
-	't["keyslots"] = ["1", "0"]'                    "names exactly one"
-	't["keyslots"] = []'                            "lists 0 keyslots"
+	't["keyslots"] = ["1", "0"]'                    "lists 2 keyslots; a clevis token names one"
+	'j["tag"] = 5'                                  "'jwe.tag' is missing or not a string"
 	'del j["tag"]'                                  "'jwe.tag' is missing"
 	'j["aad"] = "AAAA"'                             "'jwe' has member 'aad'"
 	'j["iv"] = "a+b/"'                              "'jwe.iv' is not base64url"
@@ -108,7 +108,7 @@ while [ $i -lt ${#cases[@]} ]; do
 	mutate "$expr" >"$TMP/bad.json" || fail "cannot build the case: $expr"
 	out=$(cs token import "$IMG" --json-file "$TMP/bad.json" 2>&1) &&
 		fail "malformed token imported ($expr)"
-	grep -qF "Invalid clevis token:" <<<"$out" && grep -qF -- "$msg" <<<"$out" ||
+	{ grep -qF "Invalid clevis token:" <<<"$out" && grep -qF -- "$msg" <<<"$out"; } ||
 		fail "import of a malformed token ($expr) failed without the expected message '$msg': $out"
 	expect_eq "no token added by the refused import ($expr)" "$(tokens "$IMG")" "$before"
 done

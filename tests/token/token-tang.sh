@@ -56,8 +56,8 @@ out=$(cs open --token-only --test-passphrase -v "$IMG3" </dev/null 2>&1) ||
 grep -q 'decrypting with the sss pin' <<<"$out" || fail "not the sss pin: $out"
 pass "sss 2-of-2 (tangd + cotterd) binding unlocked by the plugin"
 out=$(cs luksDump -v "$IMG3") || fail "luksDump -v"
-grep -q "$(printf '^\tclevis pin: sss$')" <<<"$out" && grep -qF '"t":2' <<<"$out" &&
-	grep -qF "$TURL" <<<"$out" && grep -qF "$CURL" <<<"$out" ||
+{ grep -q "$(printf '^\tclevis pin: sss$')" <<<"$out" && grep -qF '"t":2' <<<"$out" &&
+	grep -qF "$TURL" <<<"$out" && grep -qF "$CURL" <<<"$out"; } ||
 	fail "luksDump -v does not show the sss configuration: $out"
 pass "luksDump -v shows the sss configuration"
 
@@ -98,7 +98,7 @@ took=$(($(date +%s) - start))
 line=$(grep -F 'Clevis token 0 (tang pin) cannot unlock keyslot 1:' <<<"$out") ||
 	fail "no clear message with a silent server: $out"
 pass "silent server: '$line'"
-[ "$took" -ge 2 ] && [ "$took" -le 12 ] ||
+{ [ "$took" -ge 2 ] && [ "$took" -le 12 ]; } ||
 	fail "a silent server held cryptsetup ${took}s with COTTER_TIMEOUT=3"
 pass "silent server: gave up after ${took}s (COTTER_TIMEOUT=3)"
 # cryptsetup 2.6 tries tokens first even when given a key file (token/README.md), hence the

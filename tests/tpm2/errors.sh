@@ -78,23 +78,23 @@ export TPM2TOOLS_TCTI=$HUNG_TCTI
 timed "$TPM2_PIN" --timeout 1500 decrypt <<<"$good"
 [ "$RC" -ne 0 ] || fail "decrypt on a hung TPM succeeded"
 grep -qF "did not answer within 1500 ms" "$TMP/timed.err" || fail "hung message: $(cat "$TMP/timed.err")"
-[ "$ELAPSED" -ge 1400 ] && [ "$ELAPSED" -lt 4000 ] || fail "hung TPM decrypt took $ELAPSED ms"
+{ [ "$ELAPSED" -ge 1400 ] && [ "$ELAPSED" -lt 4000 ]; } || fail "hung TPM decrypt took $ELAPSED ms"
 pass "hung TPM, decrypt: clear error after $ELAPSED ms: $(cat "$TMP/timed.err")"
 
 timed "$TPM2_PIN" --timeout 1000 encrypt '{"pcr_ids":"7"}' <<<"x"
-[ "$RC" -ne 0 ] && grep -qF "did not answer within 1000 ms" "$TMP/timed.err" ||
+{ [ "$RC" -ne 0 ] && grep -qF "did not answer within 1000 ms" "$TMP/timed.err"; } ||
 	fail "hung TPM encrypt: rc=$RC $(cat "$TMP/timed.err")"
 [ -s "$TMP/timed.out" ] && fail "hung TPM encrypt printed a JWE"
 [ "$ELAPSED" -lt 3500 ] || fail "hung TPM encrypt took $ELAPSED ms"
 pass "hung TPM, encrypt: clear error after $ELAPSED ms"
 
 COTTER_TIMEOUT=1 timed "$TPM2_PIN" decrypt <<<"$good"
-[ "$RC" -ne 0 ] && grep -qF "did not answer within 1000 ms" "$TMP/timed.err" ||
+{ [ "$RC" -ne 0 ] && grep -qF "did not answer within 1000 ms" "$TMP/timed.err"; } ||
 	fail "COTTER_TIMEOUT not honoured: rc=$RC $(cat "$TMP/timed.err")"
 pass "COTTER_TIMEOUT=1 honoured ($ELAPSED ms)"
 
 timed "$TPM2_PIN" --timeout 30000 --cancel-after 300 decrypt <<<"$good"
-[ "$RC" -ne 0 ] && grep -qF "cancelled" "$TMP/timed.err" ||
+{ [ "$RC" -ne 0 ] && grep -qF "cancelled" "$TMP/timed.err"; } ||
 	fail "cancel: rc=$RC $(cat "$TMP/timed.err")"
 [ "$ELAPSED" -lt 2000 ] || fail "cancelled decrypt took $ELAPSED ms"
 pass "hung TPM, cancelled after 300 ms: returned after $ELAPSED ms"

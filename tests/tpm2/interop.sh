@@ -7,7 +7,7 @@
 # shellcheck source=tpm2-lib.sh
 . "$(dirname "$0")/tpm2-lib.sh"
 
-start_swtpm
+start_swtpm tpm
 
 # Public area of a TPM2B_PUBLIC (base64url) without its trailing unique field: for a keyedhash
 # object that is size | type | nameAlg | attributes | authPolicy | scheme(NULL).

@@ -6,7 +6,7 @@
 # shellcheck source=tpm2-lib.sh
 . "$(dirname "$0")/tpm2-lib.sh"
 
-start_swtpm
+start_swtpm tpm
 
 b64url() { python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$1"; }
 # The value PCR (bank sha256) will have after extending it with digest hex $2.

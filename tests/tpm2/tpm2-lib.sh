@@ -85,6 +85,7 @@ PY
 	_bg_pids+=($!)
 	wait_port "$p"
 	wait_port "$((p + 1))"
+	# shellcheck disable=SC2034 # for the tests that source this file
 	HUNG_TCTI="swtpm:host=127.0.0.1,port=$p"
 }
 
@@ -103,8 +104,10 @@ timed() {
 	local t0 t1
 	t0=$(date +%s%N)
 	"$@" >"$TMP/timed.out" 2>"$TMP/timed.err"
+	# shellcheck disable=SC2034 # RC and ELAPSED are for the tests that source this file
 	RC=$?
 	t1=$(date +%s%N)
+	# shellcheck disable=SC2034
 	ELAPSED=$(((t1 - t0) / 1000000))
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * Drives the tpm2 pin directly (no CLI in between), for the tpm2 tests:
+ * Drives the tpm2 pin through libcotter's API (no CLI in between), for the tpm2 tests:
  *   tpm2-pin [--timeout MS] [--cancel-after MS] encrypt CONFIG < PLAINTEXT > JWE
  *   tpm2-pin [--timeout MS] [--cancel-after MS] decrypt < JWE > PLAINTEXT
  * --cancel-after raises opts.cancel from another thread, as an sss parent does when a sibling
@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include "cotter/cotter.h"
-#include "cotter/jose.h"
-#include "pin/pin.h"
 
 static volatile int cancel_flag;
 static long cancel_after_ms = -1;
@@ -47,7 +45,6 @@ int main(int argc, char **argv)
 	struct cotter_opts opts = {.cancel = &cancel_flag};
 	struct cotter_error err = {0};
 	struct cotter_secbuf in = {0};
-	struct cotter_jwe jwe = {0};
 	pthread_t tid;
 	json_t *cfg = NULL;
 	char *out = NULL;
@@ -68,7 +65,7 @@ int main(int argc, char **argv)
 				"encrypt CONFIG | decrypt\n");
 		return 2;
 	}
-	if (cotter_secmem_init() != 0 || read_all(&in) != 0) {
+	if (cotter_init(NULL) != 0 || read_all(&in) != 0) {
 		fprintf(stderr, "cannot read the input\n");
 		goto out;
 	}
@@ -79,14 +76,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "CONFIG is not JSON\n");
 			goto out;
 		}
-		if (cotter_pin_tpm2.encrypt(cfg, in.data, in.len, &opts, &out, &err) != 0)
+		if (cotter_encrypt("tpm2", cfg, in.data, in.len, &opts, &out, &err) != 0)
 			goto out;
 		printf("%s", out);
 	} else {
-		while (in.len > 0 && (in.data[in.len - 1] == '\n' || in.data[in.len - 1] == ' '))
-			in.len--;
-		if (cotter_jwe_parse((const char *)in.data, in.len, &jwe, &err) != 0 ||
-		    cotter_pin_tpm2.decrypt(&jwe, &opts, &pt, &ptlen, &err) != 0)
+		if (cotter_decrypt((const char *)in.data, in.len, &opts, &pt, &ptlen, &err) != 0)
 			goto out;
 		fwrite(pt, 1, ptlen, stdout);
 	}
@@ -96,7 +90,6 @@ out:
 		fprintf(stderr, "%s\n", err.msg);
 	cotter_secbuf_free(&in);
 	cotter_secure_free(pt, ptlen + 1);
-	cotter_jwe_free(&jwe);
 	json_decref(cfg);
 	free(out);
 	return ret;

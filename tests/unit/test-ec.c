@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <openssl/obj_mac.h>
 
+#include "cotter/cotter.h"
 #include "cotter/jose.h"
 
 /* RFC 7518 Appendix C: Alice's ephemeral and Bob's static P-256 keys. */
@@ -260,7 +261,8 @@ static void test_ecmr(void **state)
 		assert_int_not_equal(EC_POINT_cmp(g, sum, a.pub, NULL), 0);
 		assert_int_equal(cotter_ecmr_sub(g, sum, b.pub, diff, &err), 0);
 		assert_int_equal(EC_POINT_cmp(g, diff, a.pub, NULL), 0);
-		/* the generator (fixed-base path) and a copy of it (variable-base) agree: a·G = A */
+		/* the generator (fixed-base path) and a copy of it (variable-base) agree: a·G = A
+		 */
 		{
 			EC_POINT *gcopy = EC_POINT_dup(EC_GROUP_get0_generator(g), g);
 
@@ -361,5 +363,8 @@ int main(void)
 	    cmocka_unit_test(test_threads),
 	};
 
+	/* These tests parse and make private keys: as every program handling them does. */
+	if (cotter_init(NULL) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

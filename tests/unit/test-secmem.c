@@ -62,18 +62,48 @@ static void test_large_mapping_freed_whole(void **state)
 	assert_false(mapped(last));
 }
 
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(i * 7 + i / 4096);
+}
+
+/*
+ * A secret buffer that grows past the secure heap moves into a mapping of its own: every byte
+ * comes along, and the old copy in the secure heap is wiped and given back.
+ */
 static void test_secbuf_grows_past_heap(void **state)
 {
 	struct cotter_secbuf b = {0};
-	uint8_t chunk[4096];
-	size_t i;
+	uint8_t chunk[4096], *old = NULL;
+	size_t i, j, used_before = CRYPTO_secure_used(), old_cap = 0;
+	bool moved = false;
 
-	memset(chunk, 0x33, sizeof(chunk));
-	for (i = 0; i < 512; i++) /* 2 MiB: moves from the heap to a mapping on the way */
+	for (i = 0; i < 512; i++) { /* 2 MiB */
+		for (j = 0; j < sizeof(chunk); j++)
+			chunk[j] = pattern(i * sizeof(chunk) + j);
+		if (b.data != NULL && CRYPTO_secure_allocated(b.data)) {
+			old = b.data;
+			old_cap = b.cap;
+		}
 		assert_int_equal(cotter_secbuf_append(&b, chunk, sizeof(chunk)), 0);
+		if (old != NULL && !moved && !CRYPTO_secure_allocated(b.data)) {
+			moved = true;
+			/* The secure heap's allocator keeps its free list in the first bytes. */
+			for (j = 16; j < old_cap; j++)
+				if (old[j] != 0)
+					fail_msg("byte %zu of the old buffer was not wiped", j);
+		}
+	}
+	assert_true(moved);
+	assert_non_null(old);
+	assert_true(old_cap >= 256 * 1024);
+	assert_true(mapped(b.data));
 	assert_int_equal(b.len, 512 * sizeof(chunk));
 	assert_true(b.cap >= b.len);
-	assert_int_equal(b.data[b.len - 1], 0x33);
+	for (i = 0; i < b.len; i++)
+		if (b.data[i] != pattern(i))
+			fail_msg("byte %zu lost on the way", i);
+	assert_int_equal(CRYPTO_secure_used(), used_before);
 	cotter_secbuf_free(&b);
 	assert_null(b.data);
 	assert_int_equal(b.len, 0);

@@ -42,12 +42,14 @@ tmp=$CACHE/tmp-$$-base-$variant.tar
 trap 'rm -f "$tmp"' EXIT
 t0=$(date +%s.%N)
 log "base $variant: mmdebstrap $SUITE (host apt sources) -> $out"
+# shellcheck disable=SC2016 # "$1" is for the hook shell of mmdebstrap (its root)
 mmdebstrap --variant=minbase --include="$pkgs" --skip=essential/unlink \
 	--setup-hook='mkdir -p "$1/var/cache/apt/archives/"' \
 	--setup-hook="sync-in $CACHE/debs /var/cache/apt/archives/" \
 	--customize-hook="sync-out /var/cache/apt/archives $CACHE/debs" "${hooks[@]}" \
 	"$SUITE" "$tmp" >&2
 mv "$tmp" "$out"
+# shellcheck disable=SC2012 # our own hash-named files, newest first
 ls -1t "$CACHE/base-$variant-"*.tar | tail -n +3 | xargs -r rm -f
 log "base $variant: built in $(elapsed "$t0") s"
 echo "$out"

@@ -1,30 +1,49 @@
 #!/bin/bash
 # Build (or take from the cache) the guest's encrypted root image.
-# Usage: build-image.sh VARIANT [DESTDIR]
-#   VARIANT cotter: DESTDIR is a `meson install --destdir` tree of Cotter (prefix /usr), copied
-#                   into the root filesystem with boot/ (when meson doesn't install it yet)
-#   VARIANT dracut: like cotter, with dracut (module 60cotter, systemd in the initrd)
+# Usage: build-image.sh VARIANT [DEBDIR]
+#   VARIANT cotter: Cotter installed from its Debian packages in DEBDIR (debian/build-debs.sh)
+#                   with apt, as an operator does: cotter, cotter-initramfs, cotter-systemd,
+#                   cotter-tpm2, libcryptsetup-token-cotter (the token plugin: not with
+#                   COTTER_VM_NO_TOKEN=1) and their libraries
+#   VARIANT dracut: the same with cotter-dracut instead of cotter-initramfs (systemd initrd)
 #   VARIANT dropbear: like cotter, with dropbear-initramfs and the tests' SSH key (vm_ssh_key)
 #   VARIANT clevis: Debian's clevis-initramfs, the reference
-# Prints the directory holding root.img (LUKS2, passphrase in keyslot 0 only), vmlinuz and
-# initrd.img; it is keyed by a hash of every input, so an unchanged tree costs nothing.
+# The initramfs is the one the packages' triggers build during the installation (crypttab and
+# the generator's configuration are written first, as on a configured host); it must contain
+# cotter. Prints the directory holding root.img (LUKS2, passphrase in keyslot 0 only), vmlinuz
+# and initrd.img; it is keyed by a hash of every input, so an unchanged tree costs nothing.
 . "$(dirname "$0")/common.sh"
-variant=${1:?usage: build-image.sh cotter|dracut|dropbear|clevis [DESTDIR]}
-destdir=${2:-}
+variant=${1:?usage: build-image.sh cotter|dracut|dropbear|clevis [DEBDIR]}
+debdir=${2:-}
 need cryptsetup cryptsetup-bin
 need mkfs.ext4 e2fsprogs
 need unshare util-linux
+
+# The packages a guest of this variant gets.
+pkgs=()
+if [ "$variant" != clevis ]; then
+	if [ -z "$debdir" ] || ! first_deb "$debdir" cotter >/dev/null; then
+		die "build-image.sh $variant needs a DEBDIR with Cotter's packages (debian/build-debs.sh DIR)"
+	fi
+	names="cotter libcotter0 libcotter-luks0 cotter-tpm2 cotter-systemd"
+	[ "${COTTER_VM_NO_TOKEN:-0}" = 1 ] || names+=" libcryptsetup-token-cotter"
+	if [ "$variant" = dracut ]; then names+=" cotter-dracut"; else names+=" cotter-initramfs"; fi
+	for n in $names; do
+		f=$(first_deb "$debdir" "$n") || die "no package $n in $debdir"
+		pkgs+=("$f")
+	done
+fi
 
 base=$("$VM_DIR/build-base.sh" "$variant")
 key=$({
 	echo "image-v1 $variant $FS_SIZE_MB $LUKS_UUID $(basename "$base") notoken=${COTTER_VM_NO_TOKEN:-0}"
 	cat "$VM_DIR/build-image.sh"
 	tree_key "$VM_DIR/guest"
-	if [ "$variant" != clevis ]; then
-		[ -d "$destdir/usr" ] || die "build-image.sh $variant needs a DESTDIR with an /usr tree"
-		tree_key "$destdir"
-		tree_key "$SRCDIR/boot"
-	fi
+	# What the packages install (their versions and files), not the .deb files' bytes.
+	for f in "${pkgs[@]}"; do
+		dpkg-deb -f "$f" Package Version Depends
+		dpkg-deb --fsys-tarfile "$f" | sha256sum
+	done
 	[ "$variant" != dropbear ] || cat "$(vm_ssh_key).pub"
 } | key_of)
 out=$CACHE/img-$variant-$key
@@ -41,42 +60,6 @@ R=$work/rootfs
 mkdir -p "$R"
 tar -C "$R" -xpf "$base"
 
-if [ "$variant" != clevis ]; then
-	# Through tar: the guest's /lib is a symlink (merged /usr) that must stay one.
-	tar -C "$destdir" -cf - . | tar -C "$R" -xpf - --keep-directory-symlink
-	# COTTER_VM_NO_TOKEN=1: without Cotter's cryptsetup token plugin, systemd-cryptsetup asks
-	# for the passphrase and cotter-askpass must answer (the plugin would unlock by itself).
-	if [ "${COTTER_VM_NO_TOKEN:-0}" = 1 ]; then
-		rm -f "$R"/lib/*/cryptsetup/libcryptsetup-token-clevis.so \
-			"$R"/usr/lib/*/cryptsetup/libcryptsetup-token-clevis.so
-	fi
-	if [ ! -e "$destdir/usr/lib/dracut/modules.d/60cotter/module-setup.sh" ]; then
-		# The same files and substitutions as boot/meson.build.
-		d=$R/usr/lib/dracut/modules.d/60cotter
-		install -D -m 755 "$SRCDIR/boot/systemd/cotter-askpass" "$R/usr/libexec/cotter-askpass"
-		mkdir -p "$d"
-		sed 's|@libexecdir@|/usr/libexec|g' "$SRCDIR/boot/dracut/60cotter/module-setup.sh" >"$d/module-setup.sh"
-		sed 's|@libexecdir@|/usr/libexec|g' "$SRCDIR/boot/systemd/cotter-askpass.service.in" >"$d/cotter-askpass.service"
-		cp "$SRCDIR/boot/systemd/cotter-askpass.path" "$d/"
-		chmod 755 "$d/module-setup.sh"
-		cp "$d/cotter-askpass.service" "$d/cotter-askpass.path" "$R/lib/systemd/system/"
-	fi
-	if [ ! -e "$destdir/usr/share/initramfs-tools/hooks/cotter" ]; then
-		log "image: boot/ is not installed by meson yet; copying it from the source tree"
-		install -D -m 755 "$SRCDIR/boot/initramfs-tools/hooks/cotter" \
-			"$R/usr/share/initramfs-tools/hooks/cotter"
-		for s in local-top local-bottom; do
-			install -D -m 755 "$SRCDIR/boot/initramfs-tools/scripts/$s/cotter" \
-				"$R/usr/share/initramfs-tools/scripts/$s/cotter"
-		done
-		install -D -m 755 "$SRCDIR/boot/initramfs-tools/scripts/cotter-unlock" \
-			"$R/usr/share/initramfs-tools/scripts/cotter-unlock"
-	fi
-	chroot "$R" ldconfig
-	missing=$(chroot "$R" ldd /usr/bin/cotter | grep 'not found' || true)
-	[ -z "$missing" ] || die "cotter's libraries are missing in the guest (add their packages to build-base.sh): $missing"
-fi
-
 if [ "$variant" = dropbear ]; then
 	install -D -m 600 "$(vm_ssh_key).pub" "$R/etc/dropbear/initramfs/authorized_keys"
 fi
@@ -88,7 +71,8 @@ echo "/dev/mapper/root / ext4 defaults 0 1" >"$R/etc/fstab"
 echo cotter-vm >"$R/etc/hostname"
 if [ "$variant" != clevis ]; then
 	# Scenario "netdev" (init=systemd): a data volume opened after the root once the network is
-	# online, answered by cotter-askpass.path/.service; the harness attaches it as the 2nd disk.
+	# online, answered by Cotter's token plugin or cotter-askpass.path/.service (enabled by
+	# cotter-systemd); the harness attaches it as the 2nd disk.
 	echo "data UUID=$DATA_UUID none luks,_netdev" >>"$R/etc/crypttab"
 	echo "/dev/mapper/data /data ext4 _netdev,nofail 0 0" >>"$R/etc/fstab"
 	mkdir -p "$R/data" "$R/etc/systemd/network"
@@ -96,28 +80,55 @@ if [ "$variant" != clevis ]; then
 	install -m 644 "$VM_DIR/guest/netdev/cotter-vm-data-marker.service" "$R/etc/systemd/system/"
 	install -m 644 "$VM_DIR/guest/netdev/10-ens3.network" "$R/etc/systemd/network/"
 	chroot "$R" systemctl -q enable systemd-networkd.service systemd-networkd-wait-online.service \
-		remote-cryptsetup.target cotter-askpass.path cotter-vm-data-marker.service
+		remote-cryptsetup.target cotter-vm-data-marker.service
 fi
 if [ "$variant" = dracut ]; then
-	kver=$(basename "$R"/lib/modules/*)
 	# A generic image (the build host is not the guest); the module comes in on request.
-	mkinitrd="dracut -f --no-hostonly --add cotter --kver $kver /boot/initrd.img-$kver"
+	mkdir -p "$R/etc/dracut.conf.d"
+	printf 'hostonly="no"\nadd_dracutmodules+=" cotter "\n' >"$R/etc/dracut.conf.d/90-cotter-vm.conf"
+	inspect="lsinitrd"
 else
 	echo "CRYPTSETUP=y" >>"$R/etc/cryptsetup-initramfs/conf-hook"
 	echo "BUSYBOX=y" >"$R/etc/initramfs-tools/conf.d/busybox"
-	mkinitrd="update-initramfs -u -k all"
+	inspect="lsinitramfs"
 fi
 install -m 755 "$VM_DIR/guest/cotter-vm-marker" "$R/sbin/cotter-vm-marker"
 
 t1=$(date +%s.%N)
+if [ "$variant" = clevis ]; then
+	mkinitrd="update-initramfs -u -k all"
+else
+	# apt installs the packages (their dependencies are in the base, and it has no package lists:
+	# nothing can be downloaded);
+	# their triggers make the generator build the initramfs.
+	mkdir -p "$R/tmp/cotter-debs"
+	cp "${pkgs[@]}" "$R/tmp/cotter-debs/"
+	mkinitrd="env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends"
+	for f in "${pkgs[@]}"; do mkinitrd+=" /tmp/cotter-debs/${f##*/}"; done
+fi
 # /proc, /sys and /dev for the initramfs build, in a private mount namespace that vanishes with it.
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 unshare -m --propagation private sh -c '
 	mount -t proc proc "$1/proc" && mount -t sysfs sys "$1/sys" && mount --bind /dev "$1/dev" &&
 	chroot "$1" $2' sh "$R" "$mkinitrd" >"$work/initramfs.log" 2>&1 ||
-	{ cat "$work/initramfs.log" >&2; die "$mkinitrd failed in the guest root"; }
-log "image $variant: $mkinitrd took $(elapsed "$t1") s"
-grep -iE 'cotter|warning|error' "$work/initramfs.log" >&2 || true
-
+	{ cat "$work/initramfs.log" >&2; die "$mkinitrd failed in the guest root (a missing dependency: add its package to build-base.sh)"; }
+log "image $variant: ${mkinitrd%% /tmp/*} took $(elapsed "$t1") s"
+grep -iE 'cotter|warning|error|triggers' "$work/initramfs.log" >&2 || true
+if [ "$variant" != clevis ]; then
+	rm -rf "$R/tmp/cotter-debs"
+	chroot "$R" systemctl -q is-enabled cotter-askpass.path ||
+		die "cotter-askpass.path is not enabled after installing cotter-systemd"
+	# Built by the triggers, not by this script: it must carry cotter.
+	chroot "$R" sh -c "$inspect /boot/initrd.img-*" >"$work/initramfs.list" 2>&1 || true
+	grep -q 'usr/bin/cotter$' "$work/initramfs.list" ||
+		{ cat "$work/initramfs.log" >&2; die "the initramfs built by the packages' triggers has no usr/bin/cotter"; }
+	# cotter luks (the module cli-luks.so, loaded with dlopen()) needs libcotter-luks and
+	# libcryptsetup: the generators don't see them through cotter itself.
+	for lib in libcotter-luks.so.0 libcryptsetup.so.12 libluksmeta.so.0; do
+		grep -Eq "/$lib( |\$)" "$work/initramfs.list" ||
+			die "the initramfs has cotter but not $lib, which cotter luks loads at boot"
+	done
+fi
 mkdir -p "$work/out"
 cp "$R"/boot/vmlinuz-* "$work/out/vmlinuz"
 cp "$R"/boot/initrd.img-* "$work/out/initrd.img"
@@ -139,6 +150,7 @@ printf '%s\n' "$variant" >"$work/out/variant"
 rm -rf "$out"
 mv "$work/out" "$out"
 # Keep the cache bounded: the two newest images of each variant stay (an image is ~0.7 GB).
+# shellcheck disable=SC2012 # our own hash-named directories, newest first
 ls -1dt "$CACHE/img-$variant-"* | tail -n +3 | xargs -r rm -rf
 log "image $variant: built in $(elapsed "$t0") s -> $out"
 echo "$out"

@@ -11,9 +11,11 @@
 # own output go to stderr. Exits 1 when any scenario failed (or could not run), else 0.
 #
 # Strict (COTTER_VM_STRICT=1): no fallback to Debian's tangd or `clevis luks bind`; if cotterd
-# or `cotter luks bind` can't do it, that is a failure. Work done once for both: one Cotter build
-# (build-vm) and `meson install --destdir`, both images built at the same time (mmdebstrap and
-# the initramfs; cached in COTTER_VM_CACHE, keyed by their inputs). Then both implementations'
+# or `cotter luks bind` can't do it, that is a failure. Work done once for both: Cotter's Debian
+# packages (debian/build-debs.sh, lintian-checked), which the guests install with apt and whose
+# binaries the host side runs; both images built at the same time (mmdebstrap and the
+# packages' installation, whose triggers build the initramfs; cached in COTTER_VM_CACHE, keyed
+# by their inputs). Then both implementations'
 # runs at once, sharing a lock so that one QEMU boots at a time (by default).
 # Environment (see run.sh for the others):
 #   COTTER_VM_JOBS    how many QEMUs run at the same time, 1 or 2 (default 1 on a machine with
@@ -54,6 +56,7 @@ if [ "$(id -u)" != 0 ]; then
 else
 	for t in qemu-system-x86_64:qemu-system-x86 mmdebstrap:mmdebstrap swtpm:swtpm \
 		tpm2_pcrextend:tpm2-tools cryptsetup:cryptsetup-bin meson:meson ninja:ninja-build \
+		dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian \
 		curl:curl python3:python3 mkfs.ext4:e2fsprogs; do
 		command -v "${t%%:*}" >/dev/null 2>&1 && continue
 		setup_error="'${t%%:*}' is required: apt-get install ${t#*:}"
@@ -62,25 +65,13 @@ else
 fi
 [ -n "$setup_error" ] || vm_reap_stale
 
-# --- one Cotter build and destdir for both images -----------------------------------------------
-BUILD=${COTTER_VM_BUILDDIR:-$SRCDIR/build-vm}
-DEST=$OUT/destdir
+# --- Cotter's packages, built once for both images ---------------------------------------------
+DEBS=$OUT/debs
 if [ -z "$setup_error" ]; then
 	t=$(date +%s.%N)
-	if [ ! -e "$BUILD/build.ninja" ]; then
-		meson setup "$BUILD" "$SRCDIR" --prefix=/usr -Dtests=false >"$OUT/meson-setup.log" 2>&1 ||
-			setup_error="meson setup $BUILD failed (log: $OUT/meson-setup.log)"
-	fi
-	if [ -z "$setup_error" ]; then
-		ninja -C "$BUILD" >"$OUT/ninja.log" 2>&1 || setup_error="building Cotter in $BUILD failed (log: $OUT/ninja.log)"
-	fi
-	if [ -z "$setup_error" ]; then
-		rm -rf "$DEST"
-		meson install -C "$BUILD" --no-rebuild --destdir "$DEST" >"$OUT/install.log" 2>&1 &&
-			[ -x "$DEST/usr/bin/cotter" ] ||
-			setup_error="meson install of $BUILD put no /usr/bin/cotter into $DEST (prefix must be /usr; log: $OUT/install.log)"
-	fi
-	[ -n "$setup_error" ] || log "check: Cotter built and installed in $(elapsed "$t") s"
+	sh "$SRCDIR/debian/build-debs.sh" "$DEBS" >"$OUT/build-debs.log" 2>&1 ||
+		setup_error="building Cotter's packages failed: $(grep -E '^[EW]: |failed' "$OUT/build-debs.log" | head -n1) (log: $OUT/build-debs.log)"
+	[ -n "$setup_error" ] || log "check: Cotter's packages built in $(elapsed "$t") s"
 fi
 if [ -n "$setup_error" ]; then
 	for i in "${impls[@]}"; do fail_all "$i" "$setup_error"; done
@@ -91,7 +82,7 @@ if [ -z "$setup_error" ]; then
 	t=$(date +%s.%N)
 	declare -A ipid=()
 	for i in "${impls[@]}"; do
-		"$VM_DIR/build-image.sh" "$i" "$DEST" >"$OUT/image-$i.path" 2> >(tee "$OUT/image-$i.log" | progress "image $i") &
+		"$VM_DIR/build-image.sh" "$i" "$DEBS" >"$OUT/image-$i.path" 2> >(tee "$OUT/image-$i.log" | progress "image $i") &
 		ipid[$i]=$!
 	done
 	for i in "${impls[@]}"; do
@@ -103,9 +94,10 @@ fi
 # --- the scenarios --------------------------------------------------------------------------------
 run_impl() { # run_impl IMPL: run.sh over every scenario; its VMTEST lines into vmtest-IMPL.txt
 	local i=$1 rc=0 s
+	read -r -a scenarios <<<"$(scenarios_of "$i")"
 	{
-		COTTER_VM_STRICT=1 COTTER_VM_DESTDIR=$DEST COTTER_VM_BUILDDIR=$BUILD COTTER_VM_LOGDIR=$OUT/$i \
-			"$VM_DIR/run.sh" --impl "$i" $(scenarios_of "$i") || echo $? >"$OUT/rc-$i"
+		COTTER_VM_STRICT=1 COTTER_VM_DEBS=$DEBS COTTER_VM_LOGDIR=$OUT/$i \
+			"$VM_DIR/run.sh" --impl "$i" "${scenarios[@]}" || echo $? >"$OUT/rc-$i"
 	} 2>&1 | tee "$OUT/run-$i.log" | progress "$i"
 	[ ! -s "$OUT/rc-$i" ] || rc=$(cat "$OUT/rc-$i")
 	grep -E "^VMTEST $i/" "$OUT/run-$i.log" >>"$OUT/vmtest-$i.txt" || true

@@ -4,6 +4,8 @@
 #                    every entry keyed by a hash of its inputs (default /var/cache/cotter-vm)
 #   COTTER_VM_SUITE  Debian suite of the guest (default bookworm)
 # mmdebstrap is always run without a mirror argument, so it uses this machine's own apt sources.
+# Its settings are read by the scripts that source it, not here:
+# shellcheck disable=SC2034
 set -euo pipefail
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$VM_DIR/../.." && pwd)
@@ -62,8 +64,10 @@ vm_ssh_key() {
 	local k=$CACHE/ssh/cotter-vm-test-fixture-ed25519
 	if [ ! -s "$k" ]; then
 		mkdir -p "$CACHE/ssh"
-		ssh-keygen -q -t ed25519 -N '' -C cotter-vm-test-fixture -f "$k.tmp$$" >/dev/null &&
-			mv "$k.tmp$$.pub" "$k.pub" && mv "$k.tmp$$" "$k" || die "ssh-keygen failed (apt-get install openssh-client)"
+		if ! { ssh-keygen -q -t ed25519 -N '' -C cotter-vm-test-fixture -f "$k.tmp$$" >/dev/null &&
+			mv "$k.tmp$$.pub" "$k.pub" && mv "$k.tmp$$" "$k"; }; then
+			die "ssh-keygen failed (apt-get install openssh-client)"
+		fi
 	fi
 	echo "$k"
 }
@@ -72,4 +76,34 @@ vm_ssh_key() {
 vm_reencrypt_lock() {
 	mkdir -p "$CACHE"
 	echo "$CACHE/reencrypt.lock"
+}
+# first_deb DIR NAME: the file of package NAME in DIR (never its -dbgsym), or status 1.
+first_deb() {
+	local f
+	for f in "$1/$2"_*.deb; do
+		if [ -e "$f" ] && [[ $f != *-dbgsym_* ]]; then
+			echo "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+# unpack_debs DEBDIR ROOT: Cotter's packages (the client, its libraries and modules, cotterd)
+# unpacked into ROOT, with ROOT/bin/cotter and ROOT/bin/cotterd running them: the host side of
+# the tests (the key server, `cotter luks bind`) uses the binaries the guests get.
+unpack_debs() {
+	local debs=$1 root=$2 p f lib
+	rm -rf "$root"
+	mkdir -p "$root/bin"
+	for p in cotter libcotter0 libcotter-luks0 cotter-tpm2 cotterd; do
+		f=$(first_deb "$debs" "$p") || { echo "unpack_debs: no package $p in $debs" >&2; return 1; }
+		dpkg-deb -x "$f" "$root" || return 1
+	done
+	lib=$(dirname "$(ls "$root"/usr/lib/*/libcotter.so.0)")
+	for p in usr/bin/cotter usr/sbin/cotterd; do
+		# shellcheck disable=SC2016 # $@ and $LD_LIBRARY_PATH belong to the wrapper written here
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+			"$lib" "$root/$p" >"$root/bin/${p##*/}"
+		chmod 755 "$root/bin/${p##*/}"
+	done
 }

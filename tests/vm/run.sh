@@ -3,8 +3,8 @@
 # inside a network namespace created here, with the key server running in that namespace.
 #
 # Usage: tests/vm/run.sh [--impl cotter|dracut|clevis] [SCENARIO...]
-#   --impl cotter   Cotter installed from this tree, boot/initramfs-tools (default)
-#   --impl dracut   Cotter installed from this tree, boot/dracut (systemd in the initrd)
+#   --impl cotter   Cotter's packages installed in the guest: cotter-initramfs (default)
+#   --impl dracut   Cotter's packages with cotter-dracut (systemd in the initrd)
 #   --impl clevis   Debian's clevis-initramfs, the reference (same image, same scenarios)
 #   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole
 #                   (default: all that apply, in this order);
@@ -26,16 +26,14 @@
 #     sss-blackhole  the same, the first server's address black-holed (routed to a tap nobody
 #               reads, so its SYN is never answered): unlocked with no console input
 # Environment:
-#   COTTER_VM_BUILDDIR  Cotter build dir configured with --prefix=/usr (default build-vm,
-#                       set up here when missing)
+#   COTTER_VM_DEBS      a directory of Cotter's packages (debian/build-debs.sh; tests/vm/check.sh
+#                       builds them once); default: built here from this tree
 #   COTTER_VM_CACHE     cache of packages, base systems and images (default /var/cache/cotter-vm)
 #   COTTER_VM_LOGDIR    where boot logs are kept (default a new /tmp/cotter-vm.XXXXXX)
 #   COTTER_VM_NO_TOKEN  1: leave Cotter's cryptsetup token plugin out of the guest, so that
 #                       netdev is answered by cotter-askpass instead of the plugin
 #   COTTER_VM_IP        kernel ip= value (default :::::ens3:dhcp; dracut dhcp; empty: none)
 #   COTTER_VM_TPM_PCR   the PCR the tpm2 scenarios seal to (default 23)
-#   COTTER_VM_DESTDIR   a `meson install --destdir` tree of COTTER_VM_BUILDDIR to use as it is
-#                       (tests/vm/check.sh builds once for both images); default: build here
 #   COTTER_VM_WAIT      seconds after Cotter's first failed attempt before the passphrase is
 #                       typed (prompt, tpm2-pcr) or the server started (late) (default 3)
 #   COTTER_VM_LOCKED_WAIT  wrongnet: seconds after the first failed attempt the guest is watched
@@ -80,6 +78,9 @@ need cryptsetup cryptsetup-bin
 need curl curl
 need meson meson
 need ninja ninja-build
+need dpkg-buildpackage dpkg-dev
+need dh debhelper
+need lintian lintian
 
 T_START=$(date +%s.%N)
 RUN=${COTTER_VM_LOGDIR:-$(mktemp -d /tmp/cotter-vm.XXXXXX)}
@@ -101,42 +102,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- Cotter from this tree -------------------------------------------------------------------
-BUILD=${COTTER_VM_BUILDDIR:-$SRCDIR/build-vm}
-COTTER=$BUILD/client/cotter
-COTTERD=$BUILD/server/cotterd
+# --- Cotter from this tree's Debian packages ---------------------------------------------------
+# The guests get the packages (build-image.sh installs them with apt); the host side (cotterd,
+# `cotter luks bind`) runs the same binaries, unpacked into $RUN/pkgroot.
 t=$(date +%s.%N)
-build_cotter() {
-	if [ ! -e "$BUILD/build.ninja" ]; then
-		log "meson setup $BUILD --prefix=/usr"
-		meson setup "$BUILD" "$SRCDIR" --prefix=/usr -Dtests=false >"$RUN/meson-setup.log" 2>&1 ||
-			{ cat "$RUN/meson-setup.log" >&2; return 1; }
-	fi
-	ninja -C "$BUILD" >"$RUN/ninja.log" 2>&1 || { tail -30 "$RUN/ninja.log" >&2; return 1; }
-	rm -rf "$RUN/destdir"
-	meson install -C "$BUILD" --no-rebuild --destdir "$RUN/destdir" >"$RUN/install.log" 2>&1 ||
-		{ cat "$RUN/install.log" >&2; return 1; }
-	[ -x "$RUN/destdir/usr/bin/cotter" ] || {
-		echo "meson install put no /usr/bin/cotter into the destdir (is $BUILD configured with --prefix=/usr?)" >&2
-		return 1
-	}
-}
-VM_DESTDIR=${COTTER_VM_DESTDIR:-$RUN/destdir}
-if [ -n "${COTTER_VM_DESTDIR:-}" ]; then
-	[ -x "$VM_DESTDIR/usr/bin/cotter" ] && [ -x "$COTTER" ] ||
-		die "COTTER_VM_DESTDIR=$VM_DESTDIR has no usr/bin/cotter, or $BUILD no client/cotter (build first)"
-	log "cotter: the destdir $VM_DESTDIR and the build $BUILD are used as they are"
-elif build_cotter; then
-	log "cotter built and installed into a destdir in $(elapsed "$t") s"
-elif [ "$impl" != clevis ]; then
-	die "building Cotter failed (logs in $RUN)"
+DEBS=${COTTER_VM_DEBS:-}
+PKGROOT=$RUN/pkgroot
+COTTER=$PKGROOT/bin/cotter
+COTTERD=$PKGROOT/bin/cotterd
+have_cotter=1
+if [ -n "$DEBS" ]; then
+	log "cotter: the packages in $DEBS are used as they are"
+elif DEBS=$RUN/debs && sh "$SRCDIR/debian/build-debs.sh" "$DEBS" >"$RUN/build-debs.log" 2>&1; then
+	log "cotter: packages built in $(elapsed "$t") s ($DEBS)"
 else
-	log "building Cotter failed; the reference runs without it (Debian's tang and clevis bind)"
+	tail -n 30 "$RUN/build-debs.log" >&2
+	[ "$impl" = clevis ] || die "building Cotter's packages failed (log: $RUN/build-debs.log)"
+	log "building Cotter's packages failed; the reference runs without it (Debian's tang and clevis bind)"
+	have_cotter=0
+fi
+if [ $have_cotter = 1 ]; then
+	unpack_debs "$DEBS" "$PKGROOT" || die "unpacking the packages of $DEBS failed"
 fi
 
 # --- guest image ------------------------------------------------------------------------------
 t=$(date +%s.%N)
-IMG=$("$VM_DIR/build-image.sh" "$impl" "$VM_DESTDIR")
+IMG=$("$VM_DIR/build-image.sh" "$impl" "$DEBS")
 log "image ready in $(elapsed "$t") s: $IMG"
 
 # --- namespaces and the key server -----------------------------------------------------------
@@ -329,6 +320,7 @@ if [[ " ${scenarios[*]} " == *" sss-"* ]]; then
 	# Packets sent into the black hole (proof that the guest did try the dead server).
 	# A tap nobody reads has no carrier: what is sent to it counts as tx_dropped.
 	bh_tx() {
+		# shellcheck disable=SC2016 # the inner shell expands it, in the namespace
 		ip netns exec "$NS" sh -c 'cd /sys/class/net/cotterbh0/statistics && echo $(($(cat tx_packets) + $(cat tx_dropped)))'
 	}
 	bh_sent() { # bh_sent TX_BEFORE

@@ -4,6 +4,9 @@
 # cotter-askpass.path/.service answer systemd-cryptsetup's password requests while the console
 # prompt stays open (the first answer wins). With a network pin bound (tang, also inside sss),
 # the network module comes in and, for host-only images, rd.neednet=1 goes on the command line.
+# dracut sources this file and sets moddir, initdir, hostonly, hostonly_cmdline and
+# systemdsystemunitdir for it.
+# shellcheck disable=SC2154
 
 # Bindings of the crypttab devices of this host, one "SLOT: PIN 'CONFIG'" per line; "unknown"
 # for a device that can't be read here, which makes the network and CA parts come in.
@@ -35,7 +38,8 @@ cotter_has() {
 
 check() {
 	require_binaries cotter || return 1
-	# Host-only: only when a crypttab device has a binding. Generic images: on request (--add).
+	# Host-only: only when a crypttab device has a binding. Generic images, which may boot on
+	# any machine: always.
 	if [[ $hostonly ]]; then
 		cotter_bindings | grep -q '^[0-9]' && return 0
 		return 255
@@ -55,13 +59,23 @@ cmdline() {
 	cotter_has tang && echo "rd.neednet=1"
 }
 
+# A module cotter loads with dlopen() and every library it needs: dracut-install follows the
+# libraries of executable files only, and Debian installs shared objects 0644 (policy 10.2).
+cotter_inst_module() {
+	local lib
+	inst_library "$1" || return 1
+	for lib in $(ldd "$1" | sed -n 's/.* => \(\/[^ ]*\) .*/\1/p'); do
+		inst_library "$lib" || return 1
+	done
+}
+
 install() {
 	inst_multiple cotter grep sed tr sleep
 	# cotter loads `cotter luks` and the tpm2 pin as modules with dlopen(), unseen by ldd; they
 	# live in the directory "cotter" next to libcotter (<libdir>/cotter).
 	local libcotter
 	libcotter=$(ldd "$(command -v cotter)" | sed -n 's/.*libcotter\.so\.0 => \(\/[^ ]*\).*/\1/p')
-	inst_library "${libcotter%/*}/cotter/cli-luks.so" || return 1
+	cotter_inst_module "${libcotter%/*}/cotter/cli-luks.so" || return 1
 	inst_multiple -o /usr/lib/systemd/systemd-reply-password /lib/systemd/systemd-reply-password
 	inst_script "@libexecdir@/cotter-askpass" "@libexecdir@/cotter-askpass"
 	inst_simple "$moddir/cotter-askpass.path" "$systemdsystemunitdir/cotter-askpass.path"
@@ -75,7 +89,7 @@ install() {
 		inst_simple /etc/ssl/certs/ca-certificates.crt
 	fi
 	if cotter_has tpm2; then
-		inst_library "${libcotter%/*}/cotter/pin-tpm2.so"
+		cotter_inst_module "${libcotter%/*}/cotter/pin-tpm2.so"
 		inst_libdir_file "libtss2-tcti-device.so*"
 		instmods tpm_crb tpm_tis
 	fi
