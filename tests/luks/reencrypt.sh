@@ -1,9 +1,10 @@
 #!/bin/bash
 # A LUKS2 volume whose re-encryption is in progress (cut by a power loss, or only initialised):
 # libcryptsetup refuses to test or activate a single keyslot then, because activation needs the
-# old and the new volume key. cotter luks pass and unlock --test must still recover and verify the
-# binding's passphrase (the initramfs unlocks such a root with it, and cryptsetup resumes), and
-# the re-encryption finishes with it.
+# old and the new volume key, and it assigns the binding's token to two keyslots (the old one and
+# its copy for the new key). cotter luks list, pass and unlock --test must still find the binding
+# and recover and verify its passphrase (the initramfs unlocks such a root with it, and cryptsetup
+# resumes), and the re-encryption finishes with it.
 . "$(dirname "$0")/common.sh"
 img=$TMP/r.img
 mkimg "$img" luks2
@@ -19,6 +20,9 @@ $CS reencrypt --force-offline-reencrypt --init-only --key-slot 1 --key-file "$TM
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 -q "$img" || fail "cryptsetup reencrypt --init-only"
 $CS luksDump "$img" | grep -q '^Requirements:.*online-reencrypt' || fail "the header shows no re-encryption in progress"
 pass "re-encryption in progress (cryptsetup reencrypt --init-only)"
+# libcryptsetup assigned the binding's token to the new keyslot too: cotter reads it as its own.
+n=$($CS token export --token-id 0 "$img" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["keyslots"]))')
+expect_eq "the clevis token lists the old and the new keyslot" "$n" 2
 # What the library refuses, and what cotter must not depend on.
 if $CS open --test-passphrase --key-slot 1 --key-file "$TMP/p1" "$img" 2>/dev/null; then
 	fail "cryptsetup now test-opens one keyslot of a re-encrypting volume: revisit luks_verify_pass"
