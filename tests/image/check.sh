@@ -21,6 +21,7 @@
 #   COTTER_IMAGE_BUILDDIR the meson build (--prefix=/usr) of the tree (default build-image)
 #   COTTER_IMAGE_LOGDIR   where logs go (default a new /tmp/cotter-imagecheck.XXXXXX, kept)
 #   COTTER_VM_CACHE       package cache and the SSH test key, shared with tests/vm
+#   COTTER_IMAGE_TIME_SCALE  multiplies each boot's time limit (default 1; a loaded machine)
 . "$(dirname "$0")/lib.sh"
 
 T0=$(date +%s.%N)
