@@ -6,6 +6,8 @@
 #                the Ansible/OSISM plays against QEMU hosts (DEPLOY=no leaves it out)
 #   make bench   benchmarks against the reference, results in bench/results/
 #   make check-vm  only the VM boot tests: Debian guests under QEMU whose LUKS root Cotter unlocks
+#   make check-image  all of cotter-image's tests: build, inspect, two instances booted (first boot,
+#                a power cut in the re-key, second boot), Glance upload
 #   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
 #   make check-deploy  every deployment test: the Ansible/OSISM plays against QEMU hosts, with the
@@ -32,12 +34,18 @@ VM_RESULTS ?= $(BUILD)/vmtest.txt
 DEB_OUT ?= build-deb
 DEB_RESULTS ?= $(BUILD)/debtest.txt
 DEPLOY_RESULTS ?= $(BUILD)/deploytest.txt
+IMAGE ?= yes
+IMAGE_RESULTS ?= $(BUILD)/imagetest.txt
+# make check runs the image tests that boot nothing (about 7 min with a warm package cache; the
+# boots take 40 min more under TCG): IMAGE=full runs them all there too, as make check-image does.
+IMAGE_CHECK_TESTS ?= cli build inspect upload
 MESON_TEST_FLAGS ?= --print-errorlogs --timeout-multiplier 2
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps deps-vm deps-deb deps-deploy deps-fuzz build build-asan build-fuzz check check-vm \
-	check-deb check-deploy deb demo bench fuzz fuzz-diff clean check-valgrind check-powercut
+.PHONY: all deps deps-vm deps-deb deps-deploy deps-fuzz deps-image build build-asan build-fuzz check \
+	check-vm check-deb check-deploy check-image deb demo bench fuzz fuzz-diff clean check-valgrind \
+	check-powercut
 
 all: build
 
@@ -55,6 +63,9 @@ deps-deploy:
 
 deps-fuzz:
 	sh scripts/install-deps.sh fuzz
+
+deps-image:
+	sh scripts/install-deps.sh image
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -83,7 +94,9 @@ build-fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
 # (tests/deploy/check.sh quick: the tang and clevis plays, idempotence, one unattended reboot,
 # the refusals, lint and lintian; the long scenarios are in check-deploy only). Guest images and
 # container bases are cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no /
-# DEPLOY=no leave those out.
+# DEPLOY=no leave those out. Then cotter-image's tests (tests/image/check.sh; here those that
+# boot nothing, see IMAGE_CHECK_TESTS), whose packages are cached there too; IMAGE=no leaves
+# them out.
 SUMMARY_ARGS = $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 CHECK_DEPS = build build-asan build-fuzz
 ifneq ($(DEB),no)
@@ -98,6 +111,10 @@ ifneq ($(DEPLOY),no)
 SUMMARY_ARGS += --deploy $(DEPLOY_RESULTS)
 CHECK_DEPS += deps-deploy
 endif
+ifneq ($(IMAGE),no)
+SUMMARY_ARGS += --image $(IMAGE_RESULTS)
+CHECK_DEPS += deps-image
+endif
 check: $(CHECK_DEPS)
 	-meson test -C $(BUILD) $(MESON_TEST_FLAGS)
 	-meson test -C $(ASAN_BUILD) $(MESON_TEST_FLAGS)
@@ -110,6 +127,11 @@ ifneq ($(VM),no)
 endif
 ifneq ($(DEPLOY),no)
 	-bash tests/deploy/check.sh quick >$(DEPLOY_RESULTS)
+endif
+ifeq ($(IMAGE),full)
+	-bash tests/image/check.sh >$(IMAGE_RESULTS)
+else ifneq ($(IMAGE),no)
+	-bash tests/image/check.sh $(IMAGE_CHECK_TESTS) >$(IMAGE_RESULTS)
 endif
 	python3 scripts/test-summary.py $(SUMMARY_ARGS)
 
@@ -159,6 +181,11 @@ check-deploy: deps-deploy
 	mkdir -p $(dir $(DEPLOY_RESULTS))
 	-bash tests/deploy/check.sh full >$(DEPLOY_RESULTS)
 	python3 scripts/test-summary.py --deploy $(DEPLOY_RESULTS)
+
+check-image: deps-image
+	mkdir -p $(dir $(IMAGE_RESULTS))
+	-bash tests/image/check.sh >$(IMAGE_RESULTS)
+	python3 scripts/test-summary.py --image $(IMAGE_RESULTS)
 
 # Each target starts from its corpus in fuzz/corpus (read only) and keeps what it finds in
 # $(FUZZ_BUILD)/corpus; a crash stops the run and leaves crash-* in the working directory.

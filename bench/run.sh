@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs every benchmark (bench/server.sh, features.sh, restart.sh, storm.sh, client.sh, luks.sh,
-# tpm2.sh, boot.sh; BENCH_ONLY="..."
+# tpm2.sh, boot.sh, image.sh; BENCH_ONLY="..."
 # picks some), prints a summary with PASS/MISS per target, and writes
 # bench/results/YYYY-MM-DD-<short-host>.md with the command, the machine and every figure.
 # Usage: bench/run.sh BUILD_DIR        (`make bench` runs `bash bench/run.sh build`)
@@ -68,7 +68,7 @@ machine() {
 declare -A RC SECS
 SCRIPTS=()
 # BENCH_ONLY="client luks" runs a subset (the results file then says which ran).
-for s in ${BENCH_ONLY:-server features restart storm client luks tpm2 boot}; do
+for s in ${BENCH_ONLY:-server features restart storm client luks tpm2 boot image}; do
 	[ -f "$HERE/$s.sh" ] || continue
 	SCRIPTS+=("$s")
 	echo

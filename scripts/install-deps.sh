@@ -21,6 +21,9 @@ DEB="build-essential debhelper dpkg-dev lintian mmdebstrap systemd-container"
 # installed from the packages.
 DEPLOY="$VM $DEB ansible-core ansible-lint"
 FUZZ="clang libfuzzer-14-dev libclang-rt-14-dev"
+# cotter-image and its tests: the build host's tools, and a real Glance (glance-api without
+# Keystone) with the openstack client for the upload.
+IMAGE="$VM qemu-utils fdisk cryptsetup-bin curl python3-cryptography swtpm glance-api python3-openstackclient"
 
 want="$BUILD $TEST"
 for group in "$@"; do
@@ -30,7 +33,8 @@ for group in "$@"; do
 	deb) want="$want $DEB" ;;
 	deploy) want="$want $DEPLOY" ;;
 	fuzz) want="$want $FUZZ" ;;
-	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy, fuzz)" >&2; exit 2 ;;
+	image) want="$want $IMAGE" ;;
+	*) echo "install-deps: unknown group '$group' (bench, vm, deb, deploy, fuzz, image)" >&2; exit 2 ;;
 	esac
 done
 

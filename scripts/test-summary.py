@@ -2,13 +2,14 @@
 """Sums test results; prints 'N passed, N failed' last and exits 1 on any failure.
 
 Usage: test-summary.py [BUILD_DIR...] [--vm VMTEST_FILE] [--deb DEBTEST_FILE]
-                       [--deploy DEPLOYTEST_FILE]
+                       [--deploy DEPLOYTEST_FILE] [--image IMAGETEST_FILE]
   BUILD_DIR     a meson build directory: its meson-logs/testlog.json
   VMTEST_FILE   the output of tests/vm/check.sh: one 'VMTEST impl/scenario PASS|FAIL secs [why]'
                 line per VM boot test, then a 'VMTEST-SUMMARY' line once it finished
   DEBTEST_FILE  the output of tests/debian/check.sh, the same with DEBTEST and DEBTEST-SUMMARY
   DEPLOYTEST_FILE  the output of tests/deploy/check.sh, the same with DEPLOYTEST and
                 DEPLOYTEST-SUMMARY
+  IMAGETEST_FILE  the output of tests/image/check.sh, the same with IMAGETEST and IMAGETEST-SUMMARY
 
 A skipped test counts as failed: our tests never skip, so a skip means something is wrong."""
 import json
@@ -19,7 +20,8 @@ args = sys.argv[1:]
 line_files = []  # (path, prefix, the script that writes it)
 for opt, prefix, script in (("--vm", "VMTEST", "tests/vm/check.sh"),
                             ("--deb", "DEBTEST", "tests/debian/check.sh"),
-                            ("--deploy", "DEPLOYTEST", "tests/deploy/check.sh")):
+                            ("--deploy", "DEPLOYTEST", "tests/deploy/check.sh"),
+                            ("--image", "IMAGETEST", "tests/image/check.sh")):
     while opt in args:
         i = args.index(opt)
         line_files.append((args[i + 1], prefix, script))

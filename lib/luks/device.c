@@ -166,13 +166,37 @@ int luks_check_slot(struct luks_dev *d, int slot, struct cotter_error *err)
 	return 0;
 }
 
+bool luks_reencrypting(struct luks_dev *d)
+{
+	return !d->luks1 && crypt_reencrypt_status(d->cd, NULL) != CRYPT_REENCRYPT_NONE;
+}
+
+/* During a re-encryption a keyslot opens one of two volume keys, and activation needs both,
+ * so one keyslot can't be test-activated: its volume key is read instead. */
+static int verify_reencrypting(struct luks_dev *d, int slot, const uint8_t *pass, size_t len)
+{
+	int size = crypt_get_volume_key_size(d->cd);
+	size_t cap = size > 0 ? (size_t)size : 512 / 8, vklen = cap;
+	char *vk;
+	int rc;
+
+	if ((vk = cotter_secure_alloc(cap)) == NULL)
+		return -ENOMEM;
+	rc = crypt_volume_key_get(d->cd, slot, vk, &vklen, (const char *)pass, len);
+	cotter_secure_free(vk, cap);
+	return rc;
+}
+
 int luks_verify_pass(struct luks_dev *d, int slot, const uint8_t *pass, size_t len,
 		     struct cotter_error *err)
 {
 	int rc;
 
 	d->lasterr[0] = '\0';
-	rc = crypt_activate_by_passphrase(d->cd, NULL, slot, (const char *)pass, len, 0);
+	if (luks_reencrypting(d))
+		rc = verify_reencrypting(d, slot, pass, len);
+	else
+		rc = crypt_activate_by_passphrase(d->cd, NULL, slot, (const char *)pass, len, 0);
 	if (rc >= 0)
 		return rc;
 	if (rc == -EPERM) {

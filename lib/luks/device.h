@@ -33,6 +33,8 @@ int luks_cs_error(struct luks_dev *d, int rc, struct cotter_error *err, const ch
 
 bool luks_slot_active(struct luks_dev *d, int slot);
 int luks_check_slot(struct luks_dev *d, int slot, struct cotter_error *err);
+/* True while a LUKS2 re-encryption is in progress (or was interrupted). */
+bool luks_reencrypting(struct luks_dev *d);
 
 /* What opens the volume key for a new keyslot: an existing passphrase, or a LUKS2 token that
  * libcryptsetup opens by itself (luks2-keyring; token >= 0, pass unused). */

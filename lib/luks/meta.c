@@ -32,6 +32,24 @@ static void read_other(const json_t *j, const char *type, struct luks_meta *e)
 		e->slot = (int)v;
 }
 
+/* While a re-encryption runs, libcryptsetup assigns each token also to the keyslot that holds
+ * the same passphrase for the new volume key, until the old keyslot is destroyed: such a clevis
+ * token is read as naming its first keyslot, the binding's own (a copy, or NULL: as it is). */
+static char *reencrypting_token(struct luks_dev *d, const json_t *j)
+{
+	json_t *ks = json_object_get(j, "keyslots"), *c;
+	char *out;
+
+	if (!json_is_array(ks) || json_array_size(ks) != 2 || !luks_reencrypting(d))
+		return NULL;
+	if ((c = json_deep_copy(j)) == NULL)
+		return NULL;
+	json_array_remove(json_object_get(c, "keyslots"), 1);
+	out = json_dumps(c, JSON_COMPACT);
+	json_decref(c);
+	return out;
+}
+
 static int read_luks2(struct luks_dev *d, struct luks_metas *m, struct cotter_error *err)
 {
 	for (int t = 0; t < LUKS_MAX_TOKENS; t++) {
@@ -39,6 +57,7 @@ static int read_luks2(struct luks_dev *d, struct luks_metas *m, struct cotter_er
 		struct cotter_luks_token tok;
 		struct cotter_error why = {0};
 		const char *json = NULL, *type;
+		char *own = NULL;
 		json_t *j;
 
 		if (crypt_token_json_get(d->cd, t, &json) < 0 || json == NULL)
@@ -49,21 +68,25 @@ static int read_luks2(struct luks_dev *d, struct luks_metas *m, struct cotter_er
 		j = json_loads(json, 0, NULL);
 		type = json_string_value(json_object_get(j, "type"));
 		snprintf(e->type, sizeof(e->type), "%s", type ? type : "?");
+		if (type != NULL && strcmp(type, "clevis") == 0)
+			own = reencrypting_token(d, j);
 		if (type == NULL || strcmp(type, "clevis") != 0) {
 			read_other(j, e->type, e);
-		} else if (cotter_luks_token_parse(json, &tok, &why) == 0) {
+		} else if (cotter_luks_token_parse(own ? own : json, &tok, &why) == 0) {
 			e->kind = META_CLEVIS;
 			e->slot = tok.keyslot;
 			e->jwe = tok.jwe;
 			tok.jwe = NULL;
 			cotter_luks_token_free(&tok);
 		} else if (why.code == COTTER_E_NOMEM) {
+			free(own);
 			json_decref(j);
 			return cotter_error_set(err, COTTER_E_NOMEM, "out of memory");
 		} else {
 			e->kind = META_INVALID;
 			snprintf(e->why, sizeof(e->why), "%.*s", (int)sizeof(e->why) - 1, why.msg);
 		}
+		free(own);
 		json_decref(j);
 		m->n++;
 	}

@@ -90,8 +90,11 @@ static int try_open(void *ctx, size_t i, const uint8_t *pass, size_t len, struct
 	int rc;
 
 	u->d.lasterr[0] = '\0';
-	rc = crypt_activate_by_passphrase(u->d.cd, u->name, u->slots[i], (const char *)pass, len,
-					  u->flags);
+	/* Re-encrypting: only a passphrase of both volume keys opens it, whatever keyslots hold
+	 * them (libcryptsetup refuses a single keyslot then). */
+	rc = crypt_activate_by_passphrase(u->d.cd, u->name,
+					  luks_reencrypting(&u->d) ? CRYPT_ANY_SLOT : u->slots[i],
+					  (const char *)pass, len, u->flags);
 	if (rc >= 0)
 		return 1;
 	if (rc == -EPERM) {
