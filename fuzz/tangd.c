@@ -43,7 +43,6 @@ static void write_key(const char *name, const char *jwk)
 
 const char *fuzz_keydir(void)
 {
-	struct cotter_error err = {0};
 
 	if (keydir[0] != '\0')
 		return keydir;
@@ -56,11 +55,25 @@ const char *fuzz_keydir(void)
 	write_key(key_files[0], FIXTURE_TEST_ONLY_TANG_SIG);
 	write_key(key_files[1], FIXTURE_TEST_ONLY_TANG_EXC);
 	log_quiet = true;
-	if (keydir_init(keydir, false, &err) != 0 || keydir_load(&err) != 0) {
+	return keydir;
+}
+
+/* The fixture directory as cotterd's only key set: registered here unless cotterd's options
+ * did (fuzz_cotterd_port), then loaded. */
+static void open_keyset(void)
+{
+	static bool opened;
+	struct cotter_error err = {0};
+
+	if (opened)
+		return;
+	fuzz_keydir();
+	if ((endpoints_count() == 0 && endpoints_add_tang(NULL, keydir, &err) < 0) ||
+	    endpoints_open(false, &err) < 0) {
 		fprintf(stderr, "fuzz: cannot load %s: %s\n", keydir, err.msg);
 		abort();
 	}
-	return keydir;
+	opened = true;
 }
 
 static struct keyset *held;
@@ -68,14 +81,14 @@ static struct keyset *held;
 static void keyset_release(void)
 {
 	keyset_unref(held);
-	keydir_fini();
+	endpoints_fini();
 }
 
 const struct keyset *fuzz_keyset(void)
 {
 	if (held == NULL) {
-		fuzz_keydir();
-		held = keyset_current(); /* kept for the whole run */
+		open_keyset();
+		held = keydir_peek(endpoint_at(0)->kd); /* kept for the whole run */
 		atexit(keyset_release);
 	}
 	return held;
@@ -106,12 +119,13 @@ unsigned fuzz_cotterd_port(void)
 
 	if (port != 0)
 		return port;
-	fuzz_keyset(); /* released at exit, with the key directory */
 	argv[7] = (char *)fuzz_keydir();
-	if (options_parse(8, argv, &o) >= 0) {
-		fprintf(stderr, "fuzz: cotterd's options refused\n");
+	if (endpoints_count() > 0 || options_parse(8, argv, &o) >= 0) {
+		fprintf(stderr,
+			"fuzz: cotterd's options refused (or the stub's key set came first)\n");
 		abort();
 	}
+	fuzz_keyset(); /* released at exit, with the key directory */
 	if ((fd = listen_addr("127.0.0.1:0", &err)) < 0 || listen_start(fd, &err) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &sl) != 0 || http_init(&o.http, &err) != 0 ||
 	    http_start_workers(true, false, &err) != 0 ||
