@@ -10,7 +10,7 @@ BUILD="meson ninja-build pkg-config gcc libc6-dev libssl-dev libjansson-dev libm
 # tests/lint (gcc's -fanalyzer comes with gcc); gdb, faketime and valgrind for tests/faults.
 TEST="tang clevis clevis-luks clevis-tpm2 jose luksmeta cryptsetup-bin swtpm swtpm-tools tpm2-tools
  socat curl python3 python3-cryptography openssl iproute2 procps util-linux bsdutils strace systemd jq
- logrotate shellcheck clang-format prometheus gdb faketime valgrind initramfs-tools-core cpio
+ logrotate shellcheck clang-format prometheus gdb faketime valgrind busybox initramfs-tools-core cpio
  dracut-core dracut-network"
 BENCH="wrk hyperfine"
 VM="mmdebstrap qemu-system-x86 openssh-client e2fsprogs"
