@@ -293,6 +293,11 @@ static int synchronise_threads(scmp_filter_ctx ctx)
 int confine_seccomp(bool upgrades, struct cotter_error *err)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	/* spelled out: libseccomp's SCMP_A0() leaves datum_b to C, which clang warns about */
+	const struct scmp_arg_cmp unix_only = {
+	    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
+	const struct scmp_arg_cmp no_namespaces = {
+	    .arg = 0, .op = SCMP_CMP_MASKED_EQ, .datum_a = CLONE_NAMESPACES, .datum_b = 0};
 	scmp_filter_ctx ctx;
 	int r = 0;
 
@@ -315,10 +320,8 @@ int confine_seccomp(bool upgrades, struct cotter_error *err)
 	/* new sockets: only local ones (the journal, sd_notify, a name service); threads and
 	 * processes, but no new namespaces: clone's flags are checked, clone3's cannot be (they
 	 * are in memory), so it fails as unknown and the C library falls back to clone */
-	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				  SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				  SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NAMESPACES, 0))) < 0 ||
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, unix_only)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, no_namespaces)) < 0 ||
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0 ||
 	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0 ||
 	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)) < 0 ||

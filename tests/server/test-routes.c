@@ -49,8 +49,7 @@ static const char *const targets[] = {
     "/p/q/rec/k",
     "/p/q//adv/",
     "http://x/adv",
-    "/adv/"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+    "/adv/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
 };
 
 /* Tang's dispatch table, with its endpoint variant */
