@@ -46,11 +46,27 @@ import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
 PY
 }
-# COTTER_TEST_SLOWDOWN (make check-valgrind sets it) stretches the bound for slowed programs
+# a port free on every address of both stacks, for a server that listens on all of them (a port
+# free on 127.0.0.1 may be taken on another)
+free_port_any() {
+	python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+# wait_port PORT [HOST [PID]]: with PID, a server that exited fails at once, with its status.
+# COTTER_TEST_SLOWDOWN (make check-valgrind sets it) stretches the bound for slowed programs.
 wait_port() {
-	local port=$1 host=${2:-127.0.0.1} n=$((100 * ${COTTER_TEST_SLOWDOWN:-1}))
+	local port=$1 host=${2:-127.0.0.1} pid=${3:-} n=$((100 * ${COTTER_TEST_SLOWDOWN:-1})) rc
 	for _ in $(seq 1 "$n"); do
 		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			rc=$?
+			fail "the server meant for $host:$port exited (status $rc) before it listened"
+		fi
 		sleep 0.1
 	done
 	fail "nothing listens on $host:$port after $((n / 10)) s"
@@ -62,7 +78,7 @@ start_cotterd() {
 	"$COTTERD" --listen "127.0.0.1:$PORT" "$@" "$dir" 2>>"$TMP/cotterd.log" &
 	COTTERD_PID=$!
 	_bg_pids+=("$COTTERD_PID")
-	wait_port "$PORT"
+	wait_port "$PORT" 127.0.0.1 "$COTTERD_PID"
 }
 TANGD=/usr/libexec/tangd
 # shellcheck disable=SC2034 # for the tests that source this file

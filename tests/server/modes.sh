@@ -118,11 +118,11 @@ if "$COTTERD" --listen 127.0.0.1 "$DB" 2>/dev/null; then fail "--listen without 
 expect_eq "--listen without a port: usage error" "$?" 2
 
 # Tang's standalone mode: -l -p PORT (all addresses)
-PORT=$(free_port)
+PORT=$(free_port_any)
 "$COTTERD" -l -p "$PORT" "$DB" 2>>"$LOG" &
 p=$!
 _bg_pids+=("$p")
-wait_port "$PORT"
+wait_port "$PORT" 127.0.0.1 "$p"
 serves "-l -p (IPv4)"
 expect_eq "-l -p (IPv6)" "$(curl -sfg --max-time 10 -o /dev/null -w '%{http_code}' "http://[::1]:$PORT/adv")" 200
 stop "$p"
