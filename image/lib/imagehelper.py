@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """cotter-image's helper: the JSON and binary pieces that are clumsy in shell.
 
 Subcommands (each prints its result on stdout, or one error line on stderr and exits 1):
