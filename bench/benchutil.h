@@ -1,5 +1,6 @@
 /* What the bench tools share (benchutil.c): the clock, a constant-memory latency histogram,
- * and the parser of one HTTP/1.1 response as Tang servers send them. */
+ * the parser of one HTTP/1.1 response as Tang servers send them, the client's non-blocking
+ * socket I/O, and the process's limits and CPU time. */
 #ifndef COTTER_BENCH_BENCHUTIL_H
 #define COTTER_BENCH_BENCHUTIL_H
 
@@ -46,5 +47,27 @@ void url_parse(const char *url, struct sockaddr_storage *addr, socklen_t *addrle
  * server's per-address limits; the port is chosen at connect(). No-op when count is 0. */
 void source_parse(const char *arg, uint32_t *first, unsigned *count);
 int source_bind(int fd, uint32_t first, unsigned count, unsigned id);
+
+/* A client connection as curl (and so clevis and cotter) opens one: a non-blocking socket
+ * with TCP_NODELAY, from the --source address of connection id, connect() started. Returns
+ * the socket; -1 when the client itself failed (socket(), bind()), -2 when connect() failed
+ * at once (errno says why, ECONNREFUSED: nothing listens). No socket is left open on failure. */
+int conn_open(const struct sockaddr_storage *addr, socklen_t addrlen, uint32_t src_first,
+	      unsigned src_count, unsigned id);
+/* Closes fd if it is open (>= 0); with rst, by a reset (no TIME_WAIT on the client). */
+void conn_shut(int fd, int rst);
+/* The outcome of a non-blocking connect() once the socket is writable: 0 or an errno. */
+int conn_error(int fd);
+/* Sends p[*off..len) on a non-blocking socket. Returns 1 once all is sent, 0 when the socket
+ * is full (wait until it is writable), -1 when the connection failed. */
+int send_some(int fd, const char *p, size_t len, size_t *off);
+/* Reads what a non-blocking socket has into *buf (*len bytes kept, *cap allocated), growing it
+ * up to max and keeping a byte free for http_reply_parse's terminator. Returns 1 at EOF, 0
+ * when the socket is drained, -1 on an error or a reply longer than max. */
+int recv_some(int fd, char **buf, size_t *len, size_t *cap, size_t max);
+
+/* Raises the soft limit of open files to the hard one; dies if need (+ a margin) is more. */
+void raise_nofile(unsigned need);
+double self_cpu(void); /* user + system CPU of this process, s */
 
 #endif

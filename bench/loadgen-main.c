@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,15 +122,6 @@ static void proc_stat(double *busy, double *total)
 	fclose(f);
 }
 
-static double self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
 static void sleep_until(uint64_t t, int stop_on_signal)
 {
 	uint64_t n;
@@ -158,23 +148,6 @@ static unsigned count_open(struct worker *ws)
 				open++;
 		}
 	return open;
-}
-
-static void raise_nofile(unsigned need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need + 64) {
-		fprintf(stderr,
-			"cotter-loadgen: RLIMIT_NOFILE %llu is too low for %u connections "
-			"(raise it with ulimit -n)\n",
-			(unsigned long long)rl.rlim_cur, need);
-		exit(2);
-	}
 }
 
 int main(int argc, char **argv)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "storm.h"
@@ -64,15 +63,6 @@ static double proc_cpu(long pid)
 		   &v[1], &v[2], &v[3]) != 4)
 		return -1;
 	return (double)(v[0] + v[1] + v[2] + v[3]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
 }
 
 /* GET PREFIX/adv, blocking, before the storm (what `clevis encrypt tang` does at binding
@@ -319,7 +309,6 @@ static void report(struct storm *s, unsigned bad, double self, double server, do
 int main(int argc, char **argv)
 {
 	static struct storm s;
-	struct rlimit rl;
 	char why[256], *adv;
 	double cpu0, cpu1, srv0, srv1;
 	size_t advlen;
@@ -329,13 +318,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(&s, argc, argv, &pid);
-	/* every client may hold a connection at once */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < s.nclients + 64)
-		die("RLIMIT_NOFILE is too low for that many clients (raise it with ulimit -n)");
+	raise_nofile(s.nclients); /* every client may hold a connection at once */
 
 	adv = fetch_adv(&s, &advlen);
 	if (exchange_from_adv(&s.ex, adv, advlen, why, sizeof(why)) != 0)
