@@ -164,7 +164,7 @@ void url_parse(const char *url, struct sockaddr_storage *addr, socklen_t *addrle
 	freeaddrinfo(ai);
 }
 
-void source_parse(const char *arg, uint32_t *first, unsigned *count)
+void source_parse(const char *arg, struct source_range *src)
 {
 	char addr[INET_ADDRSTRLEN];
 	const char *slash = strchr(arg, '/');
@@ -179,24 +179,24 @@ void source_parse(const char *arg, uint32_t *first, unsigned *count)
 	n = strtoul(slash + 1, &end, 10);
 	if (inet_pton(AF_INET, addr, &a) != 1 || *end != 0 || n == 0 || n > 65536)
 		die("--source wants an IPv4 ADDRESS/COUNT, COUNT 1..65536");
-	*first = ntohl(a.s_addr);
-	*count = (unsigned)n;
+	src->first = ntohl(a.s_addr);
+	src->count = (unsigned)n;
 }
 
-int source_bind(int fd, uint32_t first, unsigned count, unsigned id)
+int source_bind(int fd, const struct source_range *src, unsigned id)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int one = 1;
 
-	if (count == 0)
+	if (src->count == 0)
 		return 0;
-	sa.sin_addr.s_addr = htonl(first + id % count);
+	sa.sin_addr.s_addr = htonl(src->first + id % src->count);
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 	return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 }
 
-int conn_open(const struct sockaddr_storage *addr, socklen_t addrlen, uint32_t src_first,
-	      unsigned src_count, unsigned id)
+int conn_open(const struct sockaddr_storage *addr, socklen_t addrlen,
+	      const struct source_range *src, unsigned id)
 {
 	int one = 1, fd, saved;
 
@@ -204,7 +204,7 @@ int conn_open(const struct sockaddr_storage *addr, socklen_t addrlen, uint32_t s
 	if (fd < 0)
 		return -1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (source_bind(fd, src_first, src_count, id) < 0) {
+	if (source_bind(fd, src, id) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -52,7 +52,7 @@ static void start_conn(struct worker *w, struct conn *c, uint64_t t0)
 {
 	c->t0 = t0;
 	c->t_dead = t0 + (uint64_t)(G.timeout * 1e9);
-	c->fd = conn_open(&G.addr, G.addrlen, G.src_first, G.src_count, c->id);
+	c->fd = conn_open(&G.addr, G.addrlen, &G.src, c->id);
 	if (c->fd < 0) {
 		w->sock_err++;
 		conn_close(w, c);

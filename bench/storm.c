@@ -131,7 +131,7 @@ static void try_begin(struct client *c, uint64_t t)
 	c->t_conn_dead = t + ns(S->connect_timeout);
 	if (c->t_conn_dead > c->t_req_dead)
 		c->t_conn_dead = c->t_req_dead;
-	c->fd = conn_open(&S->addr, S->addrlen, S->src_first, S->src_count, c->id);
+	c->fd = conn_open(&S->addr, S->addrlen, &S->src, c->id);
 	if (c->fd == -1) {
 		request_failed(c, F_SOCKET, t);
 		return;
