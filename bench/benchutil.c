@@ -1,12 +1,16 @@
 /* Shared by cotter-loadgen and cotter-storm: see benchutil.h. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "benchutil.h"
 
@@ -160,7 +164,7 @@ void url_parse(const char *url, struct sockaddr_storage *addr, socklen_t *addrle
 	freeaddrinfo(ai);
 }
 
-void source_parse(const char *arg, uint32_t *first, unsigned *count)
+void source_parse(const char *arg, struct source_range *src)
 {
 	char addr[INET_ADDRSTRLEN];
 	const char *slash = strchr(arg, '/');
@@ -175,18 +179,151 @@ void source_parse(const char *arg, uint32_t *first, unsigned *count)
 	n = strtoul(slash + 1, &end, 10);
 	if (inet_pton(AF_INET, addr, &a) != 1 || *end != 0 || n == 0 || n > 65536)
 		die("--source wants an IPv4 ADDRESS/COUNT, COUNT 1..65536");
-	*first = ntohl(a.s_addr);
-	*count = (unsigned)n;
+	src->first = ntohl(a.s_addr);
+	src->count = (unsigned)n;
 }
 
-int source_bind(int fd, uint32_t first, unsigned count, unsigned id)
+int source_bind(int fd, const struct source_range *src, unsigned id)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int one = 1;
 
-	if (count == 0)
+	if (src->count == 0)
 		return 0;
-	sa.sin_addr.s_addr = htonl(first + id % count);
+	sa.sin_addr.s_addr = htonl(src->first + id % src->count);
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 	return bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+int conn_open(const struct sockaddr_storage *addr, socklen_t addrlen,
+	      const struct source_range *src, unsigned id)
+{
+	int one = 1, fd, saved;
+
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (source_bind(fd, src, id) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)addr, addrlen) < 0 && errno != EINPROGRESS) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -2;
+	}
+	return fd;
+}
+
+void conn_shut(int fd, int rst)
+{
+	if (fd < 0)
+		return;
+	if (rst) {
+		struct linger l = {1, 0};
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(fd); /* also leaves any epoll set */
+}
+
+int conn_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+int send_some(int fd, const char *p, size_t len, size_t *off)
+{
+	ssize_t n;
+
+	while (*off < len) {
+		n = send(fd, p + *off, len - *off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		*off += (size_t)n;
+	}
+	return 1;
+}
+
+int recv_some(int fd, char **buf, size_t *len, size_t *cap, size_t max)
+{
+	for (;;) {
+		size_t room;
+		ssize_t n;
+		char *bigger;
+
+		if (*len + 1 >= *cap) {
+			size_t more = *cap ? *cap * 2 : 4096;
+
+			if (*cap >= max)
+				return -1;
+/* gcc 12's analyser loses track of a buffer realloc() moved on an earlier turn of this loop
+ * and reports it leaked here: realloc() itself frees what it moved, and *buf holds the new
+ * one, which the tool frees when it ends. */
+#ifndef __clang__ /* the analyser is gcc's: clang knows no such warning */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
+			if ((bigger = realloc(*buf, more)) == NULL)
+				die("out of memory");
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
+			*buf = bigger;
+			*cap = more;
+		}
+		room = *cap - *len - 1; /* keeps a byte for the terminator the parser needs */
+		n = recv(fd, *buf + *len, room, 0);
+		if (n > 0) {
+			*len += (size_t)n;
+			if ((size_t)n < room)
+				return 0; /* short read: the socket is drained (epoll is
+					     level-triggered) */
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 0;
+		return -1; /* reset: a server killed mid-request */
+	}
+}
+
+void raise_nofile(unsigned need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)need + 64) {
+		fprintf(stderr,
+			"%s: RLIMIT_NOFILE %llu is too low for %u connections "
+			"(raise it with ulimit -n)\n",
+			bench_prog, (unsigned long long)rl.rlim_cur, need);
+		exit(2);
+	}
+}
+
+double self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
 }

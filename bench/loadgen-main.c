@@ -4,7 +4,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,43 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loadgen.h"
 
 #define MAX_THREADS 64
-#define MAX_HEADERS 16
 
 static volatile sig_atomic_t got_signal;
 
-static void usage(void)
-{
-	fprintf(
-	    stderr,
-	    "Usage: cotter-loadgen [OPTIONS] http://HOST:PORT/PATH\n"
-	    "  -c N          concurrent connections (default 16)\n"
-	    "  -t N          threads (default 1)\n"
-	    "  -d SEC        measured duration (default 5)\n"
-	    "  -n N          stop after N measured requests (then -d is only a bound)\n"
-	    "  -w SEC        warm-up before measuring (default 0.5)\n"
-	    "  -m METHOD     request method (default GET, or POST with -b)\n"
-	    "  -b FILE       request body (trailing whitespace stripped)\n"
-	    "  -H 'K: V'     extra request header (repeatable)\n"
-	    "  -N            new connection per request: the client closes after one response\n"
-	    "  -k            keep-alive (default)\n"
-	    "  -T SEC        per-request timeout, counted as an error (default 10)\n"
-	    "  --rst         close new connections with RST (no TIME_WAIT on the client)\n"
-	    "  --idle N      open N connections (one request each) and hold them open\n"
-	    "  --hold SEC    with --idle: hold time (default 30); SIGUSR1/SIGTERM end it early\n"
-	    "  --hist        print the latency distribution (deciles and tail)\n"
-	    "  --source A/N  bind connections to N IPv4 source addresses from A on, in turn\n"
-	    "                (e.g. 127.1.0.1/200: loopback clients that look like 200 hosts)\n"
-	    "Exit status: 0; 3 when any request failed (non-200, socket error, timeout); 2 "
-	    "usage.\n");
-	exit(2);
-}
+static const char synopsis[] = "cotter-loadgen [OPTIONS] http://HOST:PORT/PATH\n";
+static const char epilogue[] =
+    "Exit status: 0; 3 when any request failed (non-200, socket error, timeout); 2 usage.\n";
 
 static char *read_body(const char *path, size_t *len)
 {
@@ -75,7 +51,7 @@ static char *read_body(const char *path, size_t *len)
 }
 
 static void build_request(const char *method, const char *host, const char *path, const char *body,
-			  size_t blen, char **hdrs, int nhdrs)
+			  size_t blen, const char *const *hdrs, int nhdrs)
 {
 	size_t cap = 256 + blen + strlen(method) + strlen(path) + strlen(host), n;
 	int i;
@@ -123,15 +99,6 @@ static void proc_stat(double *busy, double *total)
 	fclose(f);
 }
 
-static double self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
 static void sleep_until(uint64_t t, int stop_on_signal)
 {
 	uint64_t n;
@@ -160,35 +127,13 @@ static unsigned count_open(struct worker *ws)
 	return open;
 }
 
-static void raise_nofile(unsigned need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need + 64) {
-		fprintf(stderr,
-			"cotter-loadgen: RLIMIT_NOFILE %llu is too low for %u connections "
-			"(raise it with ulimit -n)\n",
-			(unsigned long long)rl.rlim_cur, need);
-		exit(2);
-	}
-}
-
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {{"rst", no_argument, NULL, 'R'},
-					   {"idle", required_argument, NULL, 'I'},
-					   {"hold", required_argument, NULL, 'O'},
-					   {"hist", no_argument, NULL, 'G'},
-					   {"source", required_argument, NULL, 'S'},
-					   {"help", no_argument, NULL, 'h'},
-					   {NULL, 0, NULL, 0}};
 	const char *method = NULL, *bodyfile = NULL, *path, *mode;
-	char *hdrs[MAX_HEADERS], host[256], *body = NULL;
-	int nhdrs = 0, opt, print_hist = 0, d_given = 0;
+	char host[256], *body = NULL;
+	struct str_list hdrs = {0};
+	int print_hist = 0, url_at;
+	unsigned idle_conns = UINT_MAX;
 	double hold = 30, busy0 = 0, busy1 = 0, tot0 = 0, tot1 = 0, cpu0 = 0, cpu1 = 0;
 	double elapsed, busy, self;
 	size_t blen = 0;
@@ -199,78 +144,55 @@ int main(int argc, char **argv)
 	uint64_t status[MAX_STATUS + 1] = {0};
 	unsigned i, j, opened = 0, id = 0;
 	int rc;
+	const struct bench_opt opts[] = {
+	    {'c', NULL, OPT_UINT, &G.conns, "N", "concurrent connections (default 16)"},
+	    {'t', NULL, OPT_UINT, &G.threads, "N", "threads (default 1)"},
+	    {'d', NULL, OPT_DOUBLE, &G.duration, "SEC", "measured duration (default 5)"},
+	    {'n', NULL, OPT_U64, &G.total, "N",
+	     "stop after N measured requests (then -d is only a bound)"},
+	    {'w', NULL, OPT_DOUBLE, &G.warmup, "SEC", "warm-up before measuring (default 0.5)"},
+	    {'m', NULL, OPT_STRING, &method, "METHOD",
+	     "request method (default GET, or POST with -b)"},
+	    {'b', NULL, OPT_STRING, &bodyfile, "FILE",
+	     "request body (trailing whitespace stripped)"},
+	    {'H', NULL, OPT_LIST, &hdrs, "'K: V'", "extra request header (repeatable)"},
+	    {'N', NULL, OPT_SET, &G.newconn, NULL,
+	     "new connection per request: the client closes after one response"},
+	    {'k', NULL, OPT_CLEAR, &G.newconn, NULL, "keep-alive (default)"},
+	    {'T', NULL, OPT_DOUBLE, &G.timeout, "SEC",
+	     "per-request timeout, counted as an error (default 10)"},
+	    {0, "rst", OPT_SET, &G.rst, NULL,
+	     "close new connections with RST (no TIME_WAIT on the client)"},
+	    {0, "idle", OPT_UINT, &idle_conns, "N",
+	     "open N connections (one request each) and hold them open"},
+	    {0, "hold", OPT_DOUBLE, &hold, "SEC",
+	     "with --idle: hold time (default 30); SIGUSR1/SIGTERM end it early"},
+	    {0, "hist", OPT_SET, &print_hist, NULL,
+	     "print the latency distribution (deciles and tail)"},
+	    {0, "source", OPT_SOURCE, &G.src, "A/N",
+	     "bind connections to N IPv4 source addresses from A on, in turn\n"
+	     "(e.g. 127.1.0.1/200: loopback clients that look like 200 hosts)"},
+	    {0},
+	};
 
 	G.conns = 16;
 	G.threads = 1;
-	G.duration = 5;
+	G.duration = NAN; /* not given: 5 s, or 600 s as a bound for -n */
 	G.warmup = 0.5;
 	G.timeout = 10;
 	G.idle_batch = 32;
-	while ((opt = getopt_long(argc, argv, "c:t:d:n:w:m:b:H:NkT:h", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			G.conns = strtoul(optarg, NULL, 10);
-			break;
-		case 't':
-			G.threads = strtoul(optarg, NULL, 10);
-			break;
-		case 'd':
-			G.duration = strtod(optarg, NULL);
-			d_given = 1;
-			break;
-		case 'n':
-			G.total = strtoull(optarg, NULL, 10);
-			break;
-		case 'w':
-			G.warmup = strtod(optarg, NULL);
-			break;
-		case 'm':
-			method = optarg;
-			break;
-		case 'b':
-			bodyfile = optarg;
-			break;
-		case 'H':
-			if (nhdrs == MAX_HEADERS)
-				die("too many -H");
-			hdrs[nhdrs++] = optarg;
-			break;
-		case 'N':
-			G.newconn = 1;
-			break;
-		case 'k':
-			G.newconn = 0;
-			break;
-		case 'T':
-			G.timeout = strtod(optarg, NULL);
-			break;
-		case 'R':
-			G.rst = 1;
-			break;
-		case 'I':
-			G.idle = 1;
-			G.conns = strtoul(optarg, NULL, 10);
-			break;
-		case 'O':
-			hold = strtod(optarg, NULL);
-			break;
-		case 'G':
-			print_hist = 1;
-			break;
-		case 'S':
-			source_parse(optarg, &G.src_first, &G.src_count);
-			break;
-		default:
-			usage();
-		}
+	url_at = bench_getopt(argc, argv, opts, synopsis, epilogue);
+	if (idle_conns != UINT_MAX) {
+		G.idle = 1;
+		G.conns = idle_conns;
 	}
-	if (optind != argc - 1 || G.conns == 0 || G.threads == 0 || G.threads > MAX_THREADS ||
+	if (isnan(G.duration))
+		G.duration = G.total ? 600 : 5;
+	if (url_at != argc - 1 || G.conns == 0 || G.threads == 0 || G.threads > MAX_THREADS ||
 	    G.duration <= 0 || G.timeout <= 0 || G.warmup < 0)
-		usage();
+		bench_usage(opts, synopsis, epilogue);
 	if (G.threads > G.conns)
 		G.threads = G.conns;
-	if (G.total && !d_given)
-		G.duration = 600;
 	if (G.idle) {
 		G.warmup = 0;
 		G.newconn = 0;
@@ -281,12 +203,12 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_signal);
 
-	url_parse(argv[optind], &G.addr, &G.addrlen, host, sizeof(host), &path);
+	url_parse(argv[url_at], &G.addr, &G.addrlen, host, sizeof(host), &path);
 	if (bodyfile != NULL)
 		body = read_body(bodyfile, &blen);
 	if (method == NULL)
 		method = body != NULL ? "POST" : "GET";
-	build_request(method, host, path, body, blen, hdrs, nhdrs);
+	build_request(method, host, path, body, blen, hdrs.v, hdrs.n);
 	free(body);
 
 	if ((ws = calloc(G.threads, sizeof(*ws))) == NULL ||
@@ -342,7 +264,7 @@ int main(int argc, char **argv)
 			status[j] += ws[i].status[j];
 	}
 	mode = G.idle ? "idle" : G.newconn ? "newconn" : "keepalive";
-	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)\n", method, argv[optind],
+	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)\n", method, argv[url_at],
 	       mode, G.conns, G.threads);
 	if (G.idle) {
 		printf("idle: %llu/%u connections open after one request each\nREADY\n",

@@ -10,8 +10,6 @@
  * memory stays constant however long the run. Any status other than 200 counts as an error.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +30,7 @@ static int in_window(uint64_t t_start_req, uint64_t t_done)
 
 static void conn_close(struct worker *w, struct conn *c)
 {
-	if (c->fd >= 0) {
-		if (G.rst) {
-			struct linger l = {1, 0};
-			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-		}
-		close(c->fd); /* also removes it from the epoll set */
-	}
+	conn_shut(c->fd, G.rst);
 	c->fd = -1;
 	c->st = C_IDLE;
 	c->rlen = 0;
@@ -58,25 +50,10 @@ static void send_request(struct worker *w, struct conn *c);
 /* Opens a connection and starts a request on it; failures count as socket errors. */
 static void start_conn(struct worker *w, struct conn *c, uint64_t t0)
 {
-	int one = 1, r;
-
 	c->t0 = t0;
 	c->t_dead = t0 + (uint64_t)(G.timeout * 1e9);
-	c->fd = socket(G.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->fd = conn_open(&G.addr, G.addrlen, &G.src, c->id);
 	if (c->fd < 0) {
-		w->sock_err++;
-		c->st = C_IDLE;
-		return;
-	}
-	/* curl (and so clevis) sets TCP_NODELAY; do the same. */
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (source_bind(c->fd, G.src_first, G.src_count, c->id) < 0) {
-		w->sock_err++;
-		conn_close(w, c);
-		return;
-	}
-	r = connect(c->fd, (struct sockaddr *)&G.addr, G.addrlen);
-	if (r < 0 && errno != EINPROGRESS) {
 		w->sock_err++;
 		conn_close(w, c);
 		return;
@@ -90,27 +67,15 @@ static void start_conn(struct worker *w, struct conn *c, uint64_t t0)
 
 static void send_request(struct worker *w, struct conn *c)
 {
-	ssize_t n;
+	int r = send_some(c->fd, G.req, G.reqlen, &c->woff);
 
-	while (c->woff < G.reqlen) {
-		n = send(c->fd, G.req + c->woff, G.reqlen - c->woff, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (c->st != C_WRITING) {
-				c->st = C_WRITING;
-				want(w, c, EPOLLOUT, EPOLL_CTL_MOD);
-			}
-			return;
-		}
-		if (n <= 0) {
-			w->sock_err++;
-			conn_close(w, c);
-			return;
-		}
-		c->woff += n;
-	}
-	if (c->st != C_READING) {
+	if (r < 0) {
+		w->sock_err++;
+		conn_close(w, c);
+	} else if (r == 0 && c->st != C_WRITING) {
+		c->st = C_WRITING;
+		want(w, c, EPOLLOUT, EPOLL_CTL_MOD);
+	} else if (r > 0 && c->st != C_READING) {
 		c->st = C_READING;
 		want(w, c, EPOLLIN, EPOLL_CTL_MOD);
 	}
@@ -168,80 +133,31 @@ static void finish(struct worker *w, struct conn *c, int status, int close_after
 static void on_readable(struct worker *w, struct conn *c)
 {
 	struct http_reply rep = {0};
-	int eof = 0;
+	int eof;
 	long r;
-	ssize_t n;
 
-	for (;;) {
-		size_t room;
-		char *bigger;
-
-		if (c->rlen + 1 >= c->rcap) {
-			if (c->rcap >= RBUF_MAX) {
-				w->sock_err++;
-				conn_close(w, c);
-				next_request(w, c, now_ns());
-				return;
-			}
-/* gcc 12's analyser loses track of a buffer realloc() moved on an earlier turn of this loop
- * and reports it leaked here: realloc() itself frees what it moved, and c->rbuf holds the new
- * one, freed when main() ends. */
-#ifndef __clang__ /* the analyser is gcc's: clang knows no such warning */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
-#endif
-			if ((bigger = realloc(c->rbuf, c->rcap * 2)) == NULL)
-				die("out of memory");
-#ifndef __clang__
-#pragma GCC diagnostic pop
-#endif
-			c->rbuf = bigger;
-			c->rcap *= 2;
+	eof = recv_some(c->fd, &c->rbuf, &c->rlen, &c->rcap, RBUF_MAX);
+	if (eof >= 0) {
+		r = http_reply_parse(c->rbuf, c->rlen, eof, &rep);
+		if (r == 0)
+			return;
+		if (r > 0) {
+			finish(w, c, rep.status, rep.close_after || eof, now_ns());
+			return;
 		}
-		room = c->rcap - c->rlen - 1; /* keeps a byte for the terminator the parser needs */
-		n = recv(c->fd, c->rbuf + c->rlen, room, 0);
-		if (n > 0) {
-			c->rlen += n;
-			c->rbuf[c->rlen] = 0;
-			if ((size_t)n < room)
-				break; /* short read: the socket is drained */
-			continue;
-		}
-		if (n == 0) {
-			eof = 1;
-			break;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			break;
-		w->sock_err++;
-		conn_close(w, c);
-		next_request(w, c, now_ns());
-		return;
 	}
-	r = http_reply_parse(c->rbuf, c->rlen, eof, &rep);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		/* EOF on a reused connection before any byte: the server closed it (idle timeout).
-		 */
-		w->sock_err++;
-		conn_close(w, c);
-		next_request(w, c, now_ns());
-		return;
-	}
-	finish(w, c, rep.status, rep.close_after || eof, now_ns());
+	/* a reset, a reply too long or unparsable, or EOF on a reused connection before any
+	 * byte: the server closed it (idle timeout) */
+	w->sock_err++;
+	conn_close(w, c);
+	next_request(w, c, now_ns());
 }
 
 static void on_event(struct worker *w, struct conn *c, uint32_t ev)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
 	switch (c->st) {
 	case C_CONNECTING:
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+		if (conn_error(c->fd) != 0) {
 			w->sock_err++;
 			conn_close(w, c);
 			/* Don't spin on a refused port: the next attempt waits for the next tick.

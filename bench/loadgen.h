@@ -40,8 +40,7 @@ struct worker {
 struct loadgen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	uint32_t src_first; /* --source: first IPv4 source address (host order), 0: none */
-	unsigned src_count;
+	struct source_range src; /* --source */
 	char *req;
 	size_t reqlen;
 	int newconn, idle, rst;

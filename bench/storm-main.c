@@ -3,11 +3,9 @@
  *   RESULT clients=... recovered=... failed=... makespan_s=... p50_ms=... p99_ms=... ...
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "storm.h"
@@ -17,42 +15,25 @@ const char *bench_prog = "cotter-storm";
 static const char *const fail_names[F_NKINDS] = {
     "refused", "reset", "status_5xx", "status", "connect_timeout", "timeout", "client_socket"};
 
-static void usage(void)
-{
-	fprintf(stderr,
-		"Usage: cotter-storm [OPTIONS] http://HOST:PORT[/PREFIX]\n"
-		"N clients, started within SPREAD seconds, each recovering a binding of its own\n"
-		"from the server's advertised exchange key as a booting node does.\n"
-		"  -n N               clients (default 1000)\n"
-		"  -s SEC             spread of the start times (default 1)\n"
-		"  --adv              GET /adv before each /rec (a binding that asks for it)\n"
-		"  --connect-timeout SEC, --timeout SEC   per request (cotter's 5 and 15)\n"
-		"  --http-retries N   tries again after a transient failure (cotter's 2; the\n"
-		"                     first wait 100 ms, doubling)\n"
-		"  --retry-max SEC    the boot loop's longest sleep between attempts\n"
-		"                     (COTTER_RETRY_MAX, default 8; the first sleep is 1 s)\n"
-		"  --budget SEC       a client not recovered this long after its start fails\n"
-		"                     (default 120)\n"
-		"  --source A/N       client i connects from the (i mod N)-th address from A on\n"
-		"  --pid PID          report this process's CPU (with its reaped children) per\n"
-		"                     recovery over the storm\n"
-		"  --rst              close with RST (no TIME_WAIT on the client)\n"
-		"Prints STORM when the clients start. Exit status 0 when every client recovered\n"
-		"within its budget with a correct answer, 3 otherwise, 2 on usage errors.\n");
-	exit(2);
-}
+static const char synopsis[] =
+    "cotter-storm [OPTIONS] http://HOST:PORT[/PREFIX]\n"
+    "N clients, started within SPREAD seconds, each recovering a binding of its own\n"
+    "from the server's advertised exchange key as a booting node does.\n";
+static const char epilogue[] =
+    "Prints STORM when the clients start. Exit status 0 when every client recovered\n"
+    "within its budget with a correct answer, 3 otherwise, 2 on usage errors.\n";
 
 /* utime + stime + cutime + cstime of pid, in seconds; -1 if unknown. */
-static double proc_cpu(long pid)
+static double proc_cpu(unsigned pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long v[4];
 	FILE *f;
 	size_t n;
 
-	if (pid <= 0)
+	if (pid == 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -64,15 +45,6 @@ static double proc_cpu(long pid)
 		   &v[1], &v[2], &v[3]) != 4)
 		return -1;
 	return (double)(v[0] + v[1] + v[2] + v[3]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
 }
 
 /* GET PREFIX/adv, blocking, before the storm (what `clevis encrypt tang` does at binding
@@ -153,22 +125,36 @@ static void make_requests(struct storm *s)
 	}
 }
 
-static void parse_args(struct storm *s, int argc, char **argv, long *pid)
+static void parse_args(struct storm *s, int argc, char **argv, unsigned *pid)
 {
-	static const struct option lo[] = {{"adv", no_argument, NULL, 'a'},
-					   {"connect-timeout", required_argument, NULL, 'C'},
-					   {"timeout", required_argument, NULL, 'T'},
-					   {"http-retries", required_argument, NULL, 'R'},
-					   {"retry-max", required_argument, NULL, 'M'},
-					   {"budget", required_argument, NULL, 'B'},
-					   {"source", required_argument, NULL, 'S'},
-					   {"pid", required_argument, NULL, 'P'},
-					   {"rst", no_argument, NULL, 'r'},
-					   {"help", no_argument, NULL, 'h'},
-					   {NULL, 0, NULL, 0}};
+	const struct bench_opt opts[] = {
+	    {'n', NULL, OPT_UINT, &s->nclients, "N", "clients (default 1000)"},
+	    {'s', NULL, OPT_DOUBLE, &s->spread, "SEC", "spread of the start times (default 1)"},
+	    {0, "adv", OPT_SET, &s->adv, NULL,
+	     "GET /adv before each /rec (a binding that asks for it)"},
+	    {0, "connect-timeout", OPT_DOUBLE, &s->connect_timeout, "SEC",
+	     "the connect timeout per request (cotter's 5)"},
+	    {0, "timeout", OPT_DOUBLE, &s->total_timeout, "SEC",
+	     "the total timeout per request (cotter's 15)"},
+	    {0, "http-retries", OPT_UINT, &s->http_retries, "N",
+	     "tries again after a transient failure (cotter's 2;\n"
+	     "the first wait 100 ms, doubling)"},
+	    {0, "retry-max", OPT_UINT, &s->retry_max, "SEC",
+	     "the boot loop's longest sleep between attempts\n"
+	     "(COTTER_RETRY_MAX, default 8; the first sleep is 1 s)"},
+	    {0, "budget", OPT_DOUBLE, &s->budget, "SEC",
+	     "a client not recovered this long after its start fails\n(default 120)"},
+	    {0, "source", OPT_SOURCE, &s->src, "A/N",
+	     "client i connects from the (i mod N)-th address from A on"},
+	    {0, "pid", OPT_UINT, pid, "PID",
+	     "report this process's CPU (with its reaped children) per\n"
+	     "recovery over the storm"},
+	    {0, "rst", OPT_SET, &s->rst, NULL, "close with RST (no TIME_WAIT on the client)"},
+	    {0},
+	};
 	const char *path;
 	size_t plen;
-	int opt;
+	int url_at;
 
 	s->nclients = 1000;
 	s->spread = 1;
@@ -178,49 +164,11 @@ static void parse_args(struct storm *s, int argc, char **argv, long *pid)
 	s->http_backoff_ms = 100;
 	s->retry_max = 8;
 	s->budget = 120;
-	while ((opt = getopt_long(argc, argv, "n:s:h", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			s->nclients = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 's':
-			s->spread = strtod(optarg, NULL);
-			break;
-		case 'a':
-			s->adv = true;
-			break;
-		case 'C':
-			s->connect_timeout = strtod(optarg, NULL);
-			break;
-		case 'T':
-			s->total_timeout = strtod(optarg, NULL);
-			break;
-		case 'R':
-			s->http_retries = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'M':
-			s->retry_max = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'B':
-			s->budget = strtod(optarg, NULL);
-			break;
-		case 'S':
-			source_parse(optarg, &s->src_first, &s->src_count);
-			break;
-		case 'P':
-			*pid = strtol(optarg, NULL, 10);
-			break;
-		case 'r':
-			s->rst = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc - 1 || s->nclients == 0 || s->nclients > 200000 || s->spread < 0 ||
+	url_at = bench_getopt(argc, argv, opts, synopsis, epilogue);
+	if (url_at != argc - 1 || s->nclients == 0 || s->nclients > 200000 || s->spread < 0 ||
 	    s->connect_timeout <= 0 || s->total_timeout <= 0 || s->retry_max == 0 || s->budget <= 0)
-		usage();
-	url_parse(argv[optind], &s->addr, &s->addrlen, s->host, sizeof(s->host), &path);
+		bench_usage(opts, synopsis, epilogue);
+	url_parse(argv[url_at], &s->addr, &s->addrlen, s->host, sizeof(s->host), &path);
 	plen = strlen(path);
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;
@@ -319,23 +267,16 @@ static void report(struct storm *s, unsigned bad, double self, double server, do
 int main(int argc, char **argv)
 {
 	static struct storm s;
-	struct rlimit rl;
 	char why[256], *adv;
 	double cpu0, cpu1, srv0, srv1;
 	size_t advlen;
-	long pid = 0;
+	unsigned pid = 0;
 	unsigned i, bad;
 	uint64_t t_end;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(&s, argc, argv, &pid);
-	/* every client may hold a connection at once */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < s.nclients + 64)
-		die("RLIMIT_NOFILE is too low for that many clients (raise it with ulimit -n)");
+	raise_nofile(s.nclients); /* every client may hold a connection at once */
 
 	adv = fetch_adv(&s, &advlen);
 	if (exchange_from_adv(&s.ex, adv, advlen, why, sizeof(why)) != 0)

@@ -11,8 +11,6 @@
  * up to COTTER_RETRY_MAX, and try again, until the client recovers or its budget is spent.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +32,7 @@ static uint64_t ns(double secs)
 
 static void conn_close(struct client *c)
 {
-	if (c->fd >= 0) {
-		if (S->rst) {
-			struct linger l = {1, 0};
-
-			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-		}
-		close(c->fd); /* also leaves the epoll set */
-	}
+	conn_shut(c->fd, S->rst);
 	c->fd = -1;
 	c->cs = C_NONE;
 	c->rlen = 0;
@@ -134,21 +125,19 @@ static int watch(struct client *c, uint32_t ev, int op)
 
 static void try_begin(struct client *c, uint64_t t)
 {
-	int one = 1;
-
 	c->tries++;
 	c->ph = P_REQUEST;
 	c->t_req = t;
 	c->t_conn_dead = t + ns(S->connect_timeout);
 	if (c->t_conn_dead > c->t_req_dead)
 		c->t_conn_dead = c->t_req_dead;
-	c->fd = socket(S->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || source_bind(c->fd, S->src_first, S->src_count, c->id) < 0) {
+	c->fd = conn_open(&S->addr, S->addrlen, &S->src, c->id);
+	if (c->fd == -1) {
 		request_failed(c, F_SOCKET, t);
 		return;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* as curl does */
-	if (connect(c->fd, (struct sockaddr *)&S->addr, S->addrlen) < 0 && errno != EINPROGRESS) {
+	if (c->fd == -2) {
+		c->fd = -1;
 		request_failed(c, errno == ECONNREFUSED ? F_REFUSED : F_CLOSED, t);
 		return;
 	}
@@ -172,28 +161,19 @@ static void send_request(struct client *c, uint64_t t)
 {
 	const char *req;
 	size_t len;
-	ssize_t n;
+	int r;
 
 	request_bytes(c, &req, &len);
-	while (c->woff < len) {
-		n = send(c->fd, req + c->woff, len - c->woff, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (c->cs != C_WRITING) {
-				c->cs = C_WRITING;
-				watch(c, EPOLLOUT, EPOLL_CTL_MOD);
-			}
-			return;
-		}
-		if (n <= 0) {
-			request_failed(c, F_CLOSED, t);
-			return;
-		}
-		c->woff += (size_t)n;
+	r = send_some(c->fd, req, len, &c->woff);
+	if (r < 0) {
+		request_failed(c, F_CLOSED, t);
+	} else if (r == 0 && c->cs != C_WRITING) {
+		c->cs = C_WRITING;
+		watch(c, EPOLLOUT, EPOLL_CTL_MOD);
+	} else if (r > 0) {
+		c->cs = C_READING;
+		watch(c, EPOLLIN, EPOLL_CTL_MOD);
 	}
-	c->cs = C_READING;
-	watch(c, EPOLLIN, EPOLL_CTL_MOD);
 }
 
 static void keep_body(struct client *c, const struct http_reply *r)
@@ -236,39 +216,12 @@ static void answered(struct client *c, const struct http_reply *r, uint64_t t)
 static void on_readable(struct client *c, uint64_t t)
 {
 	struct http_reply r = {0};
-	int eof = 0;
+	int eof;
 	long n;
 
-	for (;;) {
-		ssize_t got;
-
-		if (c->rlen + 1 >= c->rcap) {
-			if (c->rcap >= RBUF_MAX) {
-				request_failed(c, F_CLOSED, t);
-				return;
-			}
-			size_t cap = c->rcap ? c->rcap * 2 : 4096;
-			char *bigger = realloc(c->rbuf, cap);
-
-			if (bigger == NULL)
-				die("out of memory");
-			c->rbuf = bigger;
-			c->rcap = cap;
-		}
-		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen - 1, 0);
-		if (got > 0) {
-			c->rlen += (size_t)got;
-			continue;
-		}
-		if (got == 0) {
-			eof = 1;
-			break;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			break;
-		request_failed(c, F_CLOSED, t); /* reset: a server killed mid-request */
+	/* a reset is a server killed mid-request; a reply over cotter's limit is cut short */
+	if ((eof = recv_some(c->fd, &c->rbuf, &c->rlen, &c->rcap, RBUF_MAX)) < 0) {
+		request_failed(c, F_CLOSED, t);
 		return;
 	}
 	if ((n = http_reply_parse(c->rbuf, c->rlen, eof, &r)) == 0)
@@ -282,12 +235,11 @@ static void on_readable(struct client *c, uint64_t t)
 
 static void on_event(struct client *c, uint64_t t)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err;
 
 	switch (c->cs) {
 	case C_CONNECTING:
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+		if ((err = conn_error(c->fd)) != 0) {
 			request_failed(c, err == ECONNREFUSED ? F_REFUSED : F_CLOSED, t);
 			return;
 		}

@@ -80,15 +80,14 @@ struct storm {
 	char prefix[256]; /* the URL's path, without trailing slashes */
 	unsigned nclients;
 	double spread;		/* s over which the clients start */
-	bool adv;		/* GET /adv before each /rec */
+	int adv;		/* GET /adv before each /rec */
 	double connect_timeout; /* s, per request (COTTER_CONNECT_TIMEOUT) */
 	double total_timeout;	/* s, per request (COTTER_TIMEOUT) */
 	unsigned http_retries;	/* cotter's retries of a transient failure */
 	unsigned http_backoff_ms;
-	unsigned retry_max; /* COTTER_RETRY_MAX: the boot loop's longest sleep, s */
-	double budget;	    /* s from a client's start: later is a failure */
-	uint32_t src_first; /* --source, host order; 0: none */
-	unsigned src_count;
+	unsigned retry_max;	 /* COTTER_RETRY_MAX: the boot loop's longest sleep, s */
+	double budget;		 /* s from a client's start: later is a failure */
+	struct source_range src; /* --source */
 	int rst;
 
 	struct exchange ex;

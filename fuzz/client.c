@@ -46,6 +46,38 @@ long fuzz_decrypt(const char *jwe, size_t len, uint8_t **pt_out)
 	return (long)ptlen;
 }
 
+char *fuzz_encrypt(const char *pin, const json_t *cfg, bool assume_yes, const uint8_t *secret,
+		   size_t len)
+{
+	struct cotter_opts opts = fuzz_opts;
+	char *jwe = NULL;
+
+	if (cfg == NULL)
+		return NULL;
+	opts.assume_yes = assume_yes;
+	if (cotter_encrypt(pin, cfg, secret, len, &opts, &jwe, NULL) == 0) {
+		if (jwe == NULL)
+			abort();
+		return jwe;
+	}
+	if (jwe != NULL)
+		abort(); /* nothing is handed out on failure */
+	return NULL;
+}
+
+long fuzz_decrypt_back(const char *jwe, const uint8_t *secret, size_t len)
+{
+	uint8_t *pt = NULL;
+	long n = fuzz_decrypt(jwe, strlen(jwe), &pt);
+
+	if (n < 0)
+		return -1;
+	if ((size_t)n != len || memcmp(pt, secret, len) != 0)
+		abort();
+	cotter_secure_free(pt, (size_t)n + 1);
+	return n;
+}
+
 char *fuzz_strndup(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);

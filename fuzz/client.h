@@ -20,6 +20,14 @@ void fuzz_client_init(void);
  * plaintext's length, or -1. *pt is freed unless pt_out is not NULL (then the caller frees
  * it with cotter_secure_free(pt, len + 1)). */
 long fuzz_decrypt(const char *jwe, size_t len, uint8_t **pt_out);
+/* Encrypts secret to pin with cfg as `cotter encrypt PIN CONFIG` does (-y: assume_yes), and
+ * checks the API: a JWE on success, nothing on failure. Returns the JWE (free() it), or NULL
+ * when encryption failed or cfg is NULL. */
+char *fuzz_encrypt(const char *pin, const json_t *cfg, bool assume_yes, const uint8_t *secret,
+		   size_t len);
+/* Decrypts jwe (fuzz_decrypt); a plaintext other than secret aborts. Returns its length, or
+ * -1 when jwe did not decrypt. */
+long fuzz_decrypt_back(const char *jwe, const uint8_t *secret, size_t len);
 /* A copy of data with a NUL after it. */
 char *fuzz_strndup(const uint8_t *data, size_t size);
 

@@ -162,30 +162,19 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
-	struct cotter_opts opts = fuzz_opts;
 	json_t *cfg = json_loadb((const char *)data, size, 0, NULL);
-	char *jwe = NULL;
-	uint8_t *pt = NULL;
-	long n;
+	char *jwe;
 
 	if (!ready) {
 		fuzz_client_init();
 		ready = true;
 	}
-	opts.assume_yes = true;
-	if (cfg != NULL &&
-	    cotter_encrypt("sss", cfg, secret, sizeof(secret), &opts, &jwe, NULL) == 0) {
-		n = fuzz_decrypt(jwe, strlen(jwe), &pt);
-		/* only keys of the in-process Tang can be bound here, unless an input brought
-		 * its own advertisement */
-		if (n < 0 && memmem(data, size, "adv", 3) == NULL &&
-		    memmem(data, size, "jwk", 3) == NULL)
-			abort();
-		if (n >= 0 && (n != sizeof(secret) || memcmp(pt, secret, sizeof(secret)) != 0))
-			abort();
-		if (n >= 0)
-			cotter_secure_free(pt, (size_t)n + 1);
-	}
+	jwe = fuzz_encrypt("sss", cfg, true, secret, sizeof(secret));
+	/* only keys of the in-process Tang can be bound here, unless an input brought its own
+	 * advertisement */
+	if (jwe != NULL && fuzz_decrypt_back(jwe, secret, sizeof(secret)) < 0 &&
+	    memmem(data, size, "adv", 3) == NULL && memmem(data, size, "jwk", 3) == NULL)
+		abort();
 	free(jwe);
 	json_decref(cfg);
 	return 0;

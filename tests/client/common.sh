@@ -76,6 +76,38 @@ expect_fail() {
 # same_file DESC A B
 same_file() { cmp -s "$2" "$3" || fail "$1: $2 and $3 differ"; pass "$1"; }
 
+# encrypts DESC OUT PIN CONFIG [VAR=VALUE...]: `cotter encrypt PIN CONFIG -y` of $TMP/pt,
+# with the VARs set, writes OUT.
+encrypts() {
+	local desc=$1 out=$2 pin=$3 cfg=$4
+	shift 4
+	env "$@" "$COTTER" encrypt "$pin" "$cfg" -y <"$TMP/pt" >"$out" || fail "$desc: cotter encrypt failed"
+	pass "$desc"
+}
+
+# decrypts DESC JWE [VAR=VALUE...]: `cotter decrypt` of JWE, with the VARs set, gives back $TMP/pt.
+decrypts() {
+	local desc=$1 jwe=$2
+	shift 2
+	env "$@" "$COTTER" decrypt <"$jwe" >"$TMP/d.out" || fail "$desc: cotter decrypt failed"
+	same_file "$desc" "$TMP/d.out" "$TMP/pt"
+}
+
+# encrypt_fails DESC PATTERN PIN CONFIG [VAR=VALUE...]: `cotter encrypt PIN CONFIG -y` of $TMP/pt,
+# with the VARs set, fails as expect_fail wants (status 1, no output, one line matching PATTERN).
+encrypt_fails() {
+	local desc=$1 pat=$2 pin=$3 cfg=$4
+	shift 4
+	expect_fail "$desc" "$TMP/fails.out" "$pat" env "$@" "$COTTER" encrypt "$pin" "$cfg" -y <"$TMP/pt"
+}
+
+# decrypt_fails DESC PATTERN JWE [VAR=VALUE...]: `cotter decrypt` of JWE fails likewise.
+decrypt_fails() {
+	local desc=$1 pat=$2 jwe=$3
+	shift 3
+	expect_fail "$desc" "$TMP/fails.out" "$pat" env "$@" "$COTTER" decrypt <"$jwe"
+}
+
 # Servers of the interop matrix: Debian's tangd and our cotterd.
 # shellcheck disable=SC2034 # for the tests that source this file
 SERVERS=${CLIENT_TEST_SERVERS:-tangd cotterd}

@@ -25,25 +25,21 @@ for kind in $SERVERS; do
 	"$COTTER" encrypt tang "{\"url\":\"$ub\"}" -y <"$TMP/pt" >"$TMP/tb.jwe" || fail "$kind: encrypt tang"
 	kill "$pida"
 	wait "$pida" 2>/dev/null
-	check "$kind: sss 1-of-2 with the first server dead" sh -c "'$COTTER' decrypt <'$TMP/s12.jwe' >'$TMP/s12.out'"
-	same_file "$kind: plaintext with a dead server" "$TMP/s12.out" "$TMP/pt"
-	expect_fail "$kind: sss 2-of-2 with a dead server" "$TMP/s22.out" \
+	decrypts "$kind: sss 1-of-2 with the first server dead" "$TMP/s12.jwe"
+	decrypt_fails "$kind: sss 2-of-2 with a dead server" \
 		"sss: 1 of the 2 required pins succeeded: tang $ua: after 3 attempts: connection refused" \
-		"$COTTER" decrypt <"$TMP/s22.jwe"
+		"$TMP/s22.jwe"
 	kill "$pidb"
 	wait "$pidb" 2>/dev/null
-	expect_fail "$kind: sss 1-of-2 with every server dead" "$TMP/s12d.out" \
+	decrypt_fails "$kind: sss 1-of-2 with every server dead" \
 		"sss: 0 of the 1 required pins succeeded: tang $ua: .*connection refused; tang $ub: .*connection refused" \
-		"$COTTER" decrypt <"$TMP/s12.jwe"
-	expect_fail "$kind: tang with its server dead" "$TMP/tbd.out" \
-		"^cotter decrypt: tang $ub: after 3 attempts: connection refused$" \
-		"$COTTER" decrypt <"$TMP/tb.jwe"
-	expect_fail "$kind: encrypt to a dead server" "$TMP/enc.out" \
-		"tang $dead: after 3 attempts: connection refused" \
-		"$COTTER" encrypt tang "{\"url\":\"$dead\"}" -y <"$TMP/pt"
-	expect_fail "$kind: no retry when asked" "$TMP/enc0.out" \
-		"tang $dead: connection refused$" \
-		"$COTTER" encrypt tang "{\"url\":\"$dead\",\"retries\":0}" -y <"$TMP/pt"
+		"$TMP/s12.jwe"
+	decrypt_fails "$kind: tang with its server dead" \
+		"^cotter decrypt: tang $ub: after 3 attempts: connection refused$" "$TMP/tb.jwe"
+	encrypt_fails "$kind: encrypt to a dead server" "tang $dead: after 3 attempts: connection refused" \
+		tang "{\"url\":\"$dead\"}"
+	encrypt_fails "$kind: no retry when asked" "tang $dead: connection refused$" \
+		tang "{\"url\":\"$dead\",\"retries\":0}"
 done
 
 # The tests below need one real server.
@@ -55,10 +51,10 @@ url="http://127.0.0.1:$TANG_PORT"
 # A black hole: the total timeout, from the config (encrypt) and the environment (decrypt).
 fake hang
 hole=$FAKE_URL
-expect_fail "timeout from the config" "$TMP/to1.out" "tang $hole: timeout after 1 s" \
-	"$COTTER" encrypt tang "{\"url\":\"$hole\",\"timeout\":1}" -y <"$TMP/pt"
-expect_fail "timeout from COTTER_TIMEOUT" "$TMP/to2.out" "tang $hole: timeout after 2 s" \
-	env COTTER_TIMEOUT=2 "$COTTER" encrypt tang "{\"url\":\"$hole\"}" -y <"$TMP/pt"
+encrypt_fails "timeout from the config" "tang $hole: timeout after 1 s" \
+	tang "{\"url\":\"$hole\",\"timeout\":1}"
+encrypt_fails "timeout from COTTER_TIMEOUT" "tang $hole: timeout after 2 s" \
+	tang "{\"url\":\"$hole\"}" COTTER_TIMEOUT=2
 
 # sss 1-of-2 over a black hole and a live server: done as soon as the live one answers, the
 # black-holed transfer is cancelled rather than waited for (its timeout is 60 s).
@@ -78,9 +74,8 @@ elapsed=$((($(date +%s%N) - start) / 1000000))
 same_file "sss 1-of-2 with a black-holed first server" "$TMP/h.out" "$TMP/pt"
 [ "$elapsed" -lt 10000 ] || fail "sss waited ${elapsed} ms for a black hole instead of cancelling it"
 pass "black-holed share cancelled (${elapsed} ms)"
-expect_fail "decrypt timeout from COTTER_TIMEOUT" "$TMP/h2.out" \
-	"^cotter decrypt: tang http://127.0.0.1:$p2: timeout after 1 s$" \
-	env COTTER_TIMEOUT=1 "$COTTER" decrypt <"$TMP/hb.jwe"
+decrypt_fails "decrypt timeout from COTTER_TIMEOUT" \
+	"^cotter decrypt: tang http://127.0.0.1:$p2: timeout after 1 s$" "$TMP/hb.jwe" COTTER_TIMEOUT=1
 
 # libcurl's TCP sockets are close-on-exec: a process spawned next to a tang share (sss) must
 # not hold the connection open. Looked at in /proc while the transfer waits on the black hole.
@@ -107,31 +102,28 @@ pass "libcurl TCP sockets are close-on-exec (fd$tcp)"
 
 # Proxies from the environment are ignored; COTTER_PROXY is honoured.
 dead=$(dead_url)
-check "http_proxy in the environment is ignored" env http_proxy="$dead" HTTP_PROXY="$dead" \
-	ALL_PROXY="$dead" all_proxy="$dead" sh -c "'$COTTER' decrypt <'$TMP/t.jwe' >'$TMP/px.out'"
-same_file "plaintext despite a proxy variable" "$TMP/px.out" "$TMP/pt"
-expect_fail "COTTER_PROXY is used" "$TMP/px2.out" "tang $url: .*cannot connect through the proxy $dead" \
-	env COTTER_PROXY="$dead" "$COTTER" decrypt <"$TMP/t.jwe"
+decrypts "http_proxy in the environment is ignored" "$TMP/t.jwe" http_proxy="$dead" \
+	HTTP_PROXY="$dead" ALL_PROXY="$dead" all_proxy="$dead"
+decrypt_fails "COTTER_PROXY is used" "tang $url: .*cannot connect through the proxy $dead" \
+	"$TMP/t.jwe" COTTER_PROXY="$dead"
 
 # Redirects are refused; other statuses are reported.
 fake status 302
-expect_fail "redirect refused" "$TMP/r.out" \
+encrypt_fails "redirect refused" \
 	"tang $FAKE_URL: HTTP 302: redirect to http://127.0.0.1:1/elsewhere refused" \
-	"$COTTER" encrypt tang "{\"url\":\"$FAKE_URL\"}" -y <"$TMP/pt"
+	tang "{\"url\":\"$FAKE_URL\"}"
 fake status 500
-expect_fail "HTTP 500" "$TMP/r5.out" "tang $FAKE_URL: HTTP 500$" \
-	"$COTTER" encrypt tang "{\"url\":\"$FAKE_URL\"}" -y <"$TMP/pt"
+encrypt_fails "HTTP 500" "tang $FAKE_URL: HTTP 500$" tang "{\"url\":\"$FAKE_URL\"}"
 fake status 503
-expect_fail "HTTP 503 retried" "$TMP/r53.out" "tang $FAKE_URL: after 3 attempts: HTTP 503$" \
-	"$COTTER" encrypt tang "{\"url\":\"$FAKE_URL\"}" -y <"$TMP/pt"
-expect_fail "not http" "$TMP/ftp.out" "unsupported URL scheme" \
-	"$COTTER" encrypt tang '{"url":"ftp://127.0.0.1/"}' -y <"$TMP/pt"
+encrypt_fails "HTTP 503 retried" "tang $FAKE_URL: after 3 attempts: HTTP 503$" \
+	tang "{\"url\":\"$FAKE_URL\"}"
+encrypt_fails "not http" "unsupported URL scheme" tang '{"url":"ftp://127.0.0.1/"}'
 
 # IPv6 literal.
 p6=$(free_port)
 bg socat "TCP6-LISTEN:$p6,bind=[::1],reuseaddr,fork" EXEC:"$TANGD $TMP/db"
 wait_port "$p6" ::1
-check "IPv6 literal url" sh -c "'$COTTER' encrypt tang '{\"url\":\"http://[::1]:$p6\"}' -y <'$TMP/pt' >'$TMP/v6.jwe'"
+encrypts "IPv6 literal url" "$TMP/v6.jwe" tang "{\"url\":\"http://[::1]:$p6\"}"
 roundtrip "JWE bound to http://[::1]:$p6" "$TMP/v6.jwe"
 
 # https with a private CA: "cafile" in the config, kept in the header for decryption (more in
@@ -144,16 +136,13 @@ bg socat "OPENSSL-LISTEN:$ps,bind=127.0.0.1,reuseaddr,fork,cert=$TMP/tls.crt,key
 	EXEC:"$TANGD $TMP/db"
 wait_port "$ps"
 surl="https://127.0.0.1:$ps"
-expect_fail "https without the CA" "$TMP/s0.out" "tang $surl: TLS: " \
-	"$COTTER" encrypt tang "{\"url\":\"$surl\"}" -y <"$TMP/pt"
-check "https with cafile" sh -c "'$COTTER' encrypt tang '{\"url\":\"$surl\",\"cafile\":\"$TMP/tls.crt\"}' -y <'$TMP/pt' >'$TMP/s.jwe'"
+encrypt_fails "https without the CA" "tang $surl: TLS: " tang "{\"url\":\"$surl\"}"
+encrypts "https with cafile" "$TMP/s.jwe" tang "{\"url\":\"$surl\",\"cafile\":\"$TMP/tls.crt\"}"
 expect_eq "https url in the header" "$(jwe_hdr "$TMP/s.jwe" | jq -r .clevis.tang.url)" "$surl"
-check "https decrypt with the header's cafile" sh -c "'$COTTER' decrypt <'$TMP/s.jwe' >'$TMP/s.out'"
-same_file "https plaintext" "$TMP/s.out" "$TMP/pt"
-check "https with COTTER_CAFILE" sh -c "COTTER_CAFILE='$TMP/tls.crt' '$COTTER' encrypt tang '{\"url\":\"$surl\"}' -y <'$TMP/pt' >'$TMP/s2.jwe'"
-expect_fail "https decrypt without the CA" "$TMP/s1.out" "tang $surl: TLS: " "$COTTER" decrypt <"$TMP/s2.jwe"
-check "https decrypt with COTTER_CAFILE" sh -c "COTTER_CAFILE='$TMP/tls.crt' '$COTTER' decrypt <'$TMP/s2.jwe' >'$TMP/s.out'"
-same_file "https plaintext (COTTER_CAFILE)" "$TMP/s.out" "$TMP/pt"
+decrypts "https decrypt with the header's cafile" "$TMP/s.jwe"
+encrypts "https with COTTER_CAFILE" "$TMP/s2.jwe" tang "{\"url\":\"$surl\"}" COTTER_CAFILE="$TMP/tls.crt"
+decrypt_fails "https decrypt without the CA" "tang $surl: TLS: " "$TMP/s2.jwe"
+decrypts "https decrypt with COTTER_CAFILE" "$TMP/s2.jwe" COTTER_CAFILE="$TMP/tls.crt"
 
 # Connection timeout: an address that never answers (a veth peer without that address), inside
 # a network namespace this test creates.

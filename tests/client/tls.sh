@@ -19,88 +19,88 @@ M=$HTTPS_URL
 MTLS="\"cafile\":\"$PKI/ca.pem\",\"client_cert\":\"$PKI/client.pem\",\"client_key\":\"$PKI/client.key\""
 
 hdr_member() { jwe_hdr "$1" | jq -r ".clevis.tang.$2"; }
-decrypts() { # decrypts DESC JWE [ENV...]: cotter decrypt gives back $TMP/pt
-	local desc=$1 jwe=$2
-	shift 2
-	env "$@" "$COTTER" decrypt <"$jwe" >"$TMP/d.out" || fail "$desc: cotter decrypt failed"
-	same_file "$desc" "$TMP/d.out" "$TMP/pt"
+tang_cfg() { # tang_cfg URL [MEMBER VALUE...]: a tang config with these string members
+	local cfg="\"url\":\"$1\""
+	shift
+	while [ $# -ge 2 ]; do
+		cfg="$cfg,\"$1\":\"$2\""
+		shift 2
+	done
+	echo "{$cfg}"
 }
 
 # --- a private CA: the file named in the config (relative here) is stored as an absolute path
-(cd "$PKI" && "$COTTER" encrypt tang "{\"url\":\"$A\",\"cafile\":\"ca.pem\"}" -y \
-	<"$TMP/pt" >"$TMP/a.jwe") || fail "encrypt over https with cafile"
+(cd "$PKI" && encrypts "encrypt over https with cafile" "$TMP/a.jwe" tang "$(tang_cfg "$A" cafile ca.pem)") ||
+	exit 1
 expect_eq "cafile stored as an absolute path" "$(hdr_member "$TMP/a.jwe" cafile)" "$PKI/ca.pem"
 expect_eq "no client certificate stored" "$(hdr_member "$TMP/a.jwe" client_cert)" null
 decrypts "decrypt over https with the stored CA, no environment" "$TMP/a.jwe"
 decrypts "the header's CA wins over COTTER_CAFILE" "$TMP/a.jwe" COTTER_CAFILE="$PKI/otherca.pem"
 
 # --- verification failures: clear, nothing on stdout
-expect_fail "encrypt without a CA (the system store)" "$TMP/e1.out" \
+encrypt_fails "encrypt without a CA (the system store)" \
 	"^cotter encrypt: tang $A: TLS: SSL certificate problem: unable to get local issuer certificate$" \
-	"$COTTER" encrypt tang "{\"url\":\"$A\"}" -y <"$TMP/pt"
-expect_fail "encrypt with the wrong CA" "$TMP/e2.out" \
-	"^cotter encrypt: tang $A: TLS: SSL certificate problem" \
-	"$COTTER" encrypt tang "{\"url\":\"$A\",\"cafile\":\"$PKI/otherca.pem\"}" -y <"$TMP/pt"
+	tang "$(tang_cfg "$A")"
+encrypt_fails "encrypt with the wrong CA" "^cotter encrypt: tang $A: TLS: SSL certificate problem" \
+	tang "$(tang_cfg "$A" cafile "$PKI/otherca.pem")"
 cp "$PKI/ca.pem" "$TMP/moving-ca.pem"
-"$COTTER" encrypt tang "{\"url\":\"$A\",\"cafile\":\"$TMP/moving-ca.pem\"}" -y <"$TMP/pt" \
-	>"$TMP/moving.jwe" || fail "encrypt with a CA file that changes later"
+encrypts "encrypt with a CA file that changes later" "$TMP/moving.jwe" tang \
+	"$(tang_cfg "$A" cafile "$TMP/moving-ca.pem")"
 cp "$PKI/otherca.pem" "$TMP/moving-ca.pem"
-expect_fail "decrypt when the stored CA file no longer verifies the server" "$TMP/e3.out" \
-	"^cotter decrypt: tang $A: TLS: SSL certificate problem" "$COTTER" decrypt <"$TMP/moving.jwe"
+decrypt_fails "decrypt when the stored CA file no longer verifies the server" \
+	"^cotter decrypt: tang $A: TLS: SSL certificate problem" "$TMP/moving.jwe"
 rm "$TMP/moving-ca.pem"
-expect_fail "decrypt when the stored CA file is gone" "$TMP/e4.out" \
-	"^cotter decrypt: tang $A: TLS: .*$TMP/moving-ca.pem" "$COTTER" decrypt <"$TMP/moving.jwe"
-expect_fail "a CA file that does not exist at encryption" "$TMP/e5.out" \
+decrypt_fails "decrypt when the stored CA file is gone" \
+	"^cotter decrypt: tang $A: TLS: .*$TMP/moving-ca.pem" "$TMP/moving.jwe"
+encrypt_fails "a CA file that does not exist at encryption" \
 	"^cotter encrypt: tang: cafile $TMP/nothing.pem: No such file or directory$" \
-	"$COTTER" encrypt tang "{\"url\":\"$A\",\"cafile\":\"$TMP/nothing.pem\"}" -y <"$TMP/pt"
-expect_fail "TLS files with an http url" "$TMP/e6.out" \
+	tang "$(tang_cfg "$A" cafile "$TMP/nothing.pem")"
+encrypt_fails "TLS files with an http url" \
 	"^cotter encrypt: tang: 'cafile' needs an https url, not $A_HTTP$" \
-	"$COTTER" encrypt tang "{\"url\":\"$A_HTTP\",\"cafile\":\"$PKI/ca.pem\"}" -y <"$TMP/pt"
+	tang "$(tang_cfg "$A_HTTP" cafile "$PKI/ca.pem")"
 cp "$PKI/ca.pem" "$TMP/ca with space.pem"
-expect_fail "a path the boot hooks could not read back (a space)" "$TMP/e8.out" \
+encrypt_fails "a path the boot hooks could not read back (a space)" \
 	"'cafile' must be an absolute path of letters, digits" \
-	"$COTTER" encrypt tang "{\"url\":\"$A\",\"cafile\":\"$TMP/ca with space.pem\"}" -y <"$TMP/pt"
+	tang "$(tang_cfg "$A" cafile "$TMP/ca with space.pem")"
 
 # --- mTLS: the server wants a certificate of clientca
-expect_fail "mTLS server, no client certificate" "$TMP/m1.out" \
+encrypt_fails "mTLS server, no client certificate" \
 	"^cotter encrypt: tang $M: HTTP 403: forbidden \(no client certificate given" \
-	"$COTTER" encrypt tang "{\"url\":\"$M\",\"cafile\":\"$PKI/ca.pem\"}" -y <"$TMP/pt"
-expect_fail "mTLS server, a foreign client certificate" "$TMP/m2.out" \
+	tang "$(tang_cfg "$M" cafile "$PKI/ca.pem")"
+encrypt_fails "mTLS server, a foreign client certificate" \
 	"^cotter encrypt: tang $M: HTTP 403: forbidden \(client certificate or address refused" \
-	"$COTTER" encrypt tang "{\"url\":\"$M\",\"cafile\":\"$PKI/ca.pem\",\"client_cert\":\"$PKI/stranger.pem\",\"client_key\":\"$PKI/stranger.key\"}" -y <"$TMP/pt"
-check "mTLS encrypt" sh -c "'$COTTER' encrypt tang '{\"url\":\"$M\",$MTLS}' -y <'$TMP/pt' >'$TMP/m.jwe'"
+	tang "$(tang_cfg "$M" cafile "$PKI/ca.pem" client_cert "$PKI/stranger.pem" client_key "$PKI/stranger.key")"
+encrypts "mTLS encrypt" "$TMP/m.jwe" tang "{\"url\":\"$M\",$MTLS}"
 expect_eq "client certificate stored" "$(hdr_member "$TMP/m.jwe" client_cert)" "$PKI/client.pem"
 expect_eq "client key stored" "$(hdr_member "$TMP/m.jwe" client_key)" "$PKI/client.key"
 decrypts "mTLS decrypt with the stored files" "$TMP/m.jwe"
-expect_fail "a certificate without its key" "$TMP/m3.out" \
+encrypt_fails "a certificate without its key" \
 	"'client_cert' and 'client_key' go together: a certificate without its key" \
-	"$COTTER" encrypt tang "{\"url\":\"$M\",\"cafile\":\"$PKI/ca.pem\",\"client_cert\":\"$PKI/client.pem\"}" -y <"$TMP/pt"
+	tang "$(tang_cfg "$M" cafile "$PKI/ca.pem" client_cert "$PKI/client.pem")"
 chmod 644 "$PKI/client.key"
-expect_fail "a client key others may read (decrypt)" "$TMP/m4.out" \
+decrypt_fails "a client key others may read (decrypt)" \
 	"^cotter decrypt: tang $M: client key $PKI/client.key is accessible to its group or others \(mode 0644\): chmod 600 it$" \
-	"$COTTER" decrypt <"$TMP/m.jwe"
+	"$TMP/m.jwe"
 chmod 640 "$PKI/client.key"
-expect_fail "a client key its group may read (encrypt)" "$TMP/m5.out" \
+encrypt_fails "a client key its group may read (encrypt)" \
 	"client key $PKI/client.key is accessible to its group or others \(mode 0640\)" \
-	"$COTTER" encrypt tang "{\"url\":\"$M\",$MTLS}" -y <"$TMP/pt"
+	tang "{\"url\":\"$M\",$MTLS}"
 chmod 600 "$PKI/client.key"
 decrypts "mTLS decrypt once the key is private again" "$TMP/m.jwe"
 
 # --- the environment: for bindings that name no client certificate; never stored; not for http
 CENV=(COTTER_CLIENT_CERT="$PKI/client.pem" COTTER_CLIENT_KEY="$PKI/client.key")
-check "mTLS encrypt with the client certificate from the environment" sh -c "env ${CENV[*]} \
-	'$COTTER' encrypt tang '{\"url\":\"$M\",\"cafile\":\"$PKI/ca.pem\"}' -y <'$TMP/pt' >'$TMP/e.jwe'"
+encrypts "mTLS encrypt with the client certificate from the environment" "$TMP/e.jwe" tang \
+	"$(tang_cfg "$M" cafile "$PKI/ca.pem")" "${CENV[@]}"
 expect_eq "the environment's certificate is not stored" "$(hdr_member "$TMP/e.jwe" client_cert)" null
-expect_fail "decrypt without it" "$TMP/m6.out" "HTTP 403: forbidden \(no client certificate" \
-	"$COTTER" decrypt <"$TMP/e.jwe"
+decrypt_fails "decrypt without it" "HTTP 403: forbidden \(no client certificate" "$TMP/e.jwe"
 decrypts "decrypt with the client certificate from the environment" "$TMP/e.jwe" "${CENV[@]}"
 cp -p "$PKI/client.key" "$TMP/loose.key"
 chmod 644 "$TMP/loose.key"
-check "a loose client key in the environment does not matter over http" sh -c "env \
-	COTTER_CLIENT_CERT='$PKI/client.pem' COTTER_CLIENT_KEY='$TMP/loose.key' \
-	'$COTTER' encrypt tang '{\"url\":\"$A_HTTP\"}' -y <'$TMP/pt' >'$TMP/h.jwe'"
-decrypts "and decrypt over http with it set" "$TMP/h.jwe" COTTER_CLIENT_CERT="$PKI/client.pem" \
-	COTTER_CLIENT_KEY="$TMP/loose.key"
+LOOSE=(COTTER_CLIENT_CERT="$PKI/client.pem" COTTER_CLIENT_KEY="$TMP/loose.key")
+encrypts "a loose client key in the environment does not matter over http" "$TMP/h.jwe" tang \
+	"$(tang_cfg "$A_HTTP")" "${LOOSE[@]}"
+decrypts "and decrypt over http with it set" "$TMP/h.jwe" "${LOOSE[@]}"
 
 # --- a header is not trusted: its paths are checked as a config's
 jwe_with_member() { # JWE MEMBER VALUE: the same JWE with clevis.tang.MEMBER replaced
@@ -109,17 +109,16 @@ jwe_with_member() { # JWE MEMBER VALUE: the same JWE with clevis.tang.MEMBER rep
 	printf '%s.%s\n' "$h" "$(cut -d. -f2- <"$1")"
 }
 jwe_with_member "$TMP/m.jwe" cafile '"ca.pem"' >"$TMP/rel.jwe"
-expect_fail "a relative path in the header" "$TMP/h1.out" \
+decrypt_fails "a relative path in the header" \
 	"^cotter decrypt: tang $M: JWE header clevis.tang: 'cafile' must be an absolute path" \
-	"$COTTER" decrypt <"$TMP/rel.jwe"
+	"$TMP/rel.jwe"
 jwe_with_member "$TMP/m.jwe" client_key 42 >"$TMP/num.jwe"
-expect_fail "a number as client_key in the header" "$TMP/h2.out" \
-	"JWE header clevis.tang: 'client_key' must be a file name" "$COTTER" decrypt <"$TMP/num.jwe"
+decrypt_fails "a number as client_key in the header" \
+	"JWE header clevis.tang: 'client_key' must be a file name" "$TMP/num.jwe"
 
 # --- inside sss, next to a plain http share
-check "sss of an mTLS share and an http share" sh -c "'$COTTER' encrypt sss \
-	'{\"t\":1,\"pins\":{\"tang\":[{\"url\":\"$M\",$MTLS},{\"url\":\"$A_HTTP\"}]}}' -y \
-	<'$TMP/pt' >'$TMP/s.jwe'"
+encrypts "sss of an mTLS share and an http share" "$TMP/s.jwe" sss \
+	"{\"t\":1,\"pins\":{\"tang\":[{\"url\":\"$M\",$MTLS},{\"url\":\"$A_HTTP\"}]}}"
 decrypts "sss with an mTLS share: cotter" "$TMP/s.jwe"
 
 # --- Debian's Clevis: it ignores the new members, and fails on https it cannot verify

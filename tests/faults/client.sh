@@ -67,6 +67,23 @@ all_done() {
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# each_case PATH LIST COUNT FN: for every line "MODE SLOW PATTERN" of LIST, evilsrv.py
+# misbehaves in MODE on PATH, and FN MODE SLOW PATTERN starts that mode's cases (case_bg), with
+# COTTER_TIMEOUT=$T; every case must pass, and LIST must hold COUNT modes.
+each_case() {
+	local path=$1 list=$2 count=$3 fn=$4 n=0 mode slow pat
+	while read -r mode slow pat; do
+		[ -n "$mode" ] || continue
+		setmode "$path" "$mode"
+		export COTTER_TIMEOUT=$T
+		"$fn" "$mode" "$slow" "$pat"
+		all_done "$path $mode"
+		unset COTTER_TIMEOUT
+		n=$((n + 1))
+	done <<<"$list"
+	[ "$n" -eq "$count" ] || fail "ran $n $path cases, expected $count"
+}
+
 # fails DESC PATTERN SLOW CMD...: exit 1, nothing on stdout, one line on stderr matching
 # PATTERN, within the timeout (and, if SLOW=slow, not before it: the client really waited)
 fails() {
@@ -126,26 +143,18 @@ wrong-key - decryption.failed
 off-curve - not.on.P-521
 wrong-crv - invalid.server.reply
 "
-n=0
-while read -r mode slow pat; do
-	[ -n "$mode" ] || continue
-	setmode /rec "$mode"
-	export COTTER_TIMEOUT=$T
-	case_bg fails "/rec $mode: decrypt tang" "^cotter decrypt: tang $EVIL: .*$pat" "$slow" \
+rec_case() { # MODE SLOW PATTERN
+	case_bg fails "/rec $1: decrypt tang" "^cotter decrypt: tang $EVIL: .*$3" "$2" \
 		"$C" decrypt <"$TMP/t.jwe"
-	case_bg fails "/rec $mode: decrypt sss 2-of-2" \
-		"^cotter decrypt: sss: [01] of the 2 required pins succeeded: tang $EVIL: .*$pat" "$slow" \
+	case_bg fails "/rec $1: decrypt sss 2-of-2" \
+		"^cotter decrypt: sss: [01] of the 2 required pins succeeded: tang $EVIL: .*$3" "$2" \
 		"$C" decrypt <"$TMP/s22.jwe"
-	case_bg recovers "/rec $mode: decrypt sss 1-of-2" "$C" decrypt <"$TMP/s12.jwe"
-	case_bg fails "/rec $mode: luks pass" "tang $EVIL: .*$pat" "$slow" \
-		"$C" luks pass -d "$TMP/img" -s 1
-	case_bg fails "/rec $mode: luks unlock --test" "tang $EVIL: .*$pat" "$slow" \
+	case_bg recovers "/rec $1: decrypt sss 1-of-2" "$C" decrypt <"$TMP/s12.jwe"
+	case_bg fails "/rec $1: luks pass" "tang $EVIL: .*$3" "$2" "$C" luks pass -d "$TMP/img" -s 1
+	case_bg fails "/rec $1: luks unlock --test" "tang $EVIL: .*$3" "$2" \
 		"$C" luks unlock --test -d "$TMP/img"
-	all_done "/rec $mode"
-	unset COTTER_TIMEOUT
-	n=$((n + 1))
-done <<<"$rec_cases"
-[ "$n" -eq 24 ] || fail "ran $n /rec cases, expected 24"
+}
+each_case /rec "$rec_cases" 24 rec_case
 
 # /adv faults (encrypt and luks bind fetch the advertisement)
 adv_cases="
@@ -163,20 +172,13 @@ json-array - the.advertisement.is.not
 bad-sig - signature
 "
 cp "$TMP/img" "$TMP/img2"
-n=0
-while read -r mode slow pat; do
-	[ -n "$mode" ] || continue
-	setmode /adv "$mode"
-	export COTTER_TIMEOUT=$T
-	case_bg fails "/adv $mode: encrypt tang" "^cotter encrypt: tang $EVIL: .*$pat" "$slow" \
+adv_case() { # MODE SLOW PATTERN
+	case_bg fails "/adv $1: encrypt tang" "^cotter encrypt: tang $EVIL: .*$3" "$2" \
 		"$C" encrypt tang "{\"url\":\"$EVIL\"}" -y <"$TMP/pt"
-	case_bg fails "/adv $mode: luks bind" "tang $EVIL: .*$pat" "$slow" \
+	case_bg fails "/adv $1: luks bind" "tang $EVIL: .*$3" "$2" \
 		"$C" luks bind -y -d "$TMP/img2" -k "$TMP/pw" tang "{\"url\":\"$EVIL\"}"
-	all_done "/adv $mode"
-	unset COTTER_TIMEOUT
-	n=$((n + 1))
-done <<<"$adv_cases"
-[ "$n" -eq 12 ] || fail "ran $n /adv cases, expected 12"
+}
+each_case /adv "$adv_cases" 12 adv_case
 cmp -s "$TMP/img" "$TMP/img2" || fail "a failed luks bind changed the image"
 pass "failed binds left the image as it was"
 
@@ -208,16 +210,14 @@ JT=3
 # libfaketime reaches the process at all: `date` under it
 [ "$(LD_PRELOAD=$FAKETIME_LIB FAKETIME="-3650d" date +%Y)" -lt "$(($(date +%Y) - 5))" ] ||
 	fail "libfaketime does not move the clock of a process here"
-ms=$(jump_during "wall clock 10 days back" 0 "-10d") || exit 1
-if [ "$ms" -lt $((JT * 1000 - 100)) ] || [ "$ms" -gt $((JT * 1000 + SLACK_MS)) ]; then
-	fail "wall clock 10 days back in the wait: gave up after $ms ms instead of $JT s"
-fi
-pass "wall clock 10 days back in the wait: the timeout still fired after $ms ms ($JT s)"
-ms=$(jump_during "wall clock 10 days forward" 0 "+10d") || exit 1
-if [ "$ms" -lt $((JT * 1000 - 100)) ] || [ "$ms" -gt $((JT * 1000 + SLACK_MS)) ]; then
-	fail "wall clock 10 days forward in the wait: gave up after $ms ms instead of $JT s"
-fi
-pass "wall clock 10 days forward in the wait: the timeout still fired after $ms ms ($JT s)"
+for jump in "back -10d" "forward +10d"; do
+	desc="wall clock 10 days ${jump% *}"
+	ms=$(jump_during "$desc" 0 "${jump#* }") || exit 1
+	if [ "$ms" -lt $((JT * 1000 - 100)) ] || [ "$ms" -gt $((JT * 1000 + SLACK_MS)) ]; then
+		fail "$desc in the wait: gave up after $ms ms instead of $JT s"
+	fi
+	pass "$desc in the wait: the timeout still fired after $ms ms ($JT s)"
+done
 JT=20
 ms=$(jump_during "monotonic clock 1 h forward" 1 "+1h") || exit 1
 [ "$ms" -lt 5000 ] ||

@@ -35,6 +35,9 @@ import time
 import json
 import base64
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import recv_all  # noqa: E402
+
 portfile, upstream = sys.argv[1], int(sys.argv[2])
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,12 +96,7 @@ def upstream_reply(method, path, body):
     if method == "POST":
         req += f"Content-Type: application/jwk+json\r\nContent-Length: {len(body)}\r\n"
     u.sendall(req.encode() + b"\r\n" + body)
-    data = b""
-    while True:
-        chunk = u.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = recv_all(u)
     u.close()
     head, rbody = data.split(b"\r\n\r\n", 1)
     status = int(head.split()[1])

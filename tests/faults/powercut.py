@@ -46,47 +46,19 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-COTTER = os.environ.get("COTTER", "")
-COTTERD = os.environ.get("COTTERD", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import COTTER, cotterd, fail, need, need_built  # noqa: E402
+
 CS = ["cryptsetup", "--disable-external-tokens"]
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def need(cmd, pkg):
-    if shutil.which(cmd) is None:
-        fail(f"'{cmd}' is required: apt-get install {pkg} (or run 'make deps')")
 
 
 def run(args, env=None, stdin=None, timeout=120):
     return subprocess.run(args, env=env, stdin=stdin, capture_output=True, timeout=timeout)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    fail(f"cotterd does not listen on 127.0.0.1:{port} after 10 s")
 
 
 class Setup:
@@ -336,6 +308,74 @@ def one_cut(s, shim, t, op, base, n, total):
     return out
 
 
+def sweep(a, s):
+    """Every operation of every format, cut at every point of a; fails at the first broken
+    invariant."""
+    before_left = leftovers()
+    uuids = set()
+    lines = []
+    total_cuts = 0
+    t0 = time.monotonic()
+    for t in a.types.split(","):
+        base = s.base(t)
+        uuids.add(luks_uuid(base))
+        for op in a.ops.split(","):
+            rec = os.path.join(s.tmp, f"{t}-{op}.img")
+            trace = os.path.join(s.tmp, f"{t}-{op}.trace")
+            shutil.copyfile(base, rec)
+            r = run(s.cmd(op, rec), env=shim_env(a.shim, rec, trace=trace))
+            if r.returncode != 0:
+                fail(f"{t} {op} under the shim, uncut: {r.stderr.decode()}")
+            writes = read_trace(trace)
+            check_trace_explains(base, rec, writes, f"{t} {op}")
+            total = sum(n for _, n in writes)
+            mode = a.cuts
+            if mode == "boundaries" and op in a.mid_ops.split(","):
+                mode = "mid"
+            pts = cut_points(writes, mode, a.byte_stride)
+            every = dict((o, int(n)) for o, n in
+                         (x.split(":") for x in a.sample.split(",") if x)).get(op, 1)
+            if every > 1:
+                mode += f", every {every}th"
+                pts = sorted(set(pts[::every] + pts[-1:]))
+            stats = {"ok": 0, "refused": 0}
+            torn = 0
+            refusals = {}
+            t1 = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
+                futs = {ex.submit(one_cut, s, a.shim, t, op, base, n, total): n for n in pts}
+                for f in concurrent.futures.as_completed(futs):
+                    try:
+                        o = f.result()
+                    except AssertionError as e:
+                        fail(str(e))
+                    stats[o["bind"]] += 1
+                    torn += o["torn"]
+                    for k in ("rerun_msg", "bind_msg"):
+                        if k in o:
+                            refusals[o[k]] = refusals.get(o[k], 0) + 1
+            total_cuts += len(pts)
+            line = (f"{t} {op}: {len(writes)} writes, {total} bytes, {len(pts)} cuts "
+                    f"({mode}): next bind ok {stats['ok']}, refused {stats['refused']}; "
+                    f"torn bound keyslots refused by pass: {torn}; "
+                    f"{time.monotonic() - t1:.1f} s")
+            print("ok: " + line, flush=True)
+            lines.append(line)
+            for m, c in sorted(refusals.items()):
+                print(f"    refused x{c}: {m}", flush=True)
+                lines.append(f"    refused x{c}: {m}")
+    # other tests running beside this one have backups of their own images there: only
+    # a backup of one of ours (its UUID, at byte 168 of a LUKS header) counts
+    left = [p for p in leftovers() if p not in before_left and holds_ours(p, uuids)]
+    if left:
+        fail(f"header backups left behind: {left}")
+    summary = f"{total_cuts} power cuts in {time.monotonic() - t0:.1f} s, every invariant held"
+    print("ok: " + summary)
+    if a.summary:
+        with open(a.summary, "w") as f:
+            f.write("\n".join(lines + [summary]) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shim", required=True)
@@ -354,89 +394,15 @@ def main():
     for cmd, pkg in (("cryptsetup", "cryptsetup-bin"), ("luksmeta", "luksmeta"),
                      ("clevis", "clevis clevis-luks")):
         need(cmd, pkg)
-    if not os.access(COTTER, os.X_OK) or not os.access(COTTERD, os.X_OK):
-        fail("COTTER and COTTERD must name the built cotter and cotterd (run through meson test)")
+    need_built("COTTER", "COTTERD")
     if not os.path.exists(a.shim):
         fail(f"no shim at {a.shim}")
     tmp = tempfile.mkdtemp(prefix="cotter-powercut.")
-    srv = None
     try:
-        db = os.path.join(tmp, "db")
-        os.mkdir(db)
-        if run([COTTERD, "keygen", db]).returncode != 0:
-            fail("cotterd keygen")
-        port = free_port()
-        srv = subprocess.Popen([COTTERD, "--listen", f"127.0.0.1:{port}", db],
-                               stderr=open(os.path.join(tmp, "cotterd.log"), "w"))
-        wait_port(port)
-        s = Setup(tmp, f"http://127.0.0.1:{port}")
-        before_left = leftovers()
-        uuids = set()
-        lines = []
-        total_cuts = 0
-        t0 = time.monotonic()
-        for t in a.types.split(","):
-            base = s.base(t)
-            uuids.add(luks_uuid(base))
-            for op in a.ops.split(","):
-                rec = os.path.join(tmp, f"{t}-{op}.img")
-                trace = os.path.join(tmp, f"{t}-{op}.trace")
-                shutil.copyfile(base, rec)
-                r = run(s.cmd(op, rec), env=shim_env(a.shim, rec, trace=trace))
-                if r.returncode != 0:
-                    fail(f"{t} {op} under the shim, uncut: {r.stderr.decode()}")
-                writes = read_trace(trace)
-                check_trace_explains(base, rec, writes, f"{t} {op}")
-                total = sum(n for _, n in writes)
-                mode = a.cuts
-                if mode == "boundaries" and op in a.mid_ops.split(","):
-                    mode = "mid"
-                pts = cut_points(writes, mode, a.byte_stride)
-                every = dict((o, int(n)) for o, n in
-                             (x.split(":") for x in a.sample.split(",") if x)).get(op, 1)
-                if every > 1:
-                    mode += f", every {every}th"
-                    pts = sorted(set(pts[::every] + pts[-1:]))
-                stats = {"ok": 0, "refused": 0}
-                torn = 0
-                refusals = {}
-                t1 = time.monotonic()
-                with concurrent.futures.ThreadPoolExecutor(a.jobs) as ex:
-                    futs = {ex.submit(one_cut, s, a.shim, t, op, base, n, total): n for n in pts}
-                    for f in concurrent.futures.as_completed(futs):
-                        try:
-                            o = f.result()
-                        except AssertionError as e:
-                            fail(str(e))
-                        stats[o["bind"]] += 1
-                        torn += o["torn"]
-                        for k in ("rerun_msg", "bind_msg"):
-                            if k in o:
-                                refusals[o[k]] = refusals.get(o[k], 0) + 1
-                total_cuts += len(pts)
-                line = (f"{t} {op}: {len(writes)} writes, {total} bytes, {len(pts)} cuts "
-                        f"({mode}): next bind ok {stats['ok']}, refused {stats['refused']}; "
-                        f"torn bound keyslots refused by pass: {torn}; "
-                        f"{time.monotonic() - t1:.1f} s")
-                print("ok: " + line, flush=True)
-                lines.append(line)
-                for m, c in sorted(refusals.items()):
-                    print(f"    refused x{c}: {m}", flush=True)
-                    lines.append(f"    refused x{c}: {m}")
-        # other tests running beside this one have backups of their own images there: only
-        # a backup of one of ours (its UUID, at byte 168 of a LUKS header) counts
-        left = [p for p in leftovers() if p not in before_left and holds_ours(p, uuids)]
-        if left:
-            fail(f"header backups left behind: {left}")
-        summary = f"{total_cuts} power cuts in {time.monotonic() - t0:.1f} s, every invariant held"
-        print("ok: " + summary)
-        if a.summary:
-            with open(a.summary, "w") as f:
-                f.write("\n".join(lines + [summary]) + "\n")
+        with open(os.path.join(tmp, "cotterd.log"), "w") as log, \
+                cotterd(tmp, log) as (_, url, _):
+            sweep(a, Setup(tmp, url))
     finally:
-        if srv is not None:
-            srv.terminate()
-            srv.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

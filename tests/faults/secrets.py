@@ -22,21 +22,15 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-COTTER = os.environ.get("COTTER", "")
-COTTERD = os.environ.get("COTTERD", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import COTTER, cotterd, fail, need, need_built, start_cotterd  # noqa: E402
+
 MEMDUMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memdump.py")
 failures = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def run(args, **kw):
@@ -218,26 +212,22 @@ def server_keys(db):
     return out
 
 
-def check_server(tmp, db, port_url, jwe):
-    port = int(port_url.rsplit(":", 1)[1])
-    log = open(os.path.join(tmp, "cotterd.log"), "wb")
-    env = dict(os.environ)
-    srv = subprocess.Popen(["strace", "-f", "-qq", "-o", os.path.join(tmp, "srv.strace"), "-e",
-                            "trace=open,openat,creat,rename,renameat,renameat2",
-                            COTTERD, "--listen", f"127.0.0.1:{port}", db], stderr=log, env=env)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        fail("cotterd does not listen")
+def decrypt_5(jwe):
+    """Five /rec on the server: it has used its keys."""
     for _ in range(5):
         with open(jwe, "rb") as i:
             r = run([COTTER, "decrypt"], stdin=i)
         if r.returncode != 0:
             fail(f"decrypt through cotterd: {r.stderr.decode()}")
+
+
+def check_server(tmp, db, port_url, jwe):
+    port = int(port_url.rsplit(":", 1)[1])
+    log = open(os.path.join(tmp, "cotterd.log"), "wb")
+    srv = start_cotterd(db, port, log, wrap=[
+        "strace", "-f", "-qq", "-o", os.path.join(tmp, "srv.strace"), "-e",
+        "trace=open,openat,creat,rename,renameat,renameat2"])
+    decrypt_5(jwe)
     # cotterd runs under strace (its files); strace is its tracer, so gdb attaches to a second
     # cotterd on the same key directory for the memory
     # SIGTERM to cotterd itself (strace's child), not to strace
@@ -255,18 +245,8 @@ def check_server(tmp, db, port_url, jwe):
     nf = scan_files(paths | {os.path.join(tmp, "cotterd.log")}, secrets, "cotterd")
 
     log = open(os.path.join(tmp, "cotterd2.log"), "wb")
-    srv = subprocess.Popen([COTTERD, "--listen", f"127.0.0.1:{port}", db], stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    for _ in range(5):
-        with open(jwe, "rb") as i:
-            r = run([COTTER, "decrypt"], stdin=i)
-        if r.returncode != 0:
-            fail(f"decrypt through cotterd: {r.stderr.decode()}")
+    srv = start_cotterd(db, port, log)
+    decrypt_5(jwe)
     dumps = os.path.join(tmp, "cotterd")
     r = run(["gdb", "-nx", "-batch", "-ex", f"python DUMP_DIR = {dumps!r}", "-ex",
              "python RUN_ARGS = None", "-x", MEMDUMP, "-p", str(srv.pid)])
@@ -287,70 +267,53 @@ def check_server(tmp, db, port_url, jwe):
           f"{len(secrets)} private keys, {nf} written files and logs, environment", flush=True)
 
 
+def clients(tmp, url, srv):
+    """cotter decrypt and cotter luks pass, against srv; srv is stopped at the end (the
+    server's own scan starts cotterd again on its port)."""
+    pt = os.urandom(48)
+    ptf, jwe = os.path.join(tmp, "pt"), os.path.join(tmp, "jwe")
+    with open(ptf, "wb") as f:
+        f.write(pt)
+    with open(ptf, "rb") as i, open(jwe, "wb") as o:
+        if run([COTTER, "encrypt", "tang", '{"url":"%s"}' % url, "-y"], stdin=i,
+               stdout=o, capture_output=False).returncode != 0:
+            fail("encrypt tang")
+    check_client("decrypt", [COTTER, "decrypt"], jwe, "plaintext", tmp, expect=pt)
+
+    img, pw = os.path.join(tmp, "img"), os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write("original passphrase")
+    with open(img, "wb") as f:
+        f.truncate(32 << 20)
+    if run(["cryptsetup", "--disable-external-tokens", "luksFormat", "--type", "luks2",
+            "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "-q", "--key-file", pw,
+            img]).returncode:
+        fail("luksFormat")
+    r = run([COTTER, "luks", "bind", "-y", "-d", img, "-k", pw, "tang",
+             '{"url":"%s"}' % url])
+    if r.returncode != 0:
+        fail(f"luks bind: {r.stderr.decode()}")
+    secret = check_client("luks-pass", [COTTER, "luks", "pass", "-d", img, "-s", "1"],
+                          "/dev/null", "LUKS passphrase", tmp)
+    pf = os.path.join(tmp, "luks-pass.out")
+    if run(["cryptsetup", "--disable-external-tokens", "open", "--test-passphrase",
+            "--key-slot", "1", "--key-file", pf, img]).returncode != 0:
+        fail("the passphrase luks pass wrote under gdb does not open keyslot 1")
+    del secret
+    srv.terminate()
+    srv.wait(30)
+
+
 def main():
     for cmd, pkg in (("gdb", "gdb"), ("strace", "strace"), ("cryptsetup", "cryptsetup-bin")):
-        if shutil.which(cmd) is None:
-            fail(f"'{cmd}' is required: apt-get install {pkg}")
-    if not os.access(COTTER, os.X_OK) or not os.access(COTTERD, os.X_OK):
-        fail("COTTER and COTTERD must name the built cotter and cotterd (run through meson test)")
+        need(cmd, pkg)
+    need_built("COTTER", "COTTERD")
     tmp = tempfile.mkdtemp(prefix="cotter-secrets.")
-    srv = None
     try:
-        db = os.path.join(tmp, "db")
-        os.mkdir(db)
-        if run([COTTERD, "keygen", db]).returncode != 0:
-            fail("cotterd keygen")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        url = f"http://127.0.0.1:{port}"
-        srv = subprocess.Popen([COTTERD, "--listen", f"127.0.0.1:{port}", db],
-                               stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        pt = os.urandom(48)
-        ptf, jwe = os.path.join(tmp, "pt"), os.path.join(tmp, "jwe")
-        with open(ptf, "wb") as f:
-            f.write(pt)
-        with open(ptf, "rb") as i, open(jwe, "wb") as o:
-            if run([COTTER, "encrypt", "tang", '{"url":"%s"}' % url, "-y"], stdin=i,
-                   stdout=o, capture_output=False).returncode != 0:
-                fail("encrypt tang")
-        check_client("decrypt", [COTTER, "decrypt"], jwe, "plaintext", tmp, expect=pt)
-
-        img, pw = os.path.join(tmp, "img"), os.path.join(tmp, "pw")
-        with open(pw, "w") as f:
-            f.write("original passphrase")
-        with open(img, "wb") as f:
-            f.truncate(32 << 20)
-        if run(["cryptsetup", "--disable-external-tokens", "luksFormat", "--type", "luks2",
-                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "-q", "--key-file", pw,
-                img]).returncode:
-            fail("luksFormat")
-        r = run([COTTER, "luks", "bind", "-y", "-d", img, "-k", pw, "tang",
-                 '{"url":"%s"}' % url])
-        if r.returncode != 0:
-            fail(f"luks bind: {r.stderr.decode()}")
-        secret = check_client("luks-pass", [COTTER, "luks", "pass", "-d", img, "-s", "1"],
-                              "/dev/null", "LUKS passphrase", tmp)
-        pf = os.path.join(tmp, "luks-pass.out")
-        if run(["cryptsetup", "--disable-external-tokens", "open", "--test-passphrase",
-                "--key-slot", "1", "--key-file", pf, img]).returncode != 0:
-            fail("the passphrase luks pass wrote under gdb does not open keyslot 1")
-        del secret
-        srv.terminate()
-        srv.wait(30)
-        srv = None
-        check_server(tmp, db, url, jwe)
+        with cotterd(tmp) as (db, url, srv):
+            clients(tmp, url, srv)
+            check_server(tmp, db, url, os.path.join(tmp, "jwe"))
     finally:
-        if srv is not None:
-            srv.terminate()
-            srv.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         for f in failures:

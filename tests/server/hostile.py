@@ -12,6 +12,9 @@ hostile.py probe PORT SECONDS KID BODYFILE
     on any error."""
 import os, resource, selectors, socket, sys, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import recv_all  # noqa: E402
+
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -110,12 +113,7 @@ def probe(port, seconds, kid, bodyfile):
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(reqs[route])
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
+            data = recv_all(s)
             s.close()
             if not data.startswith(b"HTTP/1.1 200"):
                 errors.append("%s: %r" % (route, data[:40]))
