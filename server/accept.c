@@ -12,7 +12,8 @@
  * - The request deadline: a request must arrive whole (headers and body) within
  *   request_timeout of its first byte, however slowly it trickles in. The first request of a
  *   connection starts at accept; a later one when the kernel has received a byte after the
- *   previous answer (TCP_INFO), or when its request line is complete.
+ *   previous answer (TCP_INFO), or when its request line is complete. A connection handed to a
+ *   worker that never took it over is held to the same deadline (sweep_pending).
  * - Stopping without losing a request: stop accepting (the listening sockets are closed, never
  *   shut down: under socket activation they are systemd's and the kernel keeps queueing on
  *   them), answer what is in flight with Connection: close, close idle connections, and wait
@@ -66,7 +67,7 @@ static struct {
 	int ep, wake;
 	pthread_t thread;
 	bool running, accepting, draining, quit;
-	unsigned refused_cap, refused_total, deadlines; /* since the last log line */
+	unsigned refused_cap, refused_total, deadlines, lost; /* since the last log line */
 	uint64_t accepted, all_refused_cap, all_refused_total, all_deadlines; /* metrics */
 	const struct http_config *cfg;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1};
@@ -305,10 +306,36 @@ static void close_listeners_locked(void)
 
 /* ---- the sweep: deadlines, draining, and the refusal log ----------------------------------- */
 
+/* A connection handed to a worker and never taken over by it (no MHD_CONNECTION_NOTIFY_STARTED)
+ * is lost to the sweep of A.conns, and while it sits on A.pending our duplicate keeps its
+ * socket open even after libmicrohttpd has closed its own descriptor: the client would get
+ * neither an answer nor a close, ever (the fuzz campaign of 2026-12-05 saw such sockets in
+ * CLOSE-WAIT). Its request started at the accept, so the same deadline applies: it is shut
+ * down, which libmicrohttpd sees as the client's close if it still holds the socket, and
+ * forgotten (a late NOTIFY_STARTED then finds no entry and is served untracked, already shut
+ * down). Called with the lock held. */
+static void sweep_pending(long long now, long long deadline)
+{
+	struct conn *next;
+
+	for (struct conn *c = A.pending; c != NULL; c = next) {
+		next = c->next;
+		if (now - c->req_start_ms <= deadline)
+			continue;
+		A.deadlines++;
+		A.all_deadlines++;
+		A.lost++; /* counted among the deadlines too (metrics) */
+		(void)shutdown(c->fd, SHUT_RDWR);
+		unlink_conn(&A.pending, c);
+		free_conn(c);
+	}
+}
+
 static void sweep(long long now)
 {
 	long long deadline = (long long)A.cfg->request_timeout * 1000;
 
+	sweep_pending(now, deadline);
 	for (struct conn *c = A.conns; c != NULL; c = c->next) {
 		bool idle = c->requests > 0 && !c->in_request && c->req_start_ms == 0;
 
@@ -341,7 +368,11 @@ static void log_refusals(void)
 	if (A.deadlines > 0)
 		log_msg("closed %u connection%s whose request missed the %u s deadline",
 			A.deadlines, A.deadlines == 1 ? "" : "s", A.cfg->request_timeout);
-	A.refused_cap = A.refused_total = A.deadlines = 0;
+	if (A.lost > 0)
+		log_msg("%u connection%s handed to a worker never started there: shut down at the "
+			"deadline",
+			A.lost, A.lost == 1 ? "" : "s");
+	A.refused_cap = A.refused_total = A.deadlines = A.lost = 0;
 }
 
 static void *acceptor_main(void *arg)
