@@ -13,7 +13,8 @@
  *   request_timeout of its first byte, however slowly it trickles in. The first request of a
  *   connection starts at accept; a later one when the kernel has received a byte after the
  *   previous answer (TCP_INFO), or when its request line is complete. A connection handed to a
- *   worker that never took it over is held to the same deadline (sweep_pending).
+ *   worker that never took it over is held to the same deadline (sweep_pending), and a
+ *   client's FIN that libmicrohttpd missed is pointed out to it (nudge_half_closed).
  * - Stopping without losing a request: stop accepting (the listening sockets are closed, never
  *   shut down: under socket activation they are systemd's and the kernel keeps queueing on
  *   them), answer what is in flight with Connection: close, close idle connections, and wait
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,7 @@ struct conn {
 	bool in_request; /* request line seen, answer not yet complete */
 	bool started;	 /* libmicrohttpd took it over */
 	bool shut;
+	bool nudged; /* the client's FIN pointed out to libmicrohttpd (nudge_half_closed) */
 };
 
 static struct {
@@ -68,6 +71,9 @@ static struct {
 	pthread_t thread;
 	bool running, accepting, draining, quit;
 	unsigned refused_cap, refused_total, deadlines, lost; /* since the last log line */
+	struct pollfd *polled; /* nudge_half_closed's, for npolled connections */
+	struct conn **polled_conn;
+	size_t npolled;
 	uint64_t accepted, all_refused_cap, all_refused_total, all_deadlines; /* metrics */
 	const struct http_config *cfg;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1};
@@ -331,11 +337,52 @@ static void sweep_pending(long long now, long long deadline)
 	}
 }
 
+/* libmicrohttpd 0.9.75 now and then misses a FIN that arrives with a request's last bytes: its
+ * edge-triggered epoll takes a short read for a drained socket and does not read again, and the
+ * connection then waits for the request deadline or the idle timeout, neither answered nor
+ * closed (fuzz finding 2, bench/results/2026-12-05-fuzz.md; `nc -N` and the like half-close).
+ * A client that has half-closed can send nothing more, so shutting down the reading side of
+ * its socket changes nothing for it, but it wakes the worker's epoll: libmicrohttpd reads the
+ * end of the stream and does what it does with a FIN it sees in time (it finishes a request it
+ * has whole, answers and closes; an incomplete one, or an idle connection, it closes). Nothing
+ * already received or yet to be sent is lost. Once per connection; one poll() for all of them.
+ * Called with the lock held. */
+static void nudge_half_closed(void)
+{
+	size_t n = 0;
+
+	if (A.npolled < A.nconns) {
+		struct pollfd *p = realloc(A.polled, A.nconns * sizeof(*p));
+		struct conn **pc =
+		    p != NULL ? realloc(A.polled_conn, A.nconns * sizeof(*pc)) : NULL;
+
+		if (p != NULL)
+			A.polled = p;
+		if (pc == NULL)
+			return; /* the deadlines still apply */
+		A.polled_conn = pc;
+		A.npolled = A.nconns;
+	}
+	for (struct conn *c = A.conns; c != NULL && n < A.npolled; c = c->next)
+		if (!c->shut && !c->nudged) {
+			A.polled[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
+			A.polled_conn[n++] = c;
+		}
+	if (n == 0 || poll(A.polled, n, 0) <= 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (A.polled[i].revents & (POLLRDHUP | POLLHUP)) {
+			A.polled_conn[i]->nudged = true;
+			(void)shutdown(A.polled_conn[i]->fd, SHUT_RD);
+		}
+}
+
 static void sweep(long long now)
 {
 	long long deadline = (long long)A.cfg->request_timeout * 1000;
 
 	sweep_pending(now, deadline);
+	nudge_half_closed();
 	for (struct conn *c = A.conns; c != NULL; c = c->next) {
 		bool idle = c->requests > 0 && !c->in_request && c->req_start_ms == 0;
 
@@ -539,4 +586,9 @@ void acceptor_fini(void)
 	A.ep = A.wake = -1;
 	free(A.per_worker);
 	A.per_worker = NULL;
+	free(A.polled);
+	free(A.polled_conn);
+	A.polled = NULL;
+	A.polled_conn = NULL;
+	A.npolled = 0;
 }
