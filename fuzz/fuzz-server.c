@@ -8,12 +8,11 @@
  * never a 500.
  *
  * libmicrohttpd misses a FIN that arrives with the request's last bytes now and then (its
- * edge-triggered epoll takes a short read for an empty socket), and the server then closes
- * the connection only at its request deadline (an incomplete request) or its idle timeout
- * (after the answer, which is sent): see bench/results/2026-12-05-fuzz.md. The server runs
- * here with both at 1 s (closing the client's half only once the server has read the request
- * avoids it, but libmicrohttpd then notices that FIN tens of milliseconds late, which costs
- * more). Once an answer is complete the client stops waiting after QUIET_MS without more.
+ * edge-triggered epoll takes a short read for an empty socket): see
+ * bench/results/2026-12-05-fuzz.md. cotterd's acceptor points such a FIN out to it at its next
+ * sweep (accept.c, nudge_half_closed: within 250 ms); the server still runs here with its
+ * request deadline and idle timeout at 1 s, the bound should that fail. Once an answer is
+ * complete the client stops waiting after QUIET_MS without more.
  * WAIT_MS without an answer or the close is a hang. A campaign runs at nice 19 on a shared
  * machine, where the whole process may wait seconds for a CPU: only the time in which it was
  * given the CPU when it asked (poll ticks that end on time) counts.

@@ -12,7 +12,9 @@
  * - The request deadline: a request must arrive whole (headers and body) within
  *   request_timeout of its first byte, however slowly it trickles in. The first request of a
  *   connection starts at accept; a later one when the kernel has received a byte after the
- *   previous answer (TCP_INFO), or when its request line is complete.
+ *   previous answer (TCP_INFO), or when its request line is complete. A connection handed to a
+ *   worker that never took it over is held to the same deadline (sweep_pending), and a
+ *   client's FIN that libmicrohttpd missed is pointed out to it (nudge_half_closed).
  * - Stopping without losing a request: stop accepting (the listening sockets are closed, never
  *   shut down: under socket activation they are systemd's and the kernel keeps queueing on
  *   them), answer what is in flight with Connection: close, close idle connections, and wait
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +54,7 @@ struct conn {
 	bool in_request; /* request line seen, answer not yet complete */
 	bool started;	 /* libmicrohttpd took it over */
 	bool shut;
+	bool nudged; /* the client's FIN pointed out to libmicrohttpd (nudge_half_closed) */
 };
 
 static struct {
@@ -66,7 +70,10 @@ static struct {
 	int ep, wake;
 	pthread_t thread;
 	bool running, accepting, draining, quit;
-	unsigned refused_cap, refused_total, deadlines; /* since the last log line */
+	unsigned refused_cap, refused_total, deadlines, lost; /* since the last log line */
+	struct pollfd *polled; /* nudge_half_closed's, for npolled connections */
+	struct conn **polled_conn;
+	size_t npolled;
 	uint64_t accepted, all_refused_cap, all_refused_total, all_deadlines; /* metrics */
 	const struct http_config *cfg;
 } A = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1};
@@ -305,10 +312,77 @@ static void close_listeners_locked(void)
 
 /* ---- the sweep: deadlines, draining, and the refusal log ----------------------------------- */
 
+/* A connection handed to a worker and never taken over by it (no MHD_CONNECTION_NOTIFY_STARTED)
+ * is lost to the sweep of A.conns, and while it sits on A.pending our duplicate keeps its
+ * socket open even after libmicrohttpd has closed its own descriptor: the client would get
+ * neither an answer nor a close, ever (the fuzz campaign of 2026-12-05 saw such sockets in
+ * CLOSE-WAIT). Its request started at the accept, so the same deadline applies: it is shut
+ * down, which libmicrohttpd sees as the client's close if it still holds the socket, and
+ * forgotten (a late NOTIFY_STARTED then finds no entry and is served untracked, already shut
+ * down). Called with the lock held. */
+static void sweep_pending(long long now, long long deadline)
+{
+	struct conn *next;
+
+	for (struct conn *c = A.pending; c != NULL; c = next) {
+		next = c->next;
+		if (now - c->req_start_ms <= deadline)
+			continue;
+		A.deadlines++;
+		A.all_deadlines++;
+		A.lost++; /* counted among the deadlines too (metrics) */
+		(void)shutdown(c->fd, SHUT_RDWR);
+		unlink_conn(&A.pending, c);
+		free_conn(c);
+	}
+}
+
+/* libmicrohttpd 0.9.75 now and then misses a FIN that arrives with a request's last bytes: its
+ * edge-triggered epoll takes a short read for a drained socket and does not read again, and the
+ * connection then waits for the request deadline or the idle timeout, neither answered nor
+ * closed (fuzz finding 2, bench/results/2026-12-05-fuzz.md; `nc -N` and the like half-close).
+ * A client that has half-closed can send nothing more, so shutting down the reading side of
+ * its socket changes nothing for it, but it wakes the worker's epoll: libmicrohttpd reads the
+ * end of the stream and does what it does with a FIN it sees in time (it finishes a request it
+ * has whole, answers and closes; an incomplete one, or an idle connection, it closes). Nothing
+ * already received or yet to be sent is lost. Once per connection; one poll() for all of them.
+ * Called with the lock held. */
+static void nudge_half_closed(void)
+{
+	size_t n = 0;
+
+	if (A.npolled < A.nconns) {
+		struct pollfd *p = realloc(A.polled, A.nconns * sizeof(*p));
+		struct conn **pc =
+		    p != NULL ? realloc(A.polled_conn, A.nconns * sizeof(*pc)) : NULL;
+
+		if (p != NULL)
+			A.polled = p;
+		if (pc == NULL)
+			return; /* the deadlines still apply */
+		A.polled_conn = pc;
+		A.npolled = A.nconns;
+	}
+	for (struct conn *c = A.conns; c != NULL && n < A.npolled; c = c->next)
+		if (!c->shut && !c->nudged) {
+			A.polled[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
+			A.polled_conn[n++] = c;
+		}
+	if (n == 0 || poll(A.polled, n, 0) <= 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (A.polled[i].revents & (POLLRDHUP | POLLHUP)) {
+			A.polled_conn[i]->nudged = true;
+			(void)shutdown(A.polled_conn[i]->fd, SHUT_RD);
+		}
+}
+
 static void sweep(long long now)
 {
 	long long deadline = (long long)A.cfg->request_timeout * 1000;
 
+	sweep_pending(now, deadline);
+	nudge_half_closed();
 	for (struct conn *c = A.conns; c != NULL; c = c->next) {
 		bool idle = c->requests > 0 && !c->in_request && c->req_start_ms == 0;
 
@@ -341,7 +415,11 @@ static void log_refusals(void)
 	if (A.deadlines > 0)
 		log_msg("closed %u connection%s whose request missed the %u s deadline",
 			A.deadlines, A.deadlines == 1 ? "" : "s", A.cfg->request_timeout);
-	A.refused_cap = A.refused_total = A.deadlines = 0;
+	if (A.lost > 0)
+		log_msg("%u connection%s handed to a worker never started there: shut down at the "
+			"deadline",
+			A.lost, A.lost == 1 ? "" : "s");
+	A.refused_cap = A.refused_total = A.deadlines = A.lost = 0;
 }
 
 static void *acceptor_main(void *arg)
@@ -508,4 +586,9 @@ void acceptor_fini(void)
 	A.ep = A.wake = -1;
 	free(A.per_worker);
 	A.per_worker = NULL;
+	free(A.polled);
+	free(A.polled_conn);
+	A.polled = NULL;
+	A.polled_conn = NULL;
+	A.npolled = 0;
 }

@@ -16,8 +16,10 @@
 #include "pin.h"  /* cotter-pin: a Tang advertisement's checks */
 #include "cotterd.h"
 
-/* The client's HTTP path (lib/pin/http.c): timeouts, no redirects, no proxy from the
- * environment, http/https only, and errors that say what went wrong. */
+/* The client's HTTP path (lib/pin/http.c): timeouts, no redirects, no proxy but COTTER_PROXY
+ * (http_proxy and the like are ignored), http/https only, and errors that say what went wrong;
+ * its environment (COTTER_TIMEOUT, _CONNECT_TIMEOUT, _CAFILE, _CLIENT_CERT, _CLIENT_KEY,
+ * _PROXY) is the client's, read by cotter_http_cfg_init (doc/cotterd.8, ENVIRONMENT). */
 static int show_url(const char *url)
 {
 	struct cotter_error err = {0};

@@ -117,6 +117,45 @@ expect_eq "mTLS: no client certificate: 403" "$(mtls)" 403
 expect_eq "mTLS: a certificate of another CA: 403" "$(mtls --cert "$P/stranger.pem" --key "$P/stranger.key")" 403
 expect_code "mTLS is for HTTPS: the plain listener still answers" 200 GET /adv
 grep -q "has no valid client certificate (--tls-client-ca): 403" "$LOG" || fail "no log line for the refused client"
+# cotterd show-keys --url over HTTPS: its CA file, client certificate and proxy come from the
+# client's environment (doc/cotterd.8, ENVIRONMENT)
+SK=("$COTTERD" show-keys --url "https://127.0.0.1:$TPORT")
+want=$("$COTTERD" show-keys "$DB")
+chmod 600 "$P/client.key"
+sk() { # sk ENV=VALUE...: show-keys --url with the test CA, the client pair and ENV
+	env COTTER_CAFILE="$P/ca.pem" COTTER_CLIENT_CERT="$P/client.pem" \
+		COTTER_CLIENT_KEY="$P/client.key" "$@" "${SK[@]}" 2>"$TMP/sk.err"
+}
+expect_eq "show-keys --url: COTTER_CAFILE, COTTER_CLIENT_CERT and COTTER_CLIENT_KEY" "$(sk)" "$want"
+if sk COTTER_CAFILE= >/dev/null; then fail "show-keys --url trusted a CA not in the system store"; fi
+pass "show-keys --url without COTTER_CAFILE: the test CA is not trusted"
+if sk COTTER_CLIENT_CERT= COTTER_CLIENT_KEY= >/dev/null; then
+	fail "show-keys --url got the advertisement from an mTLS listener without a certificate"
+fi
+pass "show-keys --url without COTTER_CLIENT_CERT/KEY: refused by --tls-client-ca"
+if sk COTTER_CLIENT_KEY= >/dev/null || ! grep -q "go together" "$TMP/sk.err"; then
+	fail "show-keys --url: a certificate without its key: $(cat "$TMP/sk.err")"
+fi
+pass "show-keys --url: COTTER_CLIENT_CERT without COTTER_CLIENT_KEY is an error"
+chmod 640 "$P/client.key"
+if sk >/dev/null || ! grep -q "accessible to its group or others" "$TMP/sk.err"; then
+	fail "show-keys --url: a client key readable by its group: $(cat "$TMP/sk.err")"
+fi
+chmod 600 "$P/client.key"
+pass "show-keys --url: a client key readable by its group is refused"
+dead=$(free_port)
+expect_eq "show-keys --url ignores https_proxy, HTTPS_PROXY and all_proxy" \
+	"$(sk https_proxy="http://127.0.0.1:$dead" HTTPS_PROXY="http://127.0.0.1:$dead" \
+		all_proxy="http://127.0.0.1:$dead")" "$want"
+if sk COTTER_PROXY="http://127.0.0.1:$dead" >/dev/null ||
+	! grep -q "cannot connect through the proxy http://127.0.0.1:$dead" "$TMP/sk.err"; then
+	fail "show-keys --url: COTTER_PROXY not used: $(cat "$TMP/sk.err")"
+fi
+pass "show-keys --url goes through COTTER_PROXY"
+if sk COTTER_TIMEOUT=soon >/dev/null || ! grep -q "COTTER_TIMEOUT='soon' is not a number" "$TMP/sk.err"; then
+	fail "show-keys --url: a bad COTTER_TIMEOUT: $(cat "$TMP/sk.err")"
+fi
+pass "show-keys --url: a bad COTTER_TIMEOUT is an error naming it"
 kill "$COTTERD_PID"
 wait "$COTTERD_PID"
 
