@@ -32,27 +32,47 @@ static const struct curve curves[] = {
 };
 #define NCURVES (sizeof(curves) / sizeof(curves[0]))
 
-/* Built once, then only read: EC_GROUP and BIGNUM are safe for concurrent const use. */
+/*
+ * Each built on first use, then only read: EC_GROUP and BIGNUM are safe for concurrent const
+ * use. One at a time, because a run needs one curve (a tang server's, usually P-521): building
+ * the three cost every decrypt two groups (P-256's and P-384's set-up) it never used.
+ */
 static EC_GROUP *groups[NCURVES];
 static BIGNUM *primes[NCURVES];
-static pthread_once_t groups_once = PTHREAD_ONCE_INIT;
+static pthread_once_t groups_once[NCURVES] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+					      PTHREAD_ONCE_INIT};
 
-static void groups_init(void)
+static void group_init(size_t i)
 {
-	size_t i;
-
-	for (i = 0; i < NCURVES; i++) {
-		groups[i] = EC_GROUP_new_by_curve_name(curves[i].nid);
-		primes[i] = BN_new();
-		if (groups[i] == NULL || primes[i] == NULL ||
-		    EC_GROUP_get_curve(groups[i], primes[i], NULL, NULL, NULL) != 1) {
-			EC_GROUP_free(groups[i]);
-			BN_free(primes[i]);
-			groups[i] = NULL;
-			primes[i] = NULL;
-		}
+	groups[i] = EC_GROUP_new_by_curve_name(curves[i].nid);
+	primes[i] = BN_new();
+	if (groups[i] == NULL || primes[i] == NULL ||
+	    EC_GROUP_get_curve(groups[i], primes[i], NULL, NULL, NULL) != 1) {
+		EC_GROUP_free(groups[i]);
+		BN_free(primes[i]);
+		groups[i] = NULL;
+		primes[i] = NULL;
 	}
 }
+
+/* pthread_once() passes no argument: one routine per entry of curves[] */
+static void group_init_0(void)
+{
+	group_init(0);
+}
+
+static void group_init_1(void)
+{
+	group_init(1);
+}
+
+static void group_init_2(void)
+{
+	group_init(2);
+}
+
+_Static_assert(NCURVES == 3, "one group_init_N per curve");
+static void (*const group_inits[NCURVES])(void) = {group_init_0, group_init_1, group_init_2};
 
 int jose_curve_index(int nid)
 {
@@ -129,7 +149,7 @@ const EC_GROUP *cotter_ec_group(int nid)
 {
 	int i = jose_curve_index(nid);
 
-	if (i < 0 || pthread_once(&groups_once, groups_init) != 0)
+	if (i < 0 || pthread_once(&groups_once[i], group_inits[i]) != 0)
 		return NULL;
 	return groups[i];
 }
