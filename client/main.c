@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "cli.h"
 #include "config.h"
 #include "cotter/cotter.h"
@@ -63,24 +61,12 @@ static void show_usage(FILE *f)
  * worker all run in threads). tpm2-tss logs every failure on stderr, and the tpm2 pin reports
  * them itself, once: TSS2_LOG quiets the TSS, unless the user set it. The environment is
  * written here and nowhere else, because setenv() races with other threads' getenv().
- *
- * OpenSSL's atexit handler frees every table and method it built (thousands of blocks, each
- * wiped by libcotter's free) and unmaps the secure heap: about 0.25 ms, a tenth of a tang
- * decrypt after main(), to hand memory back to a process that is ending. Nothing secret depends
- * on it: what Cotter held is wiped when it is freed, before exit; what OpenSSL keeps to the end
- * is its random generators' state, in the secure heap (locked, out of core dumps), and a
- * CTR-DRBG's state does not reveal the outputs it already gave (backtracking resistance); the
- * secrets scan (tests/faults/secrets.py) checks the memory at exit_group. Only the executable
- * opts out, like GnuTLS's above: a host of libcotter keeps OpenSSL's clean-up. It must be the
- * first OPENSSL_init_crypto() of the process, and cotter_init() makes none (it only installs
- * the allocators and the secure heap, which must come before OpenSSL allocates anything).
  */
 static int process_init(void)
 {
 	struct cotter_error err = {0};
 
-	if (setenv("TSS2_LOG", "all+NONE", 0) != 0 || cotter_init(&err) != 0 ||
-	    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
+	if (setenv("TSS2_LOG", "all+NONE", 0) != 0 || cotter_init(&err) != 0) {
 		fprintf(stderr, "%s: %s\n", PROG_NAME, err.msg[0] ? err.msg : "cannot set up");
 		return -1;
 	}
