@@ -11,7 +11,7 @@
 #   make deb     Debian packages (debhelper, lintian-checked) in $(DEB_OUT)
 #   make check-deb  only the package tests: install, upgrade, purge in clean containers
 #   make check-deploy  every deployment test: the Ansible/OSISM plays against QEMU hosts, with the
-#                long scenarios (reboot loops, rolling upgrade, rotation) make check leaves out
+#                scenarios make check leaves out (purge, backup/restore, replicas, dropbear, removal)
 #   make fuzz    libFuzzer on every fuzz target for FUZZ_SECONDS each, in a clang build whose
 #                every object is instrumented (build-fuzz); new inputs go to build-fuzz/corpus;
 #                then the differential fuzzing against the jose CLI (make fuzz-diff)
@@ -92,7 +92,8 @@ build-fuzz: deps-fuzz $(FUZZ_BUILD)/build.ninja
 # initramfs-tools and dracut, the guests installed from the .debs) last, on their own: their
 # guests are timed against the console and want the CPU. Then the deployment tests
 # (tests/deploy/check.sh quick: the tang and clevis plays, idempotence, one unattended reboot,
-# the refusals, lint and lintian; the long scenarios are in check-deploy only). Guest images and
+# the refusals, the rolling upgrade, the key rotation, lint and lintian; purge, backup, replicas,
+# dropbear and the passphrase removal are in check-deploy only). Guest images and
 # container bases are cached in /var/cache/cotter-vm, keyed by their inputs. VM=no / DEB=no /
 # DEPLOY=no leave those out. Then cotter-image's tests (tests/image/check.sh; here those that
 # boot nothing, see IMAGE_CHECK_TESTS), whose packages are cached there too; IMAGE=no leaves
