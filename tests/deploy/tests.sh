@@ -491,7 +491,8 @@ t_dropbear() {
 		ok "dropbear-initramfs answers on $ip:22 while every key server is down"
 		# (its exit status is not the proof: the initramfs may end the session as it goes on;
 		# the boot that follows is)
-		printf '%s\n' "$FIXTURE_LUKS_PASSPHRASE" | in_ns ssh "${SSH_OPTS[@]}" "root@$ip" cryptroot-unlock >"$OUT/dropbear-unlock.log" 2>&1 || true
+		# no newline: cryptroot-unlock takes its standard input whole as the passphrase
+		printf '%s' "$FIXTURE_LUKS_PASSPHRASE" | in_ns ssh "${SSH_OPTS[@]}" "root@$ip" cryptroot-unlock >"$OUT/dropbear-unlock.log" 2>&1 || true
 	fi
 	if [ $rc != 0 ]; then
 		nok "dropbear-initramfs did not answer in 300 s (console: $OUT/client1-boot-$n.log)"
