@@ -174,6 +174,7 @@ d["tang_urls"] = d["tang_urls"].split(); d["tang_thps"] = d["tang_thps"].split()
 for k in ("size", "boot_size", "threshold"):
     d[k] = int(d[k])
 json.dump(d, open(sys.argv[1], "w"))' "$cfgjson"
+	# shellcheck disable=SC2154 # MiB comes from lib/disk.sh
 	python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >"$WORK/partitions.json" <<EOF
 {"table": "gpt", "bios_boot": {"start": $BIOS_START, "size": $MiB},
  "boot": {"start": $BOOT_START, "size": ${CFG[boot_size]}, "uuid": "$BOOT_UUID"},

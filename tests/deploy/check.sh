@@ -67,6 +67,7 @@ record() { # record TEST PASS|FAIL SECONDS [WHY]
 run_test() {
 	local run_test_t0 why=
 	selected "$1" || return 0
+	# shellcheck disable=SC2034 # nok (tests/deploy/lib.sh) writes the reason under $CUR
 	CUR=$1
 	run_test_t0=$(date +%s.%N)
 	dlog "test $1"
@@ -124,6 +125,7 @@ run_test templates t_templates
 run_test lintian t_lintian
 # (its time runs from its start: it overlaps the linters')
 if wait $img_pid; then
+	# shellcheck disable=SC2034 # the guests' disks come from $IMG (tests/deploy/lib.sh)
 	IMG=$(cat "$OUT/images.path")
 	record images PASS "$(elapsed "$img_t0")"
 else

@@ -39,7 +39,6 @@ NS=cotter-img-$$
 PORT_A=7611 PORT_B=7612 GLANCE_PORT=9292
 URL_A=http://10.0.2.2:$PORT_A URL_B=http://10.0.2.2:$PORT_B
 IMAGE=$OUT/image.qcow2
-HDR_MB=17
 declare -A RESULT=()
 WHY=
 

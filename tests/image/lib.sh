@@ -46,6 +46,7 @@ reap_stale() {
 # in_ns CMD...: in the test's namespace.
 in_ns() { ip netns exec "$NS" "$@"; }
 
+HDR_MB=17
 # The LUKS header of a disk's root partition, as a file (the first HDR_MB MiB of it).
 # disk_header DISK FORMAT OUT
 disk_header() {

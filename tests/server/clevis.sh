@@ -23,6 +23,7 @@ wait_until 10 bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$TANG_PORT) 2>/dev/null" ||
 COTTERD_PID=$!
 _bg_pids+=("$COTTERD_PID")
 wait_port "$TANG_PORT"
+# shellcheck disable=SC2034 # the requests of tests/lib.sh go to $PORT
 PORT=$TANG_PORT
 expect_eq "JWE made with tangd decrypts with cotterd" "$(clevis decrypt <"$TMP/tang.jwe")" "$secret"
 
