@@ -12,6 +12,8 @@
 # Every test runs in its own $TMP, removed with all started processes on exit.
 set -u
 set -o pipefail
+# shellcheck source=holds.sh
+. "$(dirname "${BASH_SOURCE[0]}")/holds.sh"
 
 TMP=$(mktemp -d /tmp/cotter-test.XXXXXX)
 _bg_pids=()

@@ -30,6 +30,8 @@ TESTS=(build-lintian build-previous server-install server-upgrade server-purge s
 	client-dracut-install client-dracut-upgrade client-dracut-purge client-dracut-conflicts
 	coexist-clevis-tang client-server-clevis)
 
+# The checks' output goes to $OUT/checks.log; what must reach the test log goes to fd 9.
+exec 9>&2
 why=
 result() { # result NAME T0 STATUS: STATUS 0 passes, else $why says why
 	local res=PASS
@@ -143,9 +145,13 @@ BASE=$(deb_base "$OUT/debs/new" "$(pre "${SERVER[@]}")" "$(pre "${IRD[@]}")" cle
 log "container base ready in $(elapsed "$t") s: $BASE"
 
 # apt in a container: quiet, no recommends, output kept in $OUT/apt-NAME.log.
+# DPKG_MARK[NAME]: the lines of the container's /var/log/dpkg.log before its last apt run.
+declare -A DPKG_MARK
+# shellcheck disable=SC2034 # read by client.sh
 capt() { # capt NAME ARGS...
 	local n=$1
 	shift
+	DPKG_MARK[$n]=$(ct "$n" sh -c 'cat /var/log/dpkg.log 2>/dev/null | wc -l')
 	echo "### apt-get $*" >>"$OUT/apt-$n.log"
 	ct "$n" apt-get -q -y --no-install-recommends -o Dpkg::Use-Pty=0 "$@" >>"$OUT/apt-$n.log" 2>&1
 }

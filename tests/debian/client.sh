@@ -8,8 +8,18 @@
 
 # apt's log of the last command run in container NAME.
 last_apt() { awk '/^### apt-get/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$OUT/apt-$1.log"; }
+# dpkg's own log says what it did; apt's output is the second witness, shown when they disagree.
+last_dpkg() { ct "$1" sh -c "tail -n +$((${DPKG_MARK[$1]:-0} + 1)) /var/log/dpkg.log"; }
 triggered() { # triggered NAME PACKAGE: the last apt run processed PACKAGE's triggers
-	last_apt "$1" | grep -q "^Processing triggers for $2 "
+	local by_dpkg=no by_apt=no
+	last_dpkg "$1" | holds " trigproc $2:" && by_dpkg=yes
+	last_apt "$1" | holds "^Processing triggers for $2 " && by_apt=yes
+	[ $by_dpkg = yes ] && [ $by_apt = yes ] && return 0
+	{
+		echo "  triggers of $2: dpkg.log says processed=$by_dpkg, apt's output says $by_apt; dpkg.log:"
+		last_dpkg "$1" | grep -E ' (trigproc|status triggers-pending|configure) ' | sed 's/^/    /'
+	} >&9
+	[ $by_dpkg = yes ]
 }
 generator_kept() { # generator_kept NAME GEN OTHER: GEN installed, OTHER not
 	installed "$1" "$2" && absent "$1" "$3"
@@ -71,7 +81,7 @@ client_purge() { # client_purge NAME SET...
 }
 
 replaced() { absent "$1" "$2" && installed "$1" "$3"; } # replaced NAME OLD NEW
-would_remove() { ct "$1" apt-get install -s "$2" | grep -q "^Remv $3 "; } # would_remove NAME PKG VICTIM
+would_remove() { ct "$1" apt-get install -s "$2" | holds "^Remv $3 "; } # would_remove NAME PKG VICTIM
 all_installed() { # all_installed NAME PACKAGE...
 	local n=$1 p
 	shift

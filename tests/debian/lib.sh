@@ -9,6 +9,8 @@
 # shellcheck disable=SC2034,SC2016
 DEB_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$DEB_TEST_DIR/../.." && pwd)
+# shellcheck source=../holds.sh
+. "$SRCDIR/tests/holds.sh"
 CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
 SUITE=${COTTER_VM_SUITE:-bookworm}
 CT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -4,6 +4,8 @@
 set -uo pipefail
 IMG_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$IMG_TESTS/../.." && pwd)
+# shellcheck source=../holds.sh
+. "$SRCDIR/tests/holds.sh"
 CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
 # shellcheck disable=SC2034 # the tests' (scenarios.sh, glance.sh)
 COTTER_IMAGE=$SRCDIR/image/cotter-image

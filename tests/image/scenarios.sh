@@ -269,7 +269,7 @@ t_power_cut() {
 		--forbid firstboot_done || return 1
 	disk_header "$OUT/b.raw" raw "$OUT/b-hdr-cut.part"
 	cryptsetup luksDump --disable-external-tokens --dump-json-metadata "$OUT/b-hdr-cut.part" >"$OUT/b-luks-cut.json"
-	jget "$OUT/b-luks-cut.json" 'j["config"].get("requirements", {}).get("mandatory", [])' | grep -q online-reencrypt ||
+	jget "$OUT/b-luks-cut.json" 'j["config"].get("requirements", {}).get("mandatory", [])' | holds online-reencrypt ||
 		nok "the header of the killed instance shows no re-encryption in progress" || return 1
 	ok "killed at $(grep -o 're-encryption [0-9.]*%' "$OUT/b-boot1.log" | tail -n1): the header says a re-encryption is in progress"
 	instance_boot b 2 1500 --require cotter_pass --require unlocked --require rekey_resume --require firstboot_done \

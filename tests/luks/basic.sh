@@ -16,9 +16,9 @@ for t in luks2 luks1; do
 	check "$t: the passphrase opens keyslot 1" opens "$img" "$TMP/p1" 1
 	$CS luksDump "$img" >"$TMP/dump"
 	if [ $t = luks2 ]; then
-		grep -A8 '^  1: luks2' "$TMP/dump" | grep -q 'PBKDF:      pbkdf2' ||
+		grep -A8 '^  1: luks2' "$TMP/dump" | holds 'PBKDF:      pbkdf2' ||
 			fail "$t: keyslot 1 is not pbkdf2"
-		grep -A10 '^  1: luks2' "$TMP/dump" | grep -q 'Iterations: 1000' ||
+		grep -A10 '^  1: luks2' "$TMP/dump" | holds 'Iterations: 1000' ||
 			fail "$t: keyslot 1 has not 1000 iterations"
 		pass "$t: keyslot 1 is pbkdf2/1000"
 	fi

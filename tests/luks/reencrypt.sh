@@ -18,7 +18,7 @@ print([d["digest"] for d in m["digests"].values() if "0" in d["segments"]][0])')
 # passphrase is in a keyslot of each volume key (1: old, a new one: new).
 $CS reencrypt --force-offline-reencrypt --init-only --key-slot 1 --key-file "$TMP/p1" \
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 -q "$img" || fail "cryptsetup reencrypt --init-only"
-$CS luksDump "$img" | grep -q '^Requirements:.*online-reencrypt' || fail "the header shows no re-encryption in progress"
+$CS luksDump "$img" | holds '^Requirements:.*online-reencrypt' || fail "the header shows no re-encryption in progress"
 pass "re-encryption in progress (cryptsetup reencrypt --init-only)"
 # libcryptsetup assigned the binding's token to the new keyslot too: cotter reads it as its own.
 n=$($CS token export --token-id 0 "$img" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["keyslots"]))')
@@ -58,7 +58,7 @@ same_as "$img" "$TMP/s" "refused pass"
 # The re-encryption finishes with the recovered passphrase; the binding opens the new key.
 "$C" luks pass -d "$img" | $CS reencrypt --force-offline-reencrypt --resume-only --key-file - -q "$img" ||
 	fail "cryptsetup reencrypt --resume-only with the recovered passphrase"
-$CS luksDump "$img" | grep -q '^Requirements:.*online-reencrypt' && fail "still re-encrypting"
+$CS luksDump "$img" | holds '^Requirements:.*online-reencrypt' && fail "still re-encrypting"
 digest1=$($CS luksDump --dump-json-metadata "$img" | python3 -c '
 import json, sys; m = json.load(sys.stdin)
 print([d["digest"] for d in m["digests"].values() if "0" in d["segments"]][0])')

@@ -49,7 +49,7 @@ keys_with() {
 	for f in "$1"/*.jwk "$1"/.*.jwk; do
 		[ -f "$f" ] || continue
 		jose fmt -j "$f" -g key_ops -A >/dev/null 2>&1 || continue
-		if jose fmt -j "$f" -g key_ops -o- | grep -q "\"$2\""; then echo "$f"; fi
+		if jose fmt -j "$f" -g key_ops -o- | holds "\"$2\""; then echo "$f"; fi
 	done
 }
 # payload_keys: the JWK set inside an advertisement on stdin

@@ -51,7 +51,7 @@ still_serving() {
 mark_log() { LOGMARK=$(wc -l <"$LOG"); }
 logged() {
 	local end=$((SECONDS + $1))
-	while ! tail -n +$((LOGMARK + 1)) "$LOG" | grep -q -- "$2"; do
+	while ! tail -n +$((LOGMARK + 1)) "$LOG" | holds -- "$2"; do
 		[ $SECONDS -lt $end ] || fail "$3: no log line matching '$2': $(tail -3 "$LOG")"
 		fetch /adv >/dev/null
 		sleep 0.1

@@ -147,7 +147,7 @@ pass "-u with an unknown user fails"
 
 # command line contract
 expect_eq "--version" "$("$COTTERD" --version | cut -d' ' -f1)" cotterd
-"$COTTERD" --help | grep -q -- "--listen ADDR:PORT" || fail "--help"
+"$COTTERD" --help | holds -- "--listen ADDR:PORT" || fail "--help"
 pass "--help"
 "$COTTERD" 2>/dev/null
 expect_eq "no DIR: usage error" "$?" 2

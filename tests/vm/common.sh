@@ -9,6 +9,8 @@
 set -euo pipefail
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$VM_DIR/../.." && pwd)
+# shellcheck source=../holds.sh
+. "$SRCDIR/tests/holds.sh"
 CACHE=${COTTER_VM_CACHE:-/var/cache/cotter-vm}
 SUITE=${COTTER_VM_SUITE:-bookworm}
 # Fixed so that crypttab can be written into the root filesystem before it is encrypted.

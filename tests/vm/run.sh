@@ -219,7 +219,7 @@ if ! ip netns exec "$NS" "$COTTER" luks bind -y -k "$RUN/pw" -d "$RUN/root.img" 
 	ip netns exec "$NS" clevis luks bind -y -k "$RUN/pw" -d "$RUN/root.img" tang "$cfg" \
 		>>"$RUN/bind.log" 2>&1 || { cat "$RUN/bind.log" >&2; die "clevis luks bind failed"; }
 fi
-cryptsetup luksDump --disable-external-tokens "$RUN/root.img" | grep -q 'clevis' || die "no clevis token after the bind"
+cryptsetup luksDump --disable-external-tokens "$RUN/root.img" | holds 'clevis' || die "no clevis token after the bind"
 log "bound by $BINDER in $(elapsed "$t") s"
 
 # The _netdev data volume: an ext4 with a random proof file, encrypted offline, bound the same way.
@@ -272,7 +272,7 @@ if [[ " ${scenarios[*]} " == *" tpm2"* ]]; then
 		ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti "$COTTER" luks bind -y -k "$RUN/pw" -d "$1" sss \
 			"{\"t\":2,\"pins\":{\"tpm2\":{\"pcr_ids\":\"$TPM_PCR\"},\"tang\":$cfg}}" \
 			>>"$RUN/bind-tpm2.log" 2>&1 || { cat "$RUN/bind-tpm2.log" >&2; die "cotter luks bind sss (tpm2 + tang) failed"; }
-		cryptsetup luksDump --disable-external-tokens "$1" | grep -q clevis || die "no clevis token after the sss bind"
+		cryptsetup luksDump --disable-external-tokens "$1" | holds clevis || die "no clevis token after the sss bind"
 	}
 	ip netns exec "$NS" env TPM2TOOLS_TCTI=$tcti tpm2_pcrread "sha1:$TPM_PCR+sha256:$TPM_PCR" >"$RUN/pcr-bind.txt"
 	tpm_bind "$RUN/root-tpm2.img"
@@ -313,7 +313,7 @@ if [[ " ${scenarios[*]} " == *" sss-"* ]]; then
 		ip netns exec "$NS" "$COTTER" luks bind -y -k "$RUN/pw" -d "$1" sss \
 			"{\"t\":1,\"pins\":{\"tang\":[{\"url\":\"$2\",\"adv\":\"$RUN/adv.jws\"},$cfg]}}" \
 			>>"$RUN/bind-sss.log" 2>&1 || { cat "$RUN/bind-sss.log" >&2; die "cotter luks bind sss (2 x tang) failed"; }
-		cryptsetup luksDump --disable-external-tokens "$1" | grep -q clevis || die "no clevis token after the sss bind"
+		cryptsetup luksDump --disable-external-tokens "$1" | holds clevis || die "no clevis token after the sss bind"
 	}
 	[[ " ${scenarios[*]} " != *" sss-dead "* ]] || sss_bind "$RUN/root-sss-dead.img" "http://10.0.2.2:$DEAD_PORT"
 	[[ " ${scenarios[*]} " != *" sss-blackhole "* ]] || sss_bind "$RUN/root-sss-blackhole.img" "http://$BH_ADDR:$PORT"
