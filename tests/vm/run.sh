@@ -7,10 +7,12 @@
 #   --impl dracut   Cotter's packages with cotter-dracut (systemd in the initrd)
 #   --impl clevis   Debian's clevis-initramfs, the reference (same image, same scenarios)
 #   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole
-#                   (default: all that apply, in this order);
+#                   static (default: all that apply, in this order); also typed typed-static ssh;
 #                   one given more than once is booted again (logs NAME.2, NAME.3...), for timings
 #     unlock    server reachable: the root is unlocked with no console input
 #     prompt    server down: a clear message, then the passphrase typed on the console unlocks
+#     typed     server down, the passphrase typed the moment the prompt appears: the floor of any
+#               unlock, for bench/boot.sh (typed-static: the same with static's address)
 #     late      server started while the guest retries (15 s after its first failed attempt;
 #               30 s after the prompt for clevis): the guest unlocks by itself
 #     wrongnet  guest in a network without the server, nobody types: the root is never opened
@@ -53,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--impl) impl=${2:?}; shift 2 ;;
 	--impl=*) impl=${1#--impl=}; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	unlock | prompt | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh | static)
+	unlock | prompt | typed | typed-static | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh | static)
 		scenarios+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -363,6 +365,8 @@ bootargs=()
 # COTTER_VM_IP: the kernel's ip= value instead of boot.py's default (empty: no ip= at all)
 [ -n "${COTTER_VM_IP+x}" ] && bootargs+=(--ip "$COTTER_VM_IP")
 image=$RUN/root.img
+# The static address of scenarios static and typed-static: the one QEMU's DHCP would give.
+STATIC_IP=10.0.2.15::10.0.2.2:255.255.255.0::ens3:none
 boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]; sets $why on failure
 	local name=$1 ns=$2 expect=$3 timeout=$4 out rc=0
 	shift 4
@@ -423,19 +427,25 @@ else
 fi
 if [ "$impl" = dracut ]; then who='cotter-askpass: [^ ]+:'; else who='cotter: root:'; fi
 scenario() { # scenario NAME BASE_NAME; 0 when it passed, else $why says why
-	local s=$1 s0=$2 tx0 n np
+	local s=$1 s0=$2 tx0 n np at extra
 	case $s0 in
 	unlock)
 		"$RUN/server-ctl" start
 		boot "$s" "$NS" unlocked 240 &&
 			expect_line "$s" "$who passphrase recovered" "Cotter recovered the passphrase"
 		;;
-	prompt)
+	prompt | typed | typed-static)
+		# typed: nothing waited for, the passphrase goes in as soon as the prompt shows (askpass
+		# flushes the console's input before it prints the prompt, so nothing typed is lost).
 		"$RUN/server-ctl" stop
-		boot "$s" "$NS" unlocked 240 --type-at "$after_failure" &&
-			expect_line "$s" "$who attempt [0-9]+ failed" "a clear line per failed attempt" &&
+		at=$after_failure extra=()
+		[ "$s0" = prompt ] || at=prompt+0
+		[ "$s0" != typed-static ] || extra=(--ip "$STATIC_IP")
+		boot "$s" "$NS" unlocked 240 --type-at "$at" "${extra[@]}" &&
+			{ [ "$s0" != prompt ] || expect_line "$s" "$who attempt [0-9]+ failed" "a clear line per failed attempt"; } &&
 			expect_no_line "$s" "passphrase recovered" "Cotter never recovered it (server down)" &&
-			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it"
+			expect_line "$s" "harness typed the passphrase" "the passphrase typed on the console unlocked it" &&
+			{ [ "$s0" != typed-static ] || [ "$impl" = dracut ] || expect_no_line "$s" "dhcp from" "no DHCP was used"; }
 		;;
 	late)
 		"$RUN/server-ctl" stop
@@ -488,7 +498,7 @@ scenario() { # scenario NAME BASE_NAME; 0 when it passed, else $why says why
 		# A static address on the kernel command line (ip=), no DHCP: the initramfs's own network
 		# set-up (configure_networking, dracut's network module) does what ip= says.
 		"$RUN/server-ctl" start
-		boot "$s" "$NS" unlocked 240 --ip "10.0.2.15::10.0.2.2:255.255.255.0::ens3:none" &&
+		boot "$s" "$NS" unlocked 240 --ip "$STATIC_IP" &&
 			expect_line "$s" "$who passphrase recovered" "Cotter recovered the passphrase over a static address" &&
 			{ [ "$impl" = dracut ] || expect_no_line "$s" "dhcp from" "no DHCP was used"; }
 		;;
