@@ -202,6 +202,7 @@ struct transfer {
 	CURL *h;
 	struct curl_slist *hdrs;
 	bool added;
+	bool meanwhile_done; /* cfg->meanwhile ran (once for all attempts) */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -258,6 +259,26 @@ static void transfer_cleanup(struct transfer *t)
 	curl_slist_free_all(t->hdrs);
 }
 
+/* Whether the whole request (headers and body) has left: the server is working on it. */
+static bool request_sent(struct transfer *t)
+{
+	curl_off_t up = 0;
+	long hdr = 0;
+
+	curl_easy_getinfo(t->h, CURLINFO_REQUEST_SIZE, &hdr);
+	curl_easy_getinfo(t->h, CURLINFO_SIZE_UPLOAD_T, &up);
+	return hdr > 0 && (curl_off_t)t->bodylen <= up;
+}
+
+/* Runs cfg->meanwhile unless it ran already. */
+static int run_meanwhile(struct transfer *t, struct cotter_error *err)
+{
+	if (t->meanwhile_done || t->cfg->meanwhile == NULL)
+		return 0;
+	t->meanwhile_done = true;
+	return t->cfg->meanwhile(t->cfg->meanwhile_ctx, err);
+}
+
 static void wake_transfer(void *arg)
 {
 	curl_multi_wakeup(arg); /* made for being called from another thread */
@@ -278,8 +299,16 @@ static int transfer_run(struct transfer *t, const struct cotter_opts *opts, CURL
 			cotter_waiter_remove(&w);
 			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 		}
-		if (curl_multi_perform(t->multi, &running) != CURLM_OK ||
-		    (running && curl_multi_poll(t->multi, NULL, 0, wait_ms, NULL) != CURLM_OK)) {
+		if (curl_multi_perform(t->multi, &running) != CURLM_OK) {
+			cotter_waiter_remove(&w);
+			return cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
+		}
+		if (running && !t->meanwhile_done && request_sent(t) &&
+		    run_meanwhile(t, err) != 0) {
+			cotter_waiter_remove(&w);
+			return -1;
+		}
+		if (running && curl_multi_poll(t->multi, NULL, 0, wait_ms, NULL) != CURLM_OK) {
 			cotter_waiter_remove(&w);
 			return cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
 		}
@@ -505,6 +534,11 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 			free(s.buf);
 			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 		}
+	}
+	/* the reply came before the request was seen to be sent, or in the same step */
+	if (run_meanwhile(&t, err) != 0) {
+		free(s.buf);
+		return -1;
 	}
 	if (s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
 		return cotter_error_nomem(err);
