@@ -13,9 +13,12 @@
 #include "clock.h"
 #include "opts.h"
 #include "race.h"
+#include "wake.h"
 
-/* How often the caller looks at its own cancel flag while jobs run. */
+/* How often the caller looks at its own cancel flag while jobs run, when nobody wakes it on
+ * that flag (a library user's); the flag of an enclosing race wakes it at once (wake.h). */
 #define POLL_MS 20
+#define POLL_SOURCED_MS 1000
 
 enum outcome { UNDECIDED, WON, LOST, ABORTED, CANCELLED };
 
@@ -30,6 +33,7 @@ struct race_ctl {
 	size_t nfailed, nstarted;
 	enum outcome outcome;
 	struct cotter_error abort_err;
+	long wait_ms; /* POLL_MS, or POLL_SOURCED_MS when the caller's flag wakes us */
 };
 
 /* ---- the process-wide thread budget ------------------------------------------------------ */
@@ -190,8 +194,18 @@ static void await_decision(struct race_ctl *c)
 		}
 		if (c->njudged == c->nstarted && c->next == c->nqueue)
 			break;
-		cotter_cond_wait_ms(&c->cv, &c->mu, POLL_MS);
+		cotter_cond_wait_ms(&c->cv, &c->mu, c->wait_ms);
 	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The waiter on the caller's cancel flag: await_decision() looks at it at once. */
+static void wake_ctl(void *arg)
+{
+	struct race_ctl *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -265,6 +279,8 @@ static void describe_loss(const struct cotter_race *r, struct cotter_error *err)
 int cotter_race_run(struct cotter_race *r, struct cotter_error *err)
 {
 	struct race_ctl c;
+	struct cotter_wake_source source;
+	struct cotter_waiter caller = {.wake = wake_ctl, .arg = &c};
 	pthread_t threads[COTTER_RACE_THREADS];
 	size_t nthreads = 0;
 	bool ready = false;
@@ -283,6 +299,10 @@ int cotter_race_run(struct cotter_race *r, struct cotter_error *err)
 		ret = 0;
 		goto out;
 	}
+	/* Our jobs' flag wakes them when raised below; the caller's flag wakes us. */
+	cotter_wake_source_add(&source, &c.cancel);
+	caller.flag = r->opts != NULL ? r->opts->cancel : NULL;
+	c.wait_ms = caller.flag == NULL || cotter_waiter_add(&caller) ? POLL_SOURCED_MS : POLL_MS;
 	nthreads = start_workers(&c, threads);
 	for (size_t i = 0; i < r->n && c.outcome == UNDECIDED; i++) {
 		if (r->on_caller == NULL || !r->on_caller(r->ctx, i))
@@ -297,9 +317,12 @@ int cotter_race_run(struct cotter_race *r, struct cotter_error *err)
 		run_here(&c, i);
 	await_decision(&c);
 	__atomic_store_n(&c.cancel, 1, __ATOMIC_RELEASE);
+	cotter_wake(&c.cancel); /* without c.mu: a wake-up takes the lock of the one it wakes */
 	for (size_t t = 0; t < nthreads; t++)
 		pthread_join(threads[t], NULL);
 	budget_give(nthreads);
+	cotter_waiter_remove(&caller);
+	cotter_wake_source_remove(&source);
 
 	if (c.outcome == WON)
 		ret = 0;

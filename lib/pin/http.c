@@ -16,13 +16,17 @@
 #include "clock.h"
 #include "opts.h"
 #include "pin.h"
+#include "wake.h"
 
 /*
- * How often a transfer in progress looks at the cancel flag. A cancelled sss sibling or unlock
- * attempt is joined before the caller returns, so this bounds the time a dead server can add
- * to a successful decrypt; 5 ms keeps that below measurement noise at negligible CPU cost.
+ * How often a transfer in progress looks at a cancel flag that nobody wakes it on (one a
+ * library user raises). A cancelled sss sibling or unlock attempt is joined before the caller
+ * returns, so this bounds the time a dead server can add to a successful decrypt. The flags of
+ * Cotter's own races wake the transfer at once (core wake.h): it then only wakes up for curl's
+ * timers, which curl_multi_poll() keeps to in any case, or after POLL_SOURCED_MS.
  */
 #define POLL_MS 5
+#define POLL_SOURCED_MS 1000
 #define BACKOFF_MS 100
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -198,6 +202,7 @@ struct transfer {
 	CURL *h;
 	struct curl_slist *hdrs;
 	bool added;
+	bool meanwhile_done; /* cfg->meanwhile ran (once for all attempts) */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -254,21 +259,61 @@ static void transfer_cleanup(struct transfer *t)
 	curl_slist_free_all(t->hdrs);
 }
 
-/* Drives the transfer to its end on a private multi handle, looking at the cancel flag every
- * POLL_MS; *rc gets curl's result. */
+/* Whether the whole request (headers and body) has left: the server is working on it. */
+static bool request_sent(struct transfer *t)
+{
+	curl_off_t up = 0;
+	long hdr = 0;
+
+	curl_easy_getinfo(t->h, CURLINFO_REQUEST_SIZE, &hdr);
+	curl_easy_getinfo(t->h, CURLINFO_SIZE_UPLOAD_T, &up);
+	return hdr > 0 && (curl_off_t)t->bodylen <= up;
+}
+
+/* Runs cfg->meanwhile unless it ran already. */
+static int run_meanwhile(struct transfer *t, struct cotter_error *err)
+{
+	if (t->meanwhile_done || t->cfg->meanwhile == NULL)
+		return 0;
+	t->meanwhile_done = true;
+	return t->cfg->meanwhile(t->cfg->meanwhile_ctx, err);
+}
+
+static void wake_transfer(void *arg)
+{
+	curl_multi_wakeup(arg); /* made for being called from another thread */
+}
+
+/* Drives the transfer to its end on a private multi handle, looking at the cancel flag whenever
+ * it is woken on it, and every POLL_MS when nobody wakes it; *rc gets curl's result. */
 static int transfer_run(struct transfer *t, const struct cotter_opts *opts, CURLcode *rc,
 			struct cotter_error *err)
 {
-	int running = 1, queued;
+	struct cotter_waiter w = {
+	    .flag = opts ? opts->cancel : NULL, .wake = wake_transfer, .arg = t->multi};
+	int running = 1, queued, wait_ms = cotter_waiter_add(&w) ? POLL_SOURCED_MS : POLL_MS;
 	CURLMsg *msg;
 
 	while (running) {
-		if (cotter_cancelled(opts))
+		if (cotter_cancelled(opts)) {
+			cotter_waiter_remove(&w);
 			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
-		if (curl_multi_perform(t->multi, &running) != CURLM_OK ||
-		    (running && curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL) != CURLM_OK))
+		}
+		if (curl_multi_perform(t->multi, &running) != CURLM_OK) {
+			cotter_waiter_remove(&w);
 			return cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
+		}
+		if (running && !t->meanwhile_done && request_sent(t) &&
+		    run_meanwhile(t, err) != 0) {
+			cotter_waiter_remove(&w);
+			return -1;
+		}
+		if (running && curl_multi_poll(t->multi, NULL, 0, wait_ms, NULL) != CURLM_OK) {
+			cotter_waiter_remove(&w);
+			return cotter_error_set(err, COTTER_E_NETWORK, "HTTP transfer failed");
+		}
 	}
+	cotter_waiter_remove(&w);
 	*rc = CURLE_FAILED_INIT;
 	while ((msg = curl_multi_info_read(t->multi, &queued)) != NULL) {
 		if (msg->msg == CURLMSG_DONE && msg->easy_handle == t->h)
@@ -489,6 +534,11 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 			free(s.buf);
 			return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
 		}
+	}
+	/* the reply came before the request was seen to be sent, or in the same step */
+	if (run_meanwhile(&t, err) != 0) {
+		free(s.buf);
+		return -1;
 	}
 	if (s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
 		return cotter_error_nomem(err);

@@ -28,6 +28,14 @@ struct cotter_http_cfg {
 						   client_key) */
 	char client_key[COTTER_HTTP_PATH_MAX];	/* PEM, readable by its owner only */
 	char proxy[1024];			/* empty: no proxy, whatever the environment says */
+	/*
+	 * Optional work that does not need the reply, done while the server prepares it (tang:
+	 * the client's own P-521 multiplication while the server does its one): called once, as
+	 * soon as the request is sent. A request that returns 0 has run it, and it returned 0; a
+	 * failure of it fails the request with its error.
+	 */
+	int (*meanwhile)(void *ctx, struct cotter_error *err);
+	void *meanwhile_ctx;
 };
 
 /*

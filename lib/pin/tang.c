@@ -326,9 +326,24 @@ static int read_header(const struct cotter_jwe *jwe, struct tang_hdr *h, struct 
 	return 0;
 }
 
-/* POSTs x to /rec/KID and returns the server's answer y = s·x. */
+/* The client's half of the work that does not need the server's answer: es = eph·s. */
+struct own_half {
+	const struct tang_hdr *h;
+	const BIGNUM *eph;
+	EC_POINT *es;
+};
+
+static int own_half(void *ctx, struct cotter_error *err)
+{
+	struct own_half *o = ctx;
+
+	return cotter_ecmr_mul(o->h->group, o->h->s, o->eph, o->es, err);
+}
+
+/* POSTs x to /rec/KID and returns the server's answer y = s·x; computes o's half while the
+ * server computes its own (http.h, meanwhile). */
 static int ask_server(const struct tang_hdr *h, const EC_POINT *x, const struct cotter_opts *opts,
-		      EC_POINT **y, struct cotter_error *err)
+		      struct own_half *o, EC_POINT **y, struct cotter_error *err)
 {
 	json_t *body = NULL;
 	char *bodystr = NULL, *rec_url = NULL, *reply = NULL;
@@ -343,8 +358,11 @@ static int ask_server(const struct tang_hdr *h, const EC_POINT *x, const struct 
 		cotter_error_nomem(err);
 		goto out;
 	}
-	if (cotter_tang_http_cfg(h->tang, opts, &hc, err) != 0 ||
-	    cotter_http_request(&hc, rec_url, "application/jwk+json", bodystr, strlen(bodystr),
+	if (cotter_tang_http_cfg(h->tang, opts, &hc, err) != 0)
+		goto out;
+	hc.meanwhile = own_half;
+	hc.meanwhile_ctx = o;
+	if (cotter_http_request(&hc, rec_url, "application/jwk+json", bodystr, strlen(bodystr),
 				"unknown key (rotated and deleted?)", opts, &reply, &rlen,
 				err) != 0 ||
 	    parse_reply(reply, rlen, h->crv, h->group, y, err) != 0)
@@ -385,8 +403,8 @@ static int recover_point(const struct tang_hdr *h, const struct cotter_opts *opt
 	} while (BN_is_zero(eph));
 	if (cotter_ecmr_mul(h->group, EC_GROUP_get0_generator(h->group), eph, e, err) != 0 ||
 	    cotter_ecmr_add(h->group, h->c, e, x, err) != 0 ||
-	    ask_server(h, x, opts, &y, err) != 0 ||
-	    cotter_ecmr_mul(h->group, h->s, eph, es, err) != 0 ||
+	    ask_server(h, x, opts, &(struct own_half){.h = h, .eph = eph, .es = es}, &y, err) !=
+		0 ||
 	    cotter_ecmr_sub(h->group, y, es, k, err) != 0)
 		goto out;
 	ret = 0;

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "opts.h"
 #include "race.h"
+#include "wake.h"
 
 /* What each job does: succeed, fail, or wait for its cancel flag, after delay_ms. */
 enum act { OK, FAIL, BLOCK };
@@ -240,6 +241,92 @@ static int inner(void *ctx, size_t i, const struct cotter_opts *opts, struct cot
 	return ret;
 }
 
+/*
+ * Jobs that block as an HTTP transfer does: asleep (up to 10 s) until woken through their cancel
+ * flag (wake.h), not polling it. Job 0 wins after 50 ms; deciding the race must wake the rest at
+ * once, also inside a nested race, whose caller's flag is the outer race's.
+ */
+struct sleeper {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool woken;
+};
+
+static void wake_sleeper(void *arg)
+{
+	struct sleeper *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->woken = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int sleep_until_woken(const struct cotter_opts *opts, struct cotter_error *err)
+{
+	struct sleeper s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct cotter_waiter w = {.flag = opts->cancel, .wake = wake_sleeper, .arg = &s};
+	int64_t end = cotter_now_ms() + 10000;
+
+	assert_int_equal(cotter_cond_init(&s.cv), 0);
+	assert_true(cotter_waiter_add(&w)); /* a race's flag has a source */
+	pthread_mutex_lock(&s.mu);
+	while (!s.woken && !cotter_cancelled(opts) && cotter_now_ms() < end)
+		cotter_cond_wait_ms(&s.cv, &s.mu, (long)(end - cotter_now_ms()));
+	pthread_mutex_unlock(&s.mu);
+	cotter_waiter_remove(&w);
+	pthread_cond_destroy(&s.cv);
+	return cotter_error_set(err, COTTER_E_CANCELLED, "cancelled");
+}
+
+static int sleeper_job(void *ctx, size_t i, const struct cotter_opts *opts,
+		       struct cotter_error *err)
+{
+	(void)ctx;
+	if (i == 0) {
+		cotter_sleep_ms(50);
+		return 0;
+	}
+	return sleep_until_woken(opts, err);
+}
+
+/* Job 0 of the outer race: an inner race of sleepers that can only end by being cancelled. */
+static int nested_job(void *ctx, size_t i, const struct cotter_opts *opts, struct cotter_error *err)
+{
+	struct cotter_race inner = {.n = 2, .k = 2, .run = sleeper_job, .opts = opts};
+	int rc;
+
+	(void)ctx;
+	if (i == 1) {
+		cotter_sleep_ms(50);
+		return 0;
+	}
+	rc = cotter_race_run(&inner, err);
+	cotter_race_free(&inner);
+	return rc;
+}
+
+static void test_wakes_sleepers(void **state)
+{
+	struct cotter_race r = {.n = 3, .k = 1, .run = sleeper_job};
+	struct cotter_race nested = {.n = 2, .k = 1, .run = nested_job};
+	struct cotter_error err = {0};
+	int64_t t0 = cotter_now_ms();
+
+	(void)state;
+	assert_int_equal(cotter_race_run(&r, &err), 0);
+	assert_true(cotter_now_ms() - t0 < 2000);
+	assert_stopped(&r, 1);
+	assert_stopped(&r, 2);
+	cotter_race_free(&r);
+
+	t0 = cotter_now_ms();
+	assert_int_equal(cotter_race_run(&nested, &err), 0);
+	assert_true(cotter_now_ms() - t0 < 2000);
+	assert_int_equal(nested.jobs[1].state, COTTER_RACE_WON);
+	cotter_race_free(&nested);
+}
+
 static void test_thread_budget(void **state)
 {
 	struct cotter_race r = {.n = 20, .k = 20, .run = inner};
@@ -259,6 +346,7 @@ int main(void)
 	    cmocka_unit_test(test_won_cancels_rest), cmocka_unit_test(test_accept),
 	    cmocka_unit_test(test_on_caller),	     cmocka_unit_test(test_caller_cancels),
 	    cmocka_unit_test(test_bounds),	     cmocka_unit_test(test_thread_budget),
+	    cmocka_unit_test(test_wakes_sleepers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
