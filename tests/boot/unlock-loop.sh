@@ -7,6 +7,8 @@
 #   - when two askpass wait on the same FIFO, neither is answered (a passphrase written there
 #     goes to whichever reads first: here the other device's askpass); once one is gone, the
 #     other gets its own passphrase;
+#   - a crypttab device's passphrase is recovered before its askpass starts, kept out of files,
+#     and handed to the askpass when it comes;
 #   - what the loop prints is printable ASCII, whatever the device's name and source hold.
 # shellcheck source=../lib.sh
 . "$COTTER_TESTLIB"
@@ -103,10 +105,33 @@ pass "then y's askpass gets y's passphrase"
 
 # 3. Names and sources come from crypttab and headers: they reach the console escaped.
 askpass "$(printf 'z\033]0;pwned\007')" "$(printf '/nonexistent/\033[2J')" "$OUTDIR/got-z"
+z=$!
 for i in $(seq 1 50); do grep -q "no clevis binding" "$CONSOLE" && break; sleep 0.1; done
 grep -q "z?]0;pwned?: no clevis binding on /nonexistent/?\[2J" "$CONSOLE" ||
 	fail "no escaped line for device z: $(cat "$CONSOLE")"
 pass "a name and a source with escape sequences are shown escaped"
+
+# 4. A device in crypttab is recovered before its prompt: a new loop (the first one would
+# answer x's askpass by recovering then) reads crypttab as it starts, and the askpass that
+# comes later gets x's passphrase at once, which was never written into the state directory.
+# z's askpass goes too: x's must be alone on the FIFO.
+kill -TERM -- "-$loop"
+kill "$z"
+wait "$loop" "$z" 2>/dev/null
+printf 'x %s none luks\n' "$IMGX" >"$CRYPTTAB.early"
+mkdir -p "$STATEDIR.early"
+PATH=$BIN COTTER_UNLOCK_STATE=$STATEDIR.early COTTER_UNLOCK_CRYPTTAB=$CRYPTTAB.early \
+	COTTER_UNLOCK_CONSOLE=$CONSOLE setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
+loop=$!
+wait_for "$STATEDIR.early/early-x" 20 || fail "no passphrase recovered ahead of the prompt: $(cat "$CONSOLE")"
+grep -rqF -f "$OUTDIR/pw-x" "$STATEDIR.early" && fail "x's passphrase is in a file of the state directory"
+askpass x "$IMGX" "$OUTDIR/got-x4"
+wait_for "$OUTDIR/got-x4" 20 || fail "x's askpass got no early answer: $(cat "$CONSOLE")"
+cmp -s "$OUTDIR/got-x4" "$OUTDIR/pw-x" || fail "x's askpass got '$(cat "$OUTDIR/got-x4")' ahead of the prompt"
+grep -q "x: passphrase recovered (attempt 1, [0-9]* s, before the prompt)" "$CONSOLE" ||
+	fail "no line for the early answer: $(cat "$CONSOLE")"
+[ ! -e "$STATEDIR.early/early-x" ] || fail "the early passphrase of x is still marked pending after use"
+pass "a passphrase recovered before the prompt goes to the askpass that comes later"
 exit 0
 INSIDE
 
