@@ -43,8 +43,11 @@ declare -A RESULT=()
 WHY=
 
 cleanup() {
-	local p
-	for p in "$OUT"/*.pid; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	local p pids=()
+	for p in "$OUT"/*.pid; do [ -s "$p" ] && pids+=("$(cat "$p")"); done
+	[ ${#pids[@]} = 0 ] || kill "${pids[@]}" 2>/dev/null
+	# reaped here, so that bash reports no "Killed" for them when the namespace is swept
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 	# whatever else this run started in its namespace (QEMU, swtpm, servers)
 	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 	ip netns del "$NS" 2>/dev/null
