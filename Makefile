@@ -151,7 +151,7 @@ check-deb: deps-deb
 # but the verdict is valgrind-summary.py's (every process clean). The cmocka tests of those
 # suites run under memcheck through --wrapper.
 VALGRIND_BUILD ?= build-valgrind
-VALGRIND = valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+VALGRIND = valgrind --quiet --vgdb=no --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--errors-for-leak-kinds=definite,indirect,possible --suppressions=$(CURDIR)/tests/faults/valgrind.supp
 check-valgrind: deps
 	[ -f $(VALGRIND_BUILD)/build.ninja ] || meson setup $(VALGRIND_BUILD) -Dvalgrind=true
