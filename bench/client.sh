@@ -38,6 +38,7 @@ start_server() {
 	chmod 0440 "$T/$name"/*.jwk
 	if [ -n "$ns" ]; then
 		pre=(ip netns exec "$ns")
+		# shellcheck disable=SC2154 # bg (bench/lib.sh) keeps it
 		PORT=$((7500 + ${#_bench_pids[@]}))
 	else
 		PORT=$(free_port)
@@ -136,9 +137,9 @@ for name in cotter clevis; do
 	out=$(printf '%s' "$SECRET" | timeout 60 "$bin" encrypt tang "$(tang "$PA")" -y 2>"$T/enc-$name.err" |
 		timeout 60 clevis decrypt 2>>"$T/enc-$name.err")
 	if [ "$out" = "$SECRET" ]; then
-		OK[$name-encrypt-tang]=1
+		OK["$name-encrypt-tang"]=1
 	else
-		OK[$name-encrypt-tang]=0
+		OK["$name-encrypt-tang"]=0
 		echo "  probe $name encrypt (checked by clevis decrypt) failed: $(head -c 300 "$T/enc-$name.err")" >&2
 	fi
 done
@@ -150,7 +151,7 @@ DEC() { printf '%s decrypt < %s' "$1" "$2"; }
 # The floor: what any process linked with Debian's libcurl (and libcrypto, jansson) pays
 # before main(), doing nothing. Timed with the tang decrypts, so the ratios come from one run.
 floor_program floor-curl -lcurl -lcrypto -ljansson
-OK[floor-curl]=1
+OK["floor-curl"]=1
 bench tang "" -- cotter-tang "$(DEC "$(q "$COTTER")" tang.jwe)" clevis-tang "$(DEC clevis tang.jwe)" \
 	floor-curl ./floor-curl
 bench sss2 "" -- cotter-sss2 "$(DEC "$(q "$COTTER")" sss2.jwe)" clevis-sss2 "$(DEC clevis sss2.jwe)"
@@ -163,7 +164,7 @@ bench netns "$NS" -- cotter-ns-sss1 "$(DEC "$(q "$COTTER")" ns-sss1.jwe)" \
 ENC_CFG=$(tang "$PA")
 ENC() { printf "echo hello | %s encrypt tang '%s' -y > /dev/null" "$1" "$ENC_CFG"; }
 # Process start-up alone (dynamic loading of every library cotter links), for attribution.
-OK[cotter-startup]=1
+OK["cotter-startup"]=1
 bench startup "" -- cotter-startup "$(q "$COTTER") --version"
 bench encrypt "" -- cotter-encrypt-tang "$(ENC "$(q "$COTTER")")" clevis-encrypt-tang "$(ENC clevis)"
 

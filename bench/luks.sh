@@ -17,6 +17,7 @@ B=$(cd "$1" && pwd) || die "no build directory $1"
 COTTERD=${COTTERD:-$B/server/cotterd}
 COTTER=${COTTER:-$B/client/cotter}
 RUNS=${BENCH_RUNS:-30}
+# shellcheck disable=SC2034 # read by bench (bench/lib.sh)
 WARMUP=3
 [ -x "$COTTERD" ] || die "no cotterd at $COTTERD (build first: ninja -C $1)"
 [ -x "$COTTER" ] || die "no cotter at $COTTER (build first: ninja -C $1)"
@@ -109,7 +110,8 @@ say "hyperfine: $RUNS runs per command, in $ROUNDS rounds alternating the comman
 # cost of checking a passphrase against the keyslot (PBKDF2, then the anti-forensic merge of the
 # 4000 stripes, hashed one by one): `open --test-passphrase` minus `isLuks`, same binary and header.
 floor_program floor-curl-cs -lcurl -lcrypto -ljansson -lcryptsetup
-for n in cotter-pass clevis-pass floor-curl-cs cs-test-pass cs-isluks three one; do OK[$n]=1; done
+# shellcheck disable=SC2034 # OK is read by bench (bench/lib.sh)
+for n in cotter-pass clevis-pass floor-curl-cs cs-test-pass cs-isluks three one; do OK["$n"]=1; done
 q() { printf '%q' "$1"; }
 bench pass "" -- cotter-pass "$(q "$COTTER") luks pass -d pass.img -s 1 >/dev/null" \
 	clevis-pass "clevis luks pass -d pass.img -s 1 >/dev/null" \

@@ -36,6 +36,7 @@ if [ $# -gt 0 ]; then
 	TESTS=("$@")
 fi
 NS=cotter-img-$$
+# shellcheck disable=SC2034 # read by scenarios.sh / glance.sh
 PORT_A=7611 PORT_B=7612 GLANCE_PORT=9292
 URL_A=http://10.0.2.2:$PORT_A URL_B=http://10.0.2.2:$PORT_B
 IMAGE=$OUT/image.qcow2
@@ -136,6 +137,7 @@ setup() {
 			{ WHY="meson setup $BUILD failed (log: $OUT/meson-setup.log)"; return 1; }
 	fi
 	ninja -C "$BUILD" >"$OUT/ninja.log" 2>&1 || { WHY="building Cotter failed (log: $OUT/ninja.log)"; return 1; }
+	# shellcheck disable=SC2034 # read by scenarios.sh / glance.sh
 	COTTER=$BUILD/client/cotter COTTERD=$BUILD/server/cotterd
 	case $INSTALL in
 	tree)
@@ -147,10 +149,12 @@ setup() {
 		;;
 	debs:*)
 		[ -d "${INSTALL#debs:}" ] || { WHY="COTTER_IMAGE_INSTALL=$INSTALL: no such directory"; return 1; }
+		# shellcheck disable=SC2034 # read by scenarios.sh / glance.sh
 		COTTER_SOURCE="cotter_debs = ${INSTALL#debs:}"
 		;;
 	*) WHY="COTTER_IMAGE_INSTALL must be tree or debs:DIR, not '$INSTALL'"; return 1 ;;
 	esac
+	# shellcheck disable=SC2034 # read by scenarios.sh / glance.sh
 	SSH_KEY=$(test_ssh_key) || { WHY="ssh-keygen failed"; return 1; }
 	{ ip netns add "$NS" && ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.0.2.2/32 dev lo; } ||
 		{ WHY="cannot create the network namespace $NS"; return 1; }
@@ -159,6 +163,7 @@ setup() {
 		"$COTTERD" keygen "$OUT/keys-$s" >/dev/null 2>&1 || { WHY="cotterd keygen failed"; return 1; }
 		server_start "$s" || { WHY="cotterd $s did not start (log: $OUT/cotterd-$s.log)"; return 1; }
 	done
+	# shellcheck disable=SC2034 # read by scenarios.sh / glance.sh
 	THP_A=$("$COTTERD" show-keys "$OUT/keys-a") THP_B=$("$COTTERD" show-keys "$OUT/keys-b")
 	# The build host here can't reach the namespace: the advertisements go in as files.
 	{ in_ns curl -fsS -o "$OUT/adv-a.jws" "$URL_A/adv" && in_ns curl -fsS -o "$OUT/adv-b.jws" "$URL_B/adv"; } ||
