@@ -5,8 +5,9 @@
 # CA file, a client key outside the key directory, a file that is no certificate) it copies
 # nothing and warns; it warns when the image would be readable by anyone. The hook's output is
 # packed as mkinitramfs packs it and inspected with lsinitramfs, and the files unpacked from it
-# are enough to unlock the device. Then the real dracut with the dracut module: the same files
-# in its image (lsinitrd), none of the hostile ones.
+# are enough to unlock the device. The network hint names the devices bound with tang. Then the
+# real dracut with the dracut module: the same files in its image (lsinitrd), none of the
+# hostile ones.
 # shellcheck source=../luks/common.sh
 . "$COTTER_SRCDIR/tests/luks/common.sh"
 # shellcheck source=../pki.sh
@@ -110,6 +111,18 @@ for f in "$PKI/ca.pem" "$PKI/client.pem" "$KEYDIR/client.key"; do
 done
 "$C" luks pass -d "$TMP/good.img" -s 1 >"$TMP/pass" || fail "pass with the initramfs's files"
 check "the files from the initramfs unlock the device over mTLS" opens "$TMP/good.img" "$TMP/pass" 1
+
+# The network hint: the crypttab names whose bindings have a network pin, none other; not
+# written when the network is left out (COTTER_NETWORK=no above).
+[ ! -e "$DEST/etc/cotter/initramfs-network" ] || fail "a network hint although COTTER_NETWORK=no"
+mkimg "$TMP/local.img" luks2
+"$C" luks bind -d "$TMP/local.img" -k "$PW" null '{}' || fail "bind null"
+printf 'good %s none luks\nlocal %s none luks\nevil %s none luks\n' "$TMP/good.img" \
+	"$TMP/local.img" "$TMP/evil.img" >"$DEST/cryptroot/crypttab"
+printf 'COTTER_NETWORK=auto\nCOTTER_TPM2=no\nCOTTER_TLS=no\n' >"$TMP/conf"
+run_hook 077
+expect_eq "the network hint names the devices with a tang binding" \
+	"$(tr '\n' ' ' <"$DEST/etc/cotter/initramfs-network")" "good evil "
 
 # --- dracut (dracut-core, dracut-network): the real dracut with the built module, in a copy of
 # its module tree; the same devices through COTTER_CRYPTTAB, cotter through DRACUT_PATH

@@ -9,6 +9,8 @@
 #     other gets its own passphrase;
 #   - a crypttab device's passphrase is recovered before its askpass starts, kept out of files,
 #     and handed to the askpass when it comes;
+#   - for a device the hook saw with a network pin, the network comes up at once and the
+#     passphrase is recovered without reading the bindings first;
 #   - what the loop prints is printable ASCII, whatever the device's name and source hold.
 # shellcheck source=../lib.sh
 . "$COTTER_TESTLIB"
@@ -62,7 +64,8 @@ wait_for() {
 
 # In a process group of its own, so that it can be paused while prompts appear.
 PATH=$BIN COTTER_UNLOCK_STATE=$STATEDIR COTTER_UNLOCK_CRYPTTAB=$CRYPTTAB \
-	COTTER_UNLOCK_CONSOLE=$CONSOLE setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
+	COTTER_UNLOCK_CONSOLE=$CONSOLE COTTER_UNLOCK_NETHINT=$OUTDIR/no-hint \
+	setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
 loop=$!
 
 # 1. A lone askpass gets its device's passphrase.
@@ -121,9 +124,12 @@ wait "$loop" "$z" 2>/dev/null
 printf 'x %s none luks\n' "$IMGX" >"$CRYPTTAB.early"
 mkdir -p "$STATEDIR.early"
 PATH=$BIN COTTER_UNLOCK_STATE=$STATEDIR.early COTTER_UNLOCK_CRYPTTAB=$CRYPTTAB.early \
-	COTTER_UNLOCK_CONSOLE=$CONSOLE setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
+	COTTER_UNLOCK_CONSOLE=$CONSOLE COTTER_UNLOCK_NETHINT=$OUTDIR/no-hint \
+	COTTER_UNLOCK_NETUP="$NETUP $OUTDIR/net-early" setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
 loop=$!
 wait_for "$STATEDIR.early/early-x" 20 || fail "no passphrase recovered ahead of the prompt: $(cat "$CONSOLE")"
+[ -s "$STATEDIR.early/list-x" ] || fail "without a hint, x's bindings were not read before its recovery"
+[ ! -e "$OUTDIR/net-early" ] || fail "the network was brought up for a device bound to the null pin only"
 grep -rqF -f "$OUTDIR/pw-x" "$STATEDIR.early" && fail "x's passphrase is in a file of the state directory"
 askpass x "$IMGX" "$OUTDIR/got-x4"
 wait_for "$OUTDIR/got-x4" 20 || fail "x's askpass got no early answer: $(cat "$CONSOLE")"
@@ -132,10 +138,37 @@ grep -q "x: passphrase recovered (attempt 1, [0-9]* s, before the prompt)" "$CON
 	fail "no line for the early answer: $(cat "$CONSOLE")"
 [ ! -e "$STATEDIR.early/early-x" ] || fail "the early passphrase of x is still marked pending after use"
 pass "a passphrase recovered before the prompt goes to the askpass that comes later"
+
+# 5. A device the hook saw with a network pin (the hint): the network comes up before the device
+# is even there, and its passphrase is recovered without reading its bindings first. y stands
+# in (its null binding needs no network: what is checked is the order, not the exchange).
+kill -TERM -- "-$loop"
+wait "$loop" 2>/dev/null
+printf 'y %s none luks\n' "$OUTDIR/y-later.img" >"$CRYPTTAB.hint"
+printf 'y\n' >"$OUTDIR/hint"
+mkdir -p "$STATEDIR.hint"
+PATH=$BIN COTTER_UNLOCK_STATE=$STATEDIR.hint COTTER_UNLOCK_CRYPTTAB=$CRYPTTAB.hint \
+	COTTER_UNLOCK_CONSOLE=$CONSOLE COTTER_UNLOCK_NETHINT=$OUTDIR/hint \
+	COTTER_UNLOCK_NETUP="$NETUP $OUTDIR/net-hint" setsid "$BUSYBOX" sh "$LOOP" 2>>"$CONSOLE" &
+loop=$!
+wait_for "$OUTDIR/net-hint" 20 || fail "the hinted device's network did not come up before the device: $(cat "$CONSOLE")"
+[ ! -e "$STATEDIR.hint/early-y" ] || fail "a passphrase was recovered for a device that is not there"
+ln -s "$IMGY" "$OUTDIR/y-later.img"
+wait_for "$STATEDIR.hint/early-y" 20 || fail "no passphrase recovered ahead of the prompt for the hinted y: $(cat "$CONSOLE")"
+[ ! -e "$STATEDIR.hint/list-y" ] || fail "the hinted y's bindings were read before its recovery"
+askpass y "$OUTDIR/y-later.img" "$OUTDIR/got-y5"
+wait_for "$OUTDIR/got-y5" 20 || fail "the hinted y's askpass got no early answer: $(cat "$CONSOLE")"
+cmp -s "$OUTDIR/got-y5" "$OUTDIR/pw-y" || fail "the hinted y's askpass got '$(cat "$OUTDIR/got-y5")'"
+[ "$(grep -c "bringing up the network" "$CONSOLE")" = 1 ] ||
+	fail "the network was not brought up exactly once: $(cat "$CONSOLE")"
+pass "a hinted device: network first, passphrase recovered without reading its bindings, answered"
 exit 0
 INSIDE
 
-BUSYBOX=$(command -v busybox) ASKPASS=$ASKPASS FIFO=$FIFO CONSOLE=$CONSOLE \
+# COTTER_UNLOCK_NETUP: what the loop runs instead of bringing the network up, to note it
+printf '#!/bin/sh\necho up >"$1"\n' >"$TMP/netup"
+chmod +x "$TMP/netup"
+NETUP=$TMP/netup BUSYBOX=$(command -v busybox) ASKPASS=$ASKPASS FIFO=$FIFO CONSOLE=$CONSOLE \
 	BIN=$TMP/bin STATEDIR=$TMP/state CRYPTTAB=$TMP/crypttab OUTDIR=$TMP IMGX=$TMP/x.img \
 	IMGY=$TMP/y.img LOOP=$COTTER_SRCDIR/boot/initramfs-tools/scripts/cotter-unlock \
 	unshare --pid --fork --mount-proc bash "$TMP/inside.sh" || fail "see above"

@@ -7,7 +7,8 @@
 #   --impl dracut   Cotter's packages with cotter-dracut (systemd in the initrd)
 #   --impl clevis   Debian's clevis-initramfs, the reference (same image, same scenarios)
 #   SCENARIO        unlock prompt late wrongnet netdev tpm2 tpm2-pcr sss-dead sss-blackhole
-#                   static (default: all that apply, in this order); also typed typed-static ssh;
+#                   static hinted (default: all that apply, in this order); also typed
+#                   typed-static ssh;
 #                   one given more than once is booted again (logs NAME.2, NAME.3...), for timings
 #     unlock    server reachable: the root is unlocked with no console input
 #     prompt    server down: a clear message, then the passphrase typed on the console unlocks
@@ -27,6 +28,9 @@
 #               refuses connections): unlocked with no console input
 #     sss-blackhole  the same, the first server's address black-holed (routed to a tap nobody
 #               reads, so its SYN is never answered): unlocked with no console input
+#     hinted    unlock, with the initramfs as rebuilt after the binding (COTTER_VM_NETHINT=1):
+#               the hook's network hint brings the network up before any binding is read;
+#               initramfs-tools only (--impl cotter)
 # Environment:
 #   COTTER_VM_DEBS      a directory of Cotter's packages (debian/build-debs.sh; tests/vm/check.sh
 #                       builds them once); default: built here from this tree
@@ -42,6 +46,10 @@
 #                       (default 10)
 #   COTTER_VM_BOOT_LOCK a lock file: boots wait for it, so that runs sharing it (check.sh runs
 #                       both implementations at once) boot one QEMU at a time
+#   COTTER_VM_NETHINT   1: boot Cotter's initramfs-tools guests as after an initramfs rebuild that
+#                       followed the binding (what the deployment role does): the hook's network
+#                       hint (/etc/cotter/initramfs-network: root, when its bindings have tang) is
+#                       appended to the image's initramfs; default 0: built before the binding
 #   COTTER_VM_STRICT    1 (tests/vm/check.sh): no fallback to Debian's tangd or clevis bind;
 #                       if cotterd or `cotter luks bind` can't do it, the run fails
 # Runs as root (network namespaces, chroot). Nothing leaves the namespaces: the guest's only
@@ -55,7 +63,7 @@ while [ $# -gt 0 ]; do
 	--impl) impl=${2:?}; shift 2 ;;
 	--impl=*) impl=${1#--impl=}; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	unlock | prompt | typed | typed-static | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh | static)
+	unlock | prompt | typed | typed-static | late | wrongnet | netdev | tpm2 | tpm2-pcr | sss-dead | sss-blackhole | ssh | static | hinted)
 		scenarios+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -67,6 +75,7 @@ elif [ ${#scenarios[@]} -eq 0 ]; then
 	[ "$impl" = clevis ] || scenarios+=(netdev)
 	[ "$impl" = clevis ] || scenarios+=(tpm2 tpm2-pcr)
 	scenarios+=(sss-dead sss-blackhole static)
+	[ "$impl" != cotter ] || scenarios+=(hinted)
 fi
 case $impl in cotter | dracut | dropbear | clevis) ;; *) die "--impl must be cotter, dracut, dropbear or clevis" ;; esac
 
@@ -78,6 +87,7 @@ need ip iproute2
 need python3 python3
 need cryptsetup cryptsetup-bin
 need curl curl
+need cpio cpio
 need meson meson
 need ninja ninja-build
 need dpkg-buildpackage dpkg-dev
@@ -367,9 +377,30 @@ bootargs=()
 image=$RUN/root.img
 # The static address of scenarios static and typed-static: the one QEMU's DHCP would give.
 STATIC_IP=10.0.2.15::10.0.2.2:255.255.255.0::ens3:none
+# hinted_initrd IMAGE: the image's initramfs with what the hook would have written into it had
+# it been rebuilt after this binding: the network hint, decided as the hook decides (the
+# bindings name tang). The kernel unpacks concatenated archives; each starts 4-byte aligned.
+hinted_initrd() {
+	local out=$RUN/initrd-hinted.img list
+	list=$("$COTTER" luks list -d "$1") || return 1
+	case "$list" in *tang*) ;; *) echo "$IMG/initrd.img" && return 0 ;; esac
+	rm -rf "$RUN/hint" && mkdir -p "$RUN/hint/etc/cotter" || return 1
+	echo root >"$RUN/hint/etc/cotter/initramfs-network"
+	cp "$IMG/initrd.img" "$out" &&
+		truncate -s $((($(stat -c %s "$out") + 3) / 4 * 4)) "$out" &&
+		(cd "$RUN/hint" && find . | LC_ALL=C sort | cpio --quiet -R 0:0 -o -H newc) >>"$out" ||
+		return 1
+	echo "$out"
+}
 boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]; sets $why on failure
-	local name=$1 ns=$2 expect=$3 timeout=$4 out rc=0
+	local name=$1 ns=$2 expect=$3 timeout=$4 out rc=0 initrd=$IMG/initrd.img
 	shift 4
+	if [ "${COTTER_VM_NETHINT:-0}" = 1 ] && [ "$impl" = cotter ]; then
+		initrd=$(hinted_initrd "$image") || {
+			why="the hinted initramfs could not be made"
+			return 1
+		}
+	fi
 	# COTTER_VM_BOOT_LOCK: one boot at a time among the runs that share the lock file.
 	if [ -n "${COTTER_VM_BOOT_LOCK:-}" ]; then
 		local tw
@@ -378,7 +409,7 @@ boot() { # boot NAME NETNS EXPECT TIMEOUT [boot.py options]; sets $why on failur
 		lock_wait=$(awk -v a="$lock_wait" -v b="$(elapsed "$tw")" 'BEGIN { print a + b }')
 	fi
 	out=$(timeout $((timeout + 60)) python3 "$VM_DIR/boot.py" --netns "$ns" "${bootargs[@]}" \
-		--kernel "$IMG/vmlinuz" --initrd "$IMG/initrd.img" --image "$image" \
+		--kernel "$IMG/vmlinuz" --initrd "$initrd" --image "$image" \
 		--name "$impl-$name" --log "$RUN/$impl-$name.log" --results "$RUN/results.txt" \
 		--expect "$expect" --timeout "$timeout" --passphrase-file "$RUN/pw" "$@") || rc=$?
 	[ -z "${COTTER_VM_BOOT_LOCK:-}" ] || exec 9>&-
@@ -493,6 +524,15 @@ scenario() { # scenario NAME BASE_NAME; 0 when it passed, else $why says why
 		boot "$s" "$NS" unlocked 240 &&
 			{ [ "$s0" != sss-blackhole ] || [ "$impl" = clevis ] || bh_sent "$tx0"; } &&
 			expect_line "$s" "$who passphrase recovered \(attempt 1[,)]" "Cotter recovered the passphrase at once (sss 1 of 2, the first server dead)"
+		;;
+	hinted)
+		# The initramfs as the deployment role leaves it (rebuilt after the binding): the hook's
+		# network hint brings the network up as the unlock loop starts, before any binding is read.
+		[ "$impl" = cotter ] || { nok "scenario hinted is for --impl cotter (initramfs-tools)"; return 1; }
+		"$RUN/server-ctl" start
+		COTTER_VM_NETHINT=1 boot "$s" "$NS" unlocked 240 &&
+			expect_line "$s" "cotter: root: bound with a network pin when the initramfs was made: bringing up the network" "the hint brought the network up" &&
+			expect_line "$s" "$who passphrase recovered \(attempt 1, [0-9]+ s, before the prompt\)" "Cotter recovered the passphrase ahead of the prompt"
 		;;
 	static)
 		# A static address on the kernel command line (ip=), no DHCP: the initramfs's own network
