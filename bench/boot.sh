@@ -30,6 +30,10 @@
 # Env:   BENCH_BOOTS           boots per variant (default 3)
 #        BENCH_BOOT_CLEVIS_SSS 1: also boot clevis on sss-dead and sss-blackhole (information)
 #        BENCH_BOOT_RESULTS    results file (default bench/results/YYYY-MM-DD-boot.md)
+#        BENCH_BOOT_NETHINT    1 (default): Cotter's guests boot as the deployment role leaves
+#                              them, the initramfs rebuilt after the binding, so it holds the
+#                              hook's network hint (COTTER_VM_NETHINT=1 of tests/vm/run.sh);
+#                              0: built before the binding, the bindings read at boot
 #        COTTER_VM_CACHE, COTTER_VM_DEBS: see tests/vm/run.sh
 # Runs as root (network namespaces), one QEMU at a time.
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,12 +47,15 @@ STANDALONE=1
 need qemu-system-x86_64 qemu-system-x86
 need python3 python3
 BOOTS=${BENCH_BOOTS:-3}
+NETHINT=${BENCH_BOOT_NETHINT:-1}
+[[ $NETHINT =~ ^[01]$ ]] || die "BENCH_BOOT_NETHINT must be 0 or 1"
 [[ $BOOTS =~ ^[1-9][0-9]*$ ]] || die "BENCH_BOOTS must be a positive number"
 CLEVIS_SSS=${BENCH_BOOT_CLEVIS_SSS:-0}
 T=$BENCH_TMP
 CMDLINE="bash bench/boot.sh${*:+ $*}"
 [ "$BOOTS" = 3 ] || CMDLINE="BENCH_BOOTS=$BOOTS $CMDLINE"
 [ "$CLEVIS_SSS" = 1 ] && CMDLINE="BENCH_BOOT_CLEVIS_SSS=1 $CMDLINE"
+[ "$NETHINT" = 1 ] || CMDLINE="BENCH_BOOT_NETHINT=0 $CMDLINE"
 START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$(date +%s)
@@ -70,7 +77,7 @@ run_vm() { # run_vm IMPL ROUND SCENARIO...
 	local impl=$1 r=$2 rc=0
 	shift 2
 	say "round $r/$BOOTS: $impl: $*"
-	COTTER_VM_LOGDIR=$T/$impl-$r bash "$SRC/tests/vm/run.sh" --impl "$impl" "$@" \
+	COTTER_VM_NETHINT=$NETHINT COTTER_VM_LOGDIR=$T/$impl-$r bash "$SRC/tests/vm/run.sh" --impl "$impl" "$@" \
 		>"$T/$impl-$r.out" 2>&1 || rc=$?
 	grep -E '^name=' "$T/$impl-$r/results.txt" 2>/dev/null >>"$T/all.txt"
 	grep -E ' (ok|FAILED)[:(]|^FAILED|FALLBACK|FAIL:' "$T/$impl-$r.out" | sed 's/^/    /'
@@ -182,6 +189,13 @@ md "sss-blackhole: the first one's address is routed to a tap device nobody read
 md "static: unlock with \`ip=10.0.2.15::10.0.2.2:255.255.255.0::ens3:none\` instead of DHCP."
 md "typed, typed-static: the floor of any unlock, the same image with the key server down and the"
 md "passphrase typed on the console as soon as the prompt appears (Cotter's attempts fail meanwhile)."
+if [ "$NETHINT" = 1 ]; then
+	md "Cotter's guests boot as the deployment role leaves them (initramfs rebuilt after binding): the"
+	md "hook's network hint is in the initramfs, so the network comes up as the unlock loop starts."
+else
+	md "Cotter's initramfs was built before the binding (BENCH_BOOT_NETHINT=0): no network hint, the"
+	md "unlock loop reads the bindings at boot before it brings the network up."
+fi
 md ""
 md "| variant | boots | failed | unlock phase s | kernel->root s | recovery s | unlock phases s |"
 md "|---|---|---|---|---|---|---|"
