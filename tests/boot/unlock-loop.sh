@@ -134,6 +134,11 @@ grep -rqF -f "$OUTDIR/pw-x" "$STATEDIR.early" && fail "x's passphrase is in a fi
 askpass x "$IMGX" "$OUTDIR/got-x4"
 wait_for "$OUTDIR/got-x4" 20 || fail "x's askpass got no early answer: $(cat "$CONSOLE")"
 cmp -s "$OUTDIR/got-x4" "$OUTDIR/pw-x" || fail "x's askpass got '$(cat "$OUTDIR/got-x4")' ahead of the prompt"
+# the loop answers first and notes it after (cryptsetup starts sooner): wait for its line
+for _ in $(seq 1 100); do
+	grep -q "x: passphrase recovered (attempt 1, [0-9]* s, before the prompt)" "$CONSOLE" && break
+	sleep 0.1
+done
 grep -q "x: passphrase recovered (attempt 1, [0-9]* s, before the prompt)" "$CONSOLE" ||
 	fail "no line for the early answer: $(cat "$CONSOLE")"
 [ ! -e "$STATEDIR.early/early-x" ] || fail "the early passphrase of x is still marked pending after use"
@@ -166,6 +171,7 @@ exit 0
 INSIDE
 
 # COTTER_UNLOCK_NETUP: what the loop runs instead of bringing the network up, to note it
+# shellcheck disable=SC2016 # $1 is the stand-in's own argument
 printf '#!/bin/sh\necho up >"$1"\n' >"$TMP/netup"
 chmod +x "$TMP/netup"
 NETUP=$TMP/netup BUSYBOX=$(command -v busybox) ASKPASS=$ASKPASS FIFO=$FIFO CONSOLE=$CONSOLE \
