@@ -8,6 +8,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
 	const char *method = NULL, *bodyfile = NULL, *path, *mode;
 	char host[256], *body = NULL;
 	struct str_list hdrs = {0};
-	int print_hist = 0, url_at;
+	int print_hist = 0, yield_cpu = 0, url_at;
 	unsigned idle_conns = UINT_MAX;
 	double hold = 30, busy0 = 0, busy1 = 0, tot0 = 0, tot1 = 0, cpu0 = 0, cpu1 = 0;
 	double elapsed, busy, self;
@@ -167,6 +168,9 @@ int main(int argc, char **argv)
 	     "open N connections (one request each) and hold them open"},
 	    {0, "hold", OPT_DOUBLE, &hold, "SEC",
 	     "with --idle: hold time (default 30); SIGUSR1/SIGTERM end it early"},
+	    {0, "yield", OPT_SET, &yield_cpu, NULL,
+	     "run as SCHED_BATCH: waking for a reply never preempts the server\n"
+	     "(for throughput on a shared machine; latencies then include the wait)"},
 	    {0, "hist", OPT_SET, &print_hist, NULL,
 	     "print the latency distribution (deciles and tail)"},
 	    {0, "source", OPT_SOURCE, &G.src, "A/N",
@@ -198,6 +202,9 @@ int main(int argc, char **argv)
 		G.newconn = 0;
 	}
 	raise_nofile(G.conns);
+	/* The threads made later inherit the policy. */
+	if (yield_cpu && sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) != 0)
+		die("sched_setscheduler(SCHED_BATCH) failed");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -264,8 +271,8 @@ int main(int argc, char **argv)
 			status[j] += ws[i].status[j];
 	}
 	mode = G.idle ? "idle" : G.newconn ? "newconn" : "keepalive";
-	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)\n", method, argv[url_at],
-	       mode, G.conns, G.threads);
+	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)%s\n", method,
+	       argv[url_at], mode, G.conns, G.threads, yield_cpu ? ", SCHED_BATCH" : "");
 	if (G.idle) {
 		printf("idle: %llu/%u connections open after one request each\nREADY\n",
 		       (unsigned long long)parked, G.conns);

@@ -45,6 +45,18 @@ rc=$?
 	fail "404s must be counted as errors: $(cat "$T/404")"
 echo "ok: non-200 answers are errors"
 
+# --yield: every thread (the workers too) runs as SCHED_BATCH, and it still counts every answer.
+"$LOADGEN" --yield -t 2 -c 4 -d 1 -w 0 "$U/adv" >"$T/yield" &
+LG=$!
+sleep 0.5
+policies=$(for t in "/proc/$LG/task/"*; do chrt -p "${t##*/}" 2>/dev/null | sed -n 's/.*policy: //p'; done)
+wait "$LG" || fail "--yield run failed: $(cat "$T/yield")"
+{ [ -n "$policies" ] && ! printf '%s\n' "$policies" | grep -qv '^SCHED_BATCH$'; } ||
+	fail "--yield: threads must be SCHED_BATCH, found: $(printf '%s ' "$policies")"
+{ [ "$(rget "$T/yield" ok)" -gt 0 ] && [ "$(rget "$T/yield" errors)" = 0 ] &&
+	grep -q 'SCHED_BATCH' "$T/yield"; } || fail "--yield: $(cat "$T/yield")"
+echo "ok: --yield runs every thread as SCHED_BATCH ($(printf '%s\n' "$policies" | wc -l) threads)"
+
 # POST with a body: cotterd rejects a body that is no JWK with 400, so the body was sent.
 printf '{"not":"a key"}\n' >"$T/body"
 "$LOADGEN" -c 2 -n 20 -w 0 -d 20 -b "$T/body" "$U/rec/xyz" >"$T/post"
