@@ -271,8 +271,8 @@ int main(int argc, char **argv)
 			status[j] += ws[i].status[j];
 	}
 	mode = G.idle ? "idle" : G.newconn ? "newconn" : "keepalive";
-	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)%s\n", method,
-	       argv[url_at], mode, G.conns, G.threads, yield_cpu ? ", SCHED_BATCH" : "");
+	printf("cotter-loadgen: %s %s, %s, %u connections, %u thread(s)%s\n", method, argv[url_at],
+	       mode, G.conns, G.threads, yield_cpu ? ", SCHED_BATCH" : "");
 	if (G.idle) {
 		printf("idle: %llu/%u connections open after one request each\nREADY\n",
 		       (unsigned long long)parked, G.conns);
