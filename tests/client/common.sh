@@ -40,7 +40,8 @@ start_server() {
 
 # fake MODE [ARG...]: starts fakesrv.py (a misbehaving server), sets FAKE_URL.
 fake() {
-	local pf="$TMP/fake.$RANDOM"
+	local pf
+	pf=$(mktemp "$TMP/fake.XXXXXX") || fail "mktemp" # empty until fakesrv.py writes its port
 	bg python3 "$COTTER_SRCDIR/tests/client/fakesrv.py" "$pf" "$@"
 	for _ in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
 	[ -s "$pf" ] || fail "fakesrv.py did not start"

@@ -87,7 +87,9 @@ each_case() {
 # fails DESC PATTERN SLOW CMD...: exit 1, nothing on stdout, one line on stderr matching
 # PATTERN, within the timeout (and, if SLOW=slow, not before it: the client really waited)
 fails() {
-	local desc=$1 pat=$2 slow=$3 rc=0 t0 ms out=$TMP/out.$RANDOM
+	local desc=$1 pat=$2 slow=$3 rc=0 t0 ms out
+	# a unique name: the cases run in parallel, and $RANDOM (15 bits) collided once
+	out=$(mktemp "$TMP/out.XXXXXX") || fail "mktemp"
 	shift 3
 	t0=$(now_ms)
 	"$@" >"$out" 2>"$out.err" || rc=$?
@@ -105,7 +107,8 @@ fails() {
 
 # recovers DESC CMD...: the plaintext, quickly (the bad child does not hold up sss 1-of-2)
 recovers() {
-	local desc=$1 rc=0 t0 ms out=$TMP/rout.$RANDOM
+	local desc=$1 rc=0 t0 ms out
+	out=$(mktemp "$TMP/rout.XXXXXX") || fail "mktemp"
 	shift
 	t0=$(now_ms)
 	"$@" >"$out" 2>"$out.err" || rc=$?
