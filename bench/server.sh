@@ -154,10 +154,8 @@ for rep in $(seq 1 "$REPS"); do
 		run_load "tangd-$c" "http://127.0.0.1:$P_TANG$path" "$mode" "$body"
 	done
 	# every core busy whatever the number of connections (cotterd only: tangd would need a
-	# process per connection); the OpenSSL limit is measured right before each case, so that
-	# both see the same load of the machine
-	# The host's speed drifts within seconds: each case is bracketed by the limit measured right
-	# before and right after it, and divided by their mean.
+	# process per connection). The host's speed drifts within seconds: each case is bracketed
+	# by the limit measured right before and right after it, and divided by their mean.
 	before=$(sweep_limit)
 	for n in $REC_CONNS; do
 		yield=
