@@ -64,16 +64,18 @@ wait "$COTTERD_PID"
 # --- caps for all listeners together -------------------------------------------------------
 PORT=$(free_port)
 PORT2=$(free_port)
+MPORT=$(free_port)
 "$COTTERD" --listen "127.0.0.1:$PORT" --listen "127.0.0.1:$PORT2" --max-per-client 3 \
-	--max-connections 5 "$DB" 2>>"$LOG" &
+	--max-connections 5 --metrics "127.0.0.1:$MPORT" "$DB" 2>>"$LOG" &
 COTTERD_PID=$!
 _bg_pids+=("$COTTERD_PID")
 wait_port "$PORT"
 wait_port "$PORT2"
-sleep 0.3 # wait_port's own probes must be gone
-python3 - "$PORT" "$PORT2" <<'PY' || fail "global caps"
-import socket, sys, time
-p1, p2 = int(sys.argv[1]), int(sys.argv[2])
+PYTHONPATH=$(dirname "$0") python3 - "$PORT" "$PORT2" "$MPORT" <<'PY' || fail "global caps"
+import socket, sys
+from conns import wait_open
+p1, p2, mport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+wait_open(mport, 0)  # wait_port's own probes must be gone
 def served(port, src="127.0.0.1"):
     s = socket.socket(); s.settimeout(3)
     try:
@@ -100,7 +102,7 @@ if ok:
     print("FAIL: a 6th connection served (total cap 5 over both listeners)"); sys.exit(1)
 print("ok: total cap 5 counts both listeners")
 for h in held: h.close()
-time.sleep(0.5)
+wait_open(mport, 0)
 if not served(p2)[1]:
     print("FAIL: not serving once the connections closed"); sys.exit(1)
 print("ok: serving again once the held connections closed")
