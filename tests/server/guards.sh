@@ -71,7 +71,7 @@ COTTERD_PID=$!
 _bg_pids+=("$COTTERD_PID")
 wait_port "$PORT"
 wait_port "$PORT2"
-PYTHONPATH=$(dirname "$0") python3 - "$PORT" "$PORT2" "$MPORT" <<'PY' || fail "global caps"
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(dirname "$0") python3 - "$PORT" "$PORT2" "$MPORT" <<'PY' || fail "global caps"
 import socket, sys
 from conns import wait_open
 p1, p2, mport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -160,7 +160,7 @@ wait "$COTTERD_PID" 2>/dev/null
 # connection caps: per client and in total. The counts are read from cotterd's gauge, so a
 # slow machine retiring wait_port's probe late cannot make a connection within the cap look refused.
 caps() { # caps OPTION N
-	PYTHONPATH=$(dirname "$0") python3 - "$PORT" "$MPORT" "$2" "$1" <<'PY'
+	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(dirname "$0") python3 - "$PORT" "$MPORT" "$2" "$1" <<'PY'
 import socket, sys
 from conns import metric, wait_open
 port, mport, n, what = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
