@@ -303,6 +303,8 @@ int cotter_race_run(struct cotter_race *r, struct cotter_error *err)
 	cotter_wake_source_add(&source, &c.cancel);
 	caller.flag = r->opts != NULL ? r->opts->cancel : NULL;
 	c.wait_ms = caller.flag == NULL || cotter_waiter_add(&caller) ? POLL_SOURCED_MS : POLL_MS;
+	if (r->prepare != NULL && c.nqueue > 1)
+		r->prepare();
 	nthreads = start_workers(&c, threads);
 	for (size_t i = 0; i < r->n && c.outcome == UNDECIDED; i++) {
 		if (r->on_caller == NULL || !r->on_caller(r->ctx, i))

@@ -52,6 +52,13 @@ struct cotter_race {
 	/* Optional: whether job i runs on the calling thread, after the others have started (work
 	 * that has to stay on that thread, or that is quick and local). */
 	bool (*on_caller)(void *ctx, size_t i);
+	/*
+	 * Optional: process-wide set-up that every job would otherwise do first (a library's
+	 * initialisation), run on the calling thread before the workers start. Jobs that all
+	 * reach for the same one-time set-up at once serialise on its lock anyway, and pay for the
+	 * contention in wake-ups on top.
+	 */
+	void (*prepare)(void);
 	void *ctx;
 	const struct cotter_opts
 	    *opts; /* the caller's (may be NULL): its cancel flag ends the race */

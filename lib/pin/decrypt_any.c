@@ -108,6 +108,7 @@ int cotter_decrypt_any(const char *const *jwes, const char *const *labels, size_
 				    .run = decrypt_one,
 				    .accept = judge_one,
 				    .on_caller = is_local,
+				    .prepare = cotter_pin_race_prepare,
 				    .ctx = &a,
 				    .opts = &job_opts};
 	if (cotter_race_run(&race, err) != 0)

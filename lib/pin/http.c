@@ -37,6 +37,14 @@ static void curl_init_once(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int cotter_http_global_init(struct cotter_error *err)
+{
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK)
+		return cotter_error_set(err, COTTER_E_NETWORK, "cannot initialise libcurl");
+	return 0;
+}
+
 static int cfg_seconds(const json_t *config, const char *key, long *ms, struct cotter_error *err)
 {
 	json_t *v = config ? json_object_get(config, key) : NULL;
@@ -503,9 +511,8 @@ int cotter_http_request(const struct cotter_http_cfg *cfg, const char *url, cons
 
 	*reply = NULL;
 	*replylen = 0;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return cotter_error_set(err, COTTER_E_NETWORK, "cannot initialise libcurl");
+	if (cotter_http_global_init(err) != 0)
+		return -1;
 	if (cotter_http_check_client_key(cfg, url, err) != 0)
 		return -1;
 

@@ -57,6 +57,9 @@ int cotter_http_cfg_init(struct cotter_http_cfg *cfg, const json_t *config,
 int cotter_http_check_client_key(const struct cotter_http_cfg *cfg, const char *url,
 				 struct cotter_error *err);
 
+/* libcurl's process-wide set-up, once (cotter_http_request does it first). */
+int cotter_http_global_init(struct cotter_error *err);
+
 /*
  * One request (GET when body is NULL, else POST with content type ctype). Any status other
  * than 200 is a failure; hint404 (may be NULL) explains a 404. *reply is malloc'ed and

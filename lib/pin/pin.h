@@ -79,6 +79,15 @@ extern const struct cotter_pin cotter_pin_tpm2;
 /* The built-in pin of that name, or NULL (then the external programs are used). */
 const struct cotter_pin *cotter_pin_find(const char *name);
 
+/*
+ * The prepare hook of the races that decrypt pins (sss shares, an unlocker's bindings): on the
+ * calling thread, what their jobs would all reach for first. That is libcurl's global set-up,
+ * and OpenSSL's configuration, primary DRBG and first fetch of the digest and cipher every JWE
+ * needs; after the first race, cache look-ups. Failures are left to the jobs, which report
+ * them.
+ */
+void cotter_pin_race_prepare(void);
+
 /* ---- what every pin reads the same way (common.c; the tpm2 module too) --------------------- */
 
 /* The pin's own header object, clevis.<name> (borrowed), or NULL with COTTER_E_INVALID. */

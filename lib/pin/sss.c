@@ -294,8 +294,12 @@ static int collect_shares(const struct sss_spec *spec, const struct cotter_opts 
 	sh->ptlen = calloc(spec->n, sizeof(*sh->ptlen));
 	if (sh->pt == NULL || sh->ptlen == NULL)
 		return cotter_error_nomem(err);
-	*race = (struct cotter_race){
-	    .n = spec->n, .k = (size_t)spec->t, .run = decrypt_share, .ctx = sh, .opts = opts};
+	*race = (struct cotter_race){.n = spec->n,
+				     .k = (size_t)spec->t,
+				     .run = decrypt_share,
+				     .prepare = cotter_pin_race_prepare,
+				     .ctx = sh,
+				     .opts = opts};
 	if (cotter_race_run(race, err) == 0)
 		return 0;
 	for (size_t i = 0; race->jobs != NULL && i < spec->n; i++)

@@ -173,6 +173,47 @@ static void test_on_caller(void **state)
 	cotter_race_free(&r);
 }
 
+/* prepare runs once, on the calling thread, before any job; not for a single queued job. */
+static struct plan *prepared_plan;
+static int prepared, prepared_early;
+static pthread_t prepared_on;
+
+static void prepare(void)
+{
+	prepared++;
+	prepared_on = pthread_self();
+	for (size_t i = 0; i < 64; i++)
+		if (!pthread_equal(prepared_plan->ran_on[i], (pthread_t)0))
+			prepared_early++;
+}
+
+static void test_prepare(void **state)
+{
+	struct plan p = {.act = {OK, OK, OK}, .delay_ms = {20, 0, 0}, .on_caller_job = -1};
+	struct cotter_race r = race_of(&p, 3, 3);
+	struct cotter_error err = {0};
+
+	prepared_plan = &p;
+	r.prepare = prepare;
+	assert_int_equal(cotter_race_run(&r, &err), 0);
+	assert_int_equal(prepared, 1);
+	assert_int_equal(prepared_early, 0);
+	assert_true(pthread_equal(prepared_on, pthread_self()));
+	cotter_race_free(&r);
+
+	/* one job for the workers (the other runs on the caller): nobody to contend with */
+	memset(&p, 0, sizeof(p));
+	p.act[0] = OK;
+	p.act[1] = OK;
+	p.on_caller_job = 1;
+	r = race_of(&p, 2, 2);
+	r.on_caller = on_caller;
+	r.prepare = prepare;
+	assert_int_equal(cotter_race_run(&r, &err), 0);
+	assert_int_equal(prepared, 1);
+	cotter_race_free(&r);
+}
+
 static volatile int caller_cancel;
 
 static void *cancel_later(void *arg)
@@ -346,7 +387,7 @@ int main(void)
 	    cmocka_unit_test(test_won_cancels_rest), cmocka_unit_test(test_accept),
 	    cmocka_unit_test(test_on_caller),	     cmocka_unit_test(test_caller_cancels),
 	    cmocka_unit_test(test_bounds),	     cmocka_unit_test(test_thread_budget),
-	    cmocka_unit_test(test_wakes_sleepers),
+	    cmocka_unit_test(test_wakes_sleepers),   cmocka_unit_test(test_prepare),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
