@@ -210,8 +210,8 @@ md "libraries and does what a tang recovery costs OpenSSL and libcurl the first 
 md "(libcurl's global set-up, which loads openssl.cnf and the providers; the DRBG; the first fetch of EC,"
 md "SHA-256 and AES-256-GCM) and the client's two P-521 multiplications, with no network, JSON or Cotter code:"
 md "$(m floor-tang) ms, $(calc "$(m floor-tang) / $FLOOR")x the floor. cotter tang decrypt / OpenSSL floor ="
-md "$(calc "$(m cotter-tang) / $(m floor-tang)")x: the rest is ours (the HTTP exchange, the server's multiplication while the"
-md "client waits, the JWE and the third multiplication of the exchange)."
+md "$(calc "$(m cotter-tang) / $(m floor-tang)")x: the rest is ours (reading the JWE, and the HTTP exchange, in which the client"
+md "waits for the server's multiplication and the kernel carries both ends of the loopback connection)."
 md "\`cotter --version\` (start-up of cotter itself, $(ldd "$COTTER" 2>/dev/null | wc -l) shared libraries): $(m cotter-startup) ms."
 md ""
 for n in "${!OK[@]}"; do
