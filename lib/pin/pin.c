@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The table of built-in pins; a name not in it runs the external programs (external.c). */
+/* The table of built-in pins (a name not in it runs the external programs, external.c), and
+ * the set-up the races over pins share. */
 #include <string.h>
 
 #include <openssl/err.h>
